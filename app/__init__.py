@@ -1,0 +1,27 @@
+"""Tailor's Flask service: `create_app` lists its parts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    from app import api, cli, db, errors, ops
+    from app import config as settings
+    from experiments.policies import PolicyCache
+
+    app = Flask(__name__)
+    app.config.update(settings.load(config))
+    app.json.sort_keys = False  # keep documented field order in responses
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    db.init_app(app)
+    errors.init_app(app)
+    app.extensions["tailor.policies"] = PolicyCache(app.config["MODEL_CHECK_SECONDS"])
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
+    cli.init_app(app)
+    return app

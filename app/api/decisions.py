@@ -1,0 +1,29 @@
+"""The decision log, as logged (audit)."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from app import db
+from app.api import bp
+from app.auth import current_principal, requires
+from app.errors import APIError
+from app.http import int_arg
+from experiments import clock, decision_log, registry
+
+
+@bp.get("/experiments/<key>/decisions")
+@requires("analyst")
+def list_decisions(key: str):
+    session = db.session()
+    experiment = registry.get(session, current_principal().team_id, key)
+    since = request.args.get("since")
+    try:
+        since_ts = clock.parse_iso(since) if since else None
+    except ValueError:
+        raise APIError(400, "validation_error", "since must be an ISO 8601 timestamp",
+                       [{"field": "since", "message": "must be ISO 8601"}]) from None
+    page = decision_log.page(
+        session, experiment.id, unit_id=request.args.get("unit_id"), since=since_ts,
+        after=int_arg("after", 0, 0, 2**62), limit=int_arg("limit", 100, 1, 1000))
+    return jsonify(page)

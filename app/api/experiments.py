@@ -1,0 +1,55 @@
+"""Experiment registry endpoints."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from app import db
+from app.api import bp
+from app.auth import current_principal, requires
+from app.http import json_body
+from experiments import clock, registry
+
+
+@bp.post("/experiments")
+@requires("admin")
+def create_experiment():
+    principal = current_principal()
+    experiment = registry.create(db.session(), principal.team_id, json_body(), principal.key_id)
+    return jsonify(registry.serialize(experiment)), 201
+
+
+@bp.get("/experiments")
+@requires("analyst")
+def list_experiments():
+    rows = registry.list_for_team(db.session(), current_principal().team_id)
+    return jsonify({"experiments": [registry.serialize(e) for e in rows]})
+
+
+@bp.get("/experiments/<key>")
+@requires("analyst")
+def get_experiment(key: str):
+    return jsonify(registry.serialize(registry.get(db.session(), current_principal().team_id,
+                                                   key)))
+
+
+@bp.patch("/experiments/<key>")
+@requires("admin")
+def patch_experiment(key: str):
+    principal = current_principal()
+    session = db.session()
+    experiment = registry.get(session, principal.team_id, key)
+    body = json_body()
+    registry.patch(session, experiment, body, principal.key_id)
+    return jsonify(registry.serialize(experiment))
+
+
+@bp.get("/experiments/<key>/history")
+@requires("analyst")
+def experiment_history(key: str):
+    session = db.session()
+    experiment = registry.get(session, current_principal().team_id, key)
+    return jsonify({"history": [
+        {"version": h.version, "change": h.change, "actor": h.actor, "details": h.details,
+         "config": h.config, "created_at": clock.iso(h.created_at)}
+        for h in registry.history(session, experiment)]})

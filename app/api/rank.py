@@ -1,0 +1,23 @@
+"""Rank: the hot path."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+
+from app import db
+from app.api import bp
+from app.auth import current_principal, requires
+from app.http import json_body
+from experiments import ranking, registry
+
+
+@bp.post("/experiments/<key>/rank")
+@requires("client")
+def rank(key: str):
+    principal = current_principal()
+    session = db.session()
+    request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"])
+    experiment = registry.get(session, principal.team_id, key)
+    result = ranking.rank(session, experiment, request, current_app.extensions["tailor.policies"],
+                          principal.pii_salt)
+    return jsonify(result)

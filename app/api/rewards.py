@@ -1,0 +1,41 @@
+"""Rewards and activation."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+
+from app import db
+from app.api import bp
+from app.auth import current_principal, requires
+from app.http import json_body
+from experiments import clock, registry, rewards
+
+
+@bp.post("/events/<event_id>/rewards")
+@requires("client")
+def reward(event_id: str):
+    principal = current_principal()
+    item = rewards.parse_reward(json_body(), event_id)
+    outcome = rewards.record(db.session(), principal.team_id, item)
+    return jsonify({"event_id": event_id, "status": outcome}), 200 if outcome == "duplicate" \
+        else 202
+
+
+@bp.post("/experiments/<key>/rewards")
+@requires("client")
+def reward_batch(key: str):
+    principal = current_principal()
+    session = db.session()
+    body = json_body()
+    experiment = registry.get(session, principal.team_id, key)
+    items = body.get("rewards") if isinstance(body, dict) else None
+    result = rewards.record_batch(session, experiment, items,
+                                  current_app.config["MAX_BATCH_REWARDS"])
+    return jsonify(result)
+
+
+@bp.post("/events/<event_id>/activate")
+@requires("client")
+def activate(event_id: str):
+    decision = rewards.activate(db.session(), current_principal().team_id, event_id)
+    return jsonify({"event_id": event_id, "activated_at": clock.iso(decision.activated_at)})

@@ -1,0 +1,54 @@
+"""Configuration: defaults in code, then the environment (`TAILOR_*`, `DATABASE_URL`), then
+the mapping a caller (a test) passes to `create_app`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": "sqlite:///var/tailor.db",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_ACTIONS": 1000,
+    "MAX_BATCH_REWARDS": 1000,
+    "MODEL_CHECK_SECONDS": 1.0,
+    "SQLITE_SYNCHRONOUS": "FULL",
+    "DB_POOL_SIZE": 5,
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_SECURE": False,
+    "PII_SECRET": None,
+}
+
+_INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE"}
+_FLOAT_KEYS = {"MODEL_CHECK_SECONDS"}
+_BOOL_KEYS = {"SESSION_COOKIE_SECURE"}
+
+
+def _coerce(key: str, raw: str) -> Any:
+    if key in _INT_KEYS:
+        return int(raw)
+    if key in _FLOAT_KEYS:
+        return float(raw)
+    if key in _BOOL_KEYS:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read `TAILOR_<KEY>` for every known key, and `DATABASE_URL` as is."""
+    found: dict[str, Any] = {}
+    for key in DEFAULTS:
+        raw = environ.get(f"TAILOR_{key}")
+        if raw is not None:
+            found[key] = _coerce(key, raw)
+    if environ.get("DATABASE_URL"):
+        found["DATABASE_URL"] = environ["DATABASE_URL"]
+    return found
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    settings = dict(DEFAULTS)
+    settings.update(from_environment(os.environ))
+    settings.update(overrides or {})
+    return settings

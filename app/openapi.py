@@ -1,0 +1,158 @@
+"""The OpenAPI 3 description of the whole HTTP API (served at /openapi.json).
+
+Endpoints are declared in one table; each part of the service adds its rows here, so the
+document cannot silently miss a route (a test compares it with Flask's URL map).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+OBJ: dict[str, Any] = {"type": "object"}
+
+FEATURES = {"type": "object", "additionalProperties": True,
+            "description": "strings (categorical), numbers, booleans, lists of strings, "
+                           "one level of nested objects (namespaces)"}
+ACTION = {"type": "object", "required": ["id"], "additionalProperties": False,
+          "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 256},
+                         "features": FEATURES}}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "details": {"type": "array", "items": OBJ}}}}},
+    "Action": ACTION,
+    "Experiment": {"type": "object", "required": ["key"], "properties": {
+        "key": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+        "name": {"type": "string"}, "description": {"type": "string"},
+        "actions": {"type": "array", "items": ACTION},
+        "reward": {"type": "object", "properties": {
+            "events": {"type": "object", "additionalProperties": {
+                "oneOf": [{"type": "number"}, {"type": "string", "enum": ["value"]}]}},
+            "aggregation": {"type": "string", "enum": ["sum", "earliest", "max"]},
+            "window_seconds": {"type": "number", "minimum": 0},
+            "default": {"type": "number"}}},
+        "learner": {"type": "object", "properties": {
+            "exploration": {"type": "string", "enum": [
+                "epsilon", "greedy", "squarecb", "softmax", "bag", "cover", "regcb"]},
+            "params": OBJ, "mode": {"type": "string", "enum": ["online", "apprentice"]}}},
+        "champion": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["fixed", "uniform", "model"]},
+            "action_id": {"type": "string"}, "version": {"type": "integer"}}},
+        "arms": {"type": "object", "additionalProperties": {"type": "number"}},
+        "unit_field": {"type": "string"},
+        "pii_fields": {"type": "array", "items": {"type": "string"}},
+        "pii_mode": {"type": "string", "enum": ["hash", "reject"]},
+        "status": {"type": "string", "enum": ["draft", "running", "paused", "stopped"]},
+        "alpha": {"type": "number"}}},
+    "RankRequest": {"type": "object", "additionalProperties": False, "properties": {
+        "context": FEATURES, "actions": {"type": "array", "items": ACTION},
+        "excluded_actions": {"type": "array", "items": {"type": "string"}},
+        "event_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "unit_id": {"type": "string", "minLength": 1, "maxLength": 256},
+        "defer_activation": {"type": "boolean"}}},
+    "RankResponse": {"type": "object", "required": [
+        "event_id", "action_id", "probability", "ranking", "arm", "model_version"],
+        "properties": {
+            "event_id": {"type": "string"}, "action_id": {"type": "string"},
+            "probability": {"type": "number"}, "arm": {"type": "string"},
+            "model_version": {"type": ["integer", "null"]},
+            "ranking": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "probability": {"type": "number"}}}}}},
+    "Reward": {"type": "object", "properties": {
+        "type": {"type": "string"}, "value": {"type": "number"},
+        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128}}},
+    "RewardBatch": {"type": "object", "required": ["rewards"], "properties": {
+        "rewards": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+            "allOf": [{"$ref": "#/components/schemas/Reward"},
+                      {"type": "object", "required": ["event_id"],
+                       "properties": {"event_id": {"type": "string"}}}]}}}},
+    "KeyRequest": {"type": "object", "required": ["scope"], "properties": {
+        "scope": {"type": "string", "enum": ["admin", "client", "analyst"]},
+        "name": {"type": "string"}, "default_experiment": {"type": "string"}}},
+}
+
+# (method, path, scope or None, summary, request schema or None, success status)
+ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
+    ("get", "/healthz", None, "Process is up", None, "200"),
+    ("get", "/readyz", None, "Database reachable and migrated", None, "200"),
+    ("get", "/openapi.json", None, "This document", None, "200"),
+    ("post", "/v1/experiments", "admin", "Register an experiment", "Experiment", "201"),
+    ("get", "/v1/experiments", "analyst", "List the team's experiments", None, "200"),
+    ("get", "/v1/experiments/{key}", "analyst", "One experiment", None, "200"),
+    ("patch", "/v1/experiments/{key}", "admin", "Change status, arms, learner...", "Experiment",
+     "200"),
+    ("get", "/v1/experiments/{key}/history", "analyst", "Every version of the configuration",
+     None, "200"),
+    ("post", "/v1/experiments/{key}/rank", "client", "Choose an action and log the decision",
+     "RankRequest", "200"),
+    ("post", "/v1/experiments/{key}/rewards", "client", "A batch of up to 1000 rewards",
+     "RewardBatch", "200"),
+    ("get", "/v1/experiments/{key}/decisions", "analyst", "The decision log (paged)", None,
+     "200"),
+    ("post", "/v1/events/{event_id}/rewards", "client", "One reward for a decision", "Reward",
+     "202"),
+    ("post", "/v1/events/{event_id}/activate", "client", "Activate a deferred decision", None,
+     "200"),
+    ("post", "/v1/keys", "admin", "Create an API key (shown once)", "KeyRequest", "201"),
+    ("get", "/v1/keys", "admin", "List the team's keys", None, "200"),
+    ("delete", "/v1/keys/{key_id}", "admin", "Revoke a key", None, "200"),
+]
+
+QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "/v1/experiments/{key}/decisions": [
+        {"name": "unit_id", "in": "query", "schema": {"type": "string"}},
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "limit", "in": "query",
+         "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+}
+
+ERROR_STATUSES = {"400": "Malformed or invalid", "401": "No or bad key", "403": "Scope",
+                  "404": "Not found", "409": "Conflict", "413": "Too large",
+                  "415": "Not JSON", "422": "Impossible request", "429": "Rate limited",
+                  "503": "Database unavailable; retry"}
+
+
+def _operation(path: str, scope: str | None, summary: str, request: str | None,
+               status: str) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary + (f" (scope: {scope})" if scope else ""),
+        "responses": {status: {"description": "OK", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/RankResponse"}
+            if request == "RankRequest" else OBJ}}}},
+    }
+    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in _path_names(path)]
+    parameters += QUERY_PARAMETERS.get(path, [])
+    if parameters:
+        operation["parameters"] = parameters
+    if request:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{request}"}}}}
+    if scope:
+        operation["security"] = [{"bearer": []}]
+        for code, text in ERROR_STATUSES.items():
+            operation["responses"][code] = {"description": text, "content": {
+                "application/json": {"schema": ERROR}}}
+    return operation
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def spec() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, scope, summary, request, status in ENDPOINTS:
+        paths.setdefault(path, {})[method] = _operation(path, scope, summary, request, status)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tailor", "version": "1",
+                 "description": "Self-hosted contextual-bandit experimentation service."},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}},
+    }

@@ -1,0 +1,208 @@
+"""SQLAlchemy 2 models: the whole durable state of Tailor.
+
+Timestamps are UNIX epoch seconds (float, UTC) so that SQLite and PostgreSQL compare,
+bucket and index them identically; the API renders them as ISO 8601.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Key of the team's PII hashes: a hashed field still joins within the team, never across.
+    pii_salt: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class ApiKey(Base):
+    """An API key: only a salted hash of its secret is stored."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id"), index=True)
+    key_id: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    salt: Mapped[str] = mapped_column(sa.String(64))
+    secret_hash: Mapped[str] = mapped_column(sa.String(128))
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str | None] = mapped_column(sa.String(128))
+    default_experiment: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[float] = mapped_column(sa.Double)
+    last_used_at: Mapped[float | None] = mapped_column(sa.Double)
+    revoked_at: Mapped[float | None] = mapped_column(sa.Double)
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (sa.UniqueConstraint("team_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[float] = mapped_column(sa.Double)
+    updated_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class ExperimentHistory(Base):
+    """Every version of an experiment's configuration, and why it changed."""
+
+    __tablename__ = "experiment_history"
+    __table_args__ = (sa.UniqueConstraint("experiment_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    version: Mapped[int] = mapped_column(sa.Integer)
+    change: Mapped[str] = mapped_column(sa.String(32))
+    actor: Mapped[str | None] = mapped_column(sa.String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class Decision(Base):
+    """One rank answer: the audit record and the input of learning and every report."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        sa.UniqueConstraint("experiment_id", "event_id"),
+        sa.Index("ix_decisions_experiment_closes", "experiment_id", "closes_at"),
+        sa.Index("ix_decisions_experiment_unit", "experiment_id", "unit_id"),
+        sa.Index("ix_decisions_experiment_created", "experiment_id", "created_at"),
+        sa.Index("ix_decisions_event_id", "event_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    event_id: Mapped[str] = mapped_column(sa.String(128))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    arm: Mapped[str] = mapped_column(sa.String(64))
+    policy: Mapped[str] = mapped_column(sa.String(160))
+    model_version: Mapped[int | None] = mapped_column(sa.Integer)
+    experiment_version: Mapped[int] = mapped_column(sa.Integer)
+    phase: Mapped[str] = mapped_column(sa.String(16))
+    unit_id: Mapped[str | None] = mapped_column(sa.String(256))
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    actions: Mapped[list[Any]] = mapped_column(JSONType)
+    pmf: Mapped[list[float]] = mapped_column(JSONType)
+    chosen_index: Mapped[int] = mapped_column(sa.Integer)
+    action_id: Mapped[str] = mapped_column(sa.String(256))
+    propensity: Mapped[float] = mapped_column(sa.Double)
+    deferred: Mapped[bool] = mapped_column(sa.Boolean)
+    activated_at: Mapped[float | None] = mapped_column(sa.Double)
+    closes_at: Mapped[float | None] = mapped_column(sa.Double)
+    reward: Mapped[float | None] = mapped_column(sa.Double)
+    reward_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    learned_version: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class RewardEvent(Base):
+    """A reward as received; `value` is already mapped by the experiment's reward rule."""
+
+    __tablename__ = "reward_events"
+    __table_args__ = (
+        sa.UniqueConstraint("experiment_id", "idempotency_key"),
+        sa.Index("ix_reward_events_decision", "decision_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    decision_id: Mapped[int] = mapped_column(sa.ForeignKey("decisions.id"))
+    event_id: Mapped[str] = mapped_column(sa.String(128))
+    type: Mapped[str] = mapped_column(sa.String(64))
+    value: Mapped[float] = mapped_column(sa.Double)
+    raw_value: Mapped[float | None] = mapped_column(sa.Double)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(128))
+    late: Mapped[bool] = mapped_column(sa.Boolean)
+    received_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class Model(Base):
+    """A VW model snapshot (the bytes `vw -i` reads) and its training counters."""
+
+    __tablename__ = "models"
+    __table_args__ = (sa.UniqueConstraint("experiment_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    version: Mapped[int] = mapped_column(sa.Integer)
+    arguments: Mapped[str] = mapped_column(sa.Text)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    examples_learned: Mapped[int] = mapped_column(sa.BigInteger)
+    source: Mapped[str] = mapped_column(sa.String(32))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class LearnerState(Base):
+    """Per-experiment learner progress and lease; committed with the snapshot it belongs to."""
+
+    __tablename__ = "learner_state"
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"), primary_key=True)
+    watermark: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    counters: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(128))
+    lease_expires_at: Mapped[float | None] = mapped_column(sa.Double)
+    updated_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class Candidate(Base):
+    """A policy supplied by an analyst as probabilities per logged decision (`pmf:<name>`)."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (sa.UniqueConstraint("experiment_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class CandidatePmf(Base):
+    __tablename__ = "candidate_pmfs"
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidates.id"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    pmf: Mapped[dict[str, float]] = mapped_column(JSONType)
+
+
+class OpeReport(Base):
+    """A computed OPE report, kept so that promotion can cite the evidence it relied on."""
+
+    __tablename__ = "ope_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"), index=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class AuditLog(Base):
+    """Append-only record of administrative acts (who, what, when, how many rows)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id"), index=True)
+    actor: Mapped[str | None] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target: Mapped[str | None] = mapped_column(sa.String(256))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[float] = mapped_column(sa.Double)

@@ -1,0 +1,89 @@
+"""The experiment registry: create, read and change experiments, keeping every version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from experiments import clock
+from experiments.errors import Conflict, NotFound
+from experiments.models import Experiment, ExperimentHistory
+from experiments.validation import validate_new, validate_patch
+
+
+def get(session: Session, team_id: int, key: str) -> Experiment:
+    """The team's experiment `key`; another team's experiment does not exist (404)."""
+    experiment = session.scalars(
+        sa.select(Experiment).where(Experiment.team_id == team_id, Experiment.key == key)
+    ).first()
+    if experiment is None:
+        raise NotFound(f"no experiment {key!r}")
+    return experiment
+
+
+def list_for_team(session: Session, team_id: int) -> list[Experiment]:
+    return list(session.scalars(
+        sa.select(Experiment).where(Experiment.team_id == team_id).order_by(Experiment.key)))
+
+
+def _record(session: Session, experiment: Experiment, change: str, actor: str | None,
+            details: Mapping[str, Any] | None = None) -> None:
+    session.add(ExperimentHistory(
+        experiment_id=experiment.id, version=experiment.version, change=change, actor=actor,
+        config=experiment.config, details=dict(details) if details else None,
+        created_at=clock.now()))
+
+
+def create(session: Session, team_id: int, payload: Any, actor: str | None) -> Experiment:
+    config = validate_new(payload)
+    now = clock.now()
+    experiment = Experiment(team_id=team_id, key=config["key"], status=config["status"],
+                            config=config, version=1, created_at=now, updated_at=now)
+    session.add(experiment)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"experiment {config['key']!r} already exists") from exc
+    _record(session, experiment, "create", actor)
+    session.commit()
+    return experiment
+
+
+def replace_config(session: Session, experiment: Experiment, config: dict[str, Any],
+                   change: str, actor: str | None,
+                   details: Mapping[str, Any] | None = None) -> Experiment:
+    """Store a new version of the configuration and its history row. Caller commits."""
+    experiment.config = config
+    experiment.status = config["status"]
+    experiment.version += 1
+    experiment.updated_at = clock.now()
+    _record(session, experiment, change, actor, details)
+    return experiment
+
+
+def patch(session: Session, experiment: Experiment, payload: Any,
+          actor: str | None) -> Experiment:
+    config = validate_patch(experiment.config, payload)
+    changed = sorted(k for k in payload if experiment.config.get(k) != config.get(k))
+    if not changed:
+        return experiment
+    replace_config(session, experiment, config, "update", actor, {"fields": changed})
+    session.commit()
+    return experiment
+
+
+def history(session: Session, experiment: Experiment) -> list[ExperimentHistory]:
+    return list(session.scalars(
+        sa.select(ExperimentHistory).where(ExperimentHistory.experiment_id == experiment.id)
+        .order_by(ExperimentHistory.version)))
+
+
+def serialize(experiment: Experiment) -> dict[str, Any]:
+    return {**experiment.config, "status": experiment.status, "version": experiment.version,
+            "created_at": clock.iso(experiment.created_at),
+            "updated_at": clock.iso(experiment.updated_at)}

@@ -1,0 +1,191 @@
+"""Rewards: map typed events by the experiment's rule, store them once, join them to decisions.
+
+A reward inside its decision's window updates the decision's running aggregate in the same
+transaction (`sum`, `max`, or `earliest` = the first value received), so the learner and
+the reports read one number per decision. A reward after the window closed is stored,
+flagged late, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from experiments import clock
+from experiments.errors import Conflict, NotFound, ValidationFailed
+from experiments.models import Decision, Experiment, RewardEvent
+
+REWARD_FIELDS = {"type", "value", "idempotency_key", "event_id"}
+
+
+@dataclass(frozen=True)
+class RewardInput:
+    event_id: str
+    type: str
+    value: float | None
+    idempotency_key: str | None
+
+
+def parse_reward(body: Any, event_id: str | None = None) -> RewardInput:
+    if not isinstance(body, Mapping):
+        raise ValidationFailed.field("body", "must be a JSON object")
+    unknown = sorted(set(body) - REWARD_FIELDS)
+    if unknown:
+        raise ValidationFailed.field(unknown[0], "unknown field")
+    event_id = event_id if event_id is not None else body.get("event_id")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
+        raise ValidationFailed.field("event_id", "must be a non-empty string")
+    kind = body.get("type", "reward")
+    if not isinstance(kind, str) or not kind or len(kind) > 64:
+        raise ValidationFailed.field("type", "must be a non-empty string of at most 64")
+    value = body.get("value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or not math.isfinite(value)):
+        raise ValidationFailed.field("value", "must be a finite number")
+    key = body.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 128):
+        raise ValidationFailed.field("idempotency_key", "must be a non-empty string")
+    return RewardInput(event_id, kind, None if value is None else float(value), key)
+
+
+def mapped_value(rule: Mapping[str, Any], reward: RewardInput) -> float:
+    """The reward's value under the experiment's rule (a fixed value, or `"value"`)."""
+    events = rule["events"]
+    if reward.type not in events:
+        raise ValidationFailed.field(
+            "type", f"unknown event type {reward.type!r}; this experiment rewards "
+            f"{', '.join(sorted(events))}")
+    spec = events[reward.type]
+    if spec == "value":
+        if reward.value is None:
+            raise ValidationFailed.field("value", f"required for event type {reward.type!r}")
+        return reward.value
+    return float(spec)
+
+
+def aggregate(aggregation: str, current: float | None, value: float) -> float:
+    """The decision's reward after one more in-window event."""
+    if current is None:
+        return value
+    if aggregation == "sum":
+        return current + value
+    if aggregation == "max":
+        return max(current, value)
+    return current  # earliest: the first value received stays
+
+
+def find_for_team(session: Session, team_id: int, event_id: str,
+                  experiment_id: int | None = None) -> tuple[Decision, Experiment]:
+    query = (sa.select(Decision, Experiment).join(Experiment, Experiment.id ==
+                                                  Decision.experiment_id)
+             .where(Experiment.team_id == team_id, Decision.event_id == event_id))
+    if experiment_id is not None:
+        query = query.where(Decision.experiment_id == experiment_id)
+    rows = session.execute(query.limit(2)).all()
+    if not rows:
+        raise NotFound(f"unknown event_id {event_id!r}: no decision was logged with it")
+    if len(rows) > 1:
+        raise Conflict(f"event_id {event_id!r} is used by several experiments; "
+                       "send the reward to the experiment's batch endpoint")
+    return rows[0][0], rows[0][1]
+
+
+def _duplicate(session: Session, experiment_id: int, key: str | None) -> bool:
+    if key is None:
+        return False
+    return session.scalar(sa.select(RewardEvent.id).where(
+        RewardEvent.experiment_id == experiment_id, RewardEvent.idempotency_key == key)
+    ) is not None
+
+
+def store(session: Session, decision: Decision, experiment: Experiment,
+          reward: RewardInput) -> str:
+    """Insert the event and update the decision; "accepted", "late" or "duplicate".
+
+    Runs inside a savepoint so one duplicate does not undo the rest of a batch. The
+    caller commits.
+    """
+    value = mapped_value(experiment.config["reward"], reward)
+    if _duplicate(session, experiment.id, reward.idempotency_key):
+        return "duplicate"
+    now = clock.now()
+    late = decision.closes_at is not None and now > decision.closes_at
+    try:
+        with session.begin_nested():
+            session.add(RewardEvent(
+                experiment_id=experiment.id, decision_id=decision.id, event_id=decision.event_id,
+                type=reward.type, value=value, raw_value=reward.value,
+                idempotency_key=reward.idempotency_key, late=late, received_at=now))
+            if not late:
+                _update_decision(session, decision, experiment, value)
+    except IntegrityError:
+        return "duplicate"
+    return "late" if late else "accepted"
+
+
+def _update_decision(session: Session, decision: Decision, experiment: Experiment,
+                     value: float) -> None:
+    aggregation = experiment.config["reward"]["aggregation"]
+    column = Decision.reward
+    if aggregation == "sum":
+        new = sa.func.coalesce(column, 0.0) + value
+    elif aggregation == "max":
+        new = sa.case((column.is_(None), value), (column < value, value), else_=column)
+    else:
+        new = sa.func.coalesce(column, value)
+    # One UPDATE computes the aggregate in the database, so concurrent rewards compose.
+    session.execute(sa.update(Decision).where(Decision.id == decision.id)
+                    .values(reward=new, reward_count=Decision.reward_count + 1)
+                    .execution_options(synchronize_session=False))
+
+
+def record(session: Session, team_id: int, reward: RewardInput,
+           experiment_id: int | None = None) -> str:
+    """Record one reward durably (commits)."""
+    decision, experiment = find_for_team(session, team_id, reward.event_id, experiment_id)
+    outcome = store(session, decision, experiment, reward)
+    session.commit()
+    return outcome
+
+
+def record_batch(session: Session, experiment: Experiment, items: Any,
+                 max_items: int) -> dict[str, Any]:
+    """Record up to `max_items` rewards; bad items are reported by index, the rest kept."""
+    if not isinstance(items, list) or not items or len(items) > max_items:
+        raise ValidationFailed.field("rewards", f"must be a list of 1 to {max_items} rewards")
+    counts = {"accepted": 0, "duplicates": 0, "late": 0}
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            reward = parse_reward(item)
+            decision, _ = find_for_team(session, experiment.team_id, reward.event_id,
+                                        experiment.id)
+            outcome = store(session, decision, experiment, reward)
+        except (ValidationFailed, NotFound, Conflict) as exc:
+            rejected.append({"index": index, "error": {"code": exc.code,
+                                                       "message": exc.message}})
+            continue
+        if outcome == "duplicate":
+            counts["duplicates"] += 1
+        else:
+            counts["accepted"] += 1
+            counts["late"] += outcome == "late"
+    session.commit()
+    return {**counts, "rejected": rejected}
+
+
+def activate(session: Session, team_id: int, event_id: str) -> Decision:
+    """Activate a deferred decision: its reward window starts now (idempotent)."""
+    decision, experiment = find_for_team(session, team_id, event_id)
+    if decision.activated_at is None:
+        now = clock.now()
+        decision.activated_at = now
+        decision.closes_at = now + experiment.config["reward"]["window_seconds"]
+        session.commit()
+    return decision

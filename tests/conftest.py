@@ -1,0 +1,140 @@
+"""Fixtures shared by every test that touches a database: each runs on SQLite and on
+PostgreSQL (`TEST_DATABASE_URL`, default the local server's `test` database).
+
+PostgreSQL: one private database per pytest process (created from the `test` database's
+server, dropped at the end), so concurrent runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from app.db import make_engine
+from app.migrate import upgrade
+from experiments import keys
+from experiments.models import Base
+
+DEFAULT_PG = "postgresql://root@127.0.0.1:5432/test"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pg_admin_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A private PostgreSQL database, migrated to head, for this test session."""
+    admin_url = sa.engine.make_url(make_engine(pg_admin_url()).url)
+    name = f"tailor_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {pg_admin_url()}: {exc.orig}")
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "tailor.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "tailor.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_url")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def app(database_url: str):
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True,
+                      "MODEL_CHECK_SECONDS": 0.0})
+    yield app
+    from app.db import engine_of
+
+    engine_of(app).dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@dataclass
+class TeamKeys:
+    team_id: int
+    admin: str
+    client: str
+    analyst: str
+
+    def auth(self, scope: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {getattr(self, scope)}"}
+
+
+def make_team(app, name: str) -> TeamKeys:
+    from app.db import EXTENSION
+
+    with app.extensions[EXTENSION]() as session:
+        team = keys.get_or_create_team(session, name)
+        made = {scope: keys.create_key(session, team, scope)[0] for scope in keys.SCOPES}
+        session.commit()
+        return TeamKeys(team.id, made["admin"], made["client"], made["analyst"])
+
+
+@pytest.fixture
+def team(app) -> TeamKeys:
+    return make_team(app, "team-a")
+
+
+@pytest.fixture
+def other_team(app) -> TeamKeys:
+    return make_team(app, "team-b")
+
+
+def session_of(app):
+    from app.db import EXTENSION
+
+    return app.extensions[EXTENSION]()
