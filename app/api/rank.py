@@ -16,8 +16,8 @@ from experiments import ranking, registry
 def rank(key: str):
     principal = current_principal()
     session = db.session()
-    request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"])
     experiment = registry.get(session, principal.team_id, key)
+    request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"])
     result = ranking.rank(session, experiment, request, current_app.extensions["tailor.policies"],
                           principal.pii_salt)
     return jsonify(result)

@@ -1,0 +1,242 @@
+"""Context and action dicts → Vowpal Wabbit text-format examples (pure functions).
+
+Encoding rules (see ``docs/ARCHITECTURE.md``, "Learning"):
+
+Namespaces. VW indexes a namespace by the FIRST character of its name, and ``-q``
+interactions cross those first characters. Every context namespace therefore starts with
+``c`` and every action namespace with ``a``, so the single default interaction ``-q ca``
+crosses every context feature with every action feature (including the action id).
+
+- top-level context scalars  → namespace ``c``
+- context key ``user: {...}`` → namespace ``c_user`` (key percent-encoded, see below)
+- action features            → namespace ``a``; nested object ``k: {...}`` → ``a_k``
+- the action id              → namespace ``aid``, feature ``id=<action id>``, so a
+  catalog with no features still learns one weight per action (and per context × action)
+
+Namespaces that share a first character are one VW feature group, but VW hashes each
+feature with the full namespace name, so ``c`` and ``c_user`` never collide by name.
+
+Values:
+
+- str → categorical feature ``key=value`` (weight 1)
+- bool → categorical ``key=true`` / ``key=false`` (the same features as those strings)
+- int/float → numeric ``key:value``. Rejected (FeatureError) if NaN, ±inf or
+  ``|x| > 3.4e38`` (VW stores float32). Zero and ``|x| < 1e-30`` produce no feature:
+  VW ignores zero-valued features and its parser drops values below about 1e-37.
+  Values are written with 9 significant digits, enough to round-trip float32.
+- list of str → one categorical feature per distinct item, ``key=item`` (order kept)
+- None → skipped
+- dict → a namespace, only at the top level of the context or of the action features
+- anything else (deeper nesting, non-string list items, other types) → FeatureError
+  whose ``path`` names the offending field, e.g. ``context.user.tags[2]``.
+
+Escaping. Keys and string values are UTF-8 percent-encoded: every byte outside
+``[A-Za-z0-9_.-]`` becomes ``%XX``. This removes everything VW treats specially
+(whitespace, ``|``, ``:``, newlines) and keeps the encoding injective (``=`` in a key is
+encoded, so ``key=value`` splits uniquely). An empty key is written ``%`` (never produced
+otherwise); an all-digit key gets its first digit encoded, because VW would otherwise
+use an all-digit feature name as a number rather than hash it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+CONTEXT_NAMESPACE = "c"
+ACTION_NAMESPACE = "a"
+ACTION_ID_NAMESPACE = "aid"
+DEFAULT_INTERACTION = CONTEXT_NAMESPACE + ACTION_NAMESPACE  # "ca", for -q
+
+FLOAT32_LIMIT = 3.4e38
+TINY = 1e-30
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+class FeatureError(ValueError):
+    """A context or action value that cannot be encoded.
+
+    Attributes:
+        path: dotted path of the offending field, e.g. ``"context.user.name"``.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.reason = message
+
+
+def escape(text: str) -> str:
+    """Percent-encode ``text`` so VW reads it as part of one token.
+
+    >>> escape("a b|c:d")
+    'a%20b%7Cc%3Ad'
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in data)
+
+
+def escape_key(key: str) -> str:
+    """Escape a feature key (or namespace suffix); see the module docstring."""
+    if key == "":
+        return "%"
+    if key.isascii() and key.isdigit():
+        return f"%{ord(key[0]):02X}{key[1:]}"
+    return escape(key)
+
+
+def _format_number(value: float) -> str:
+    return format(value, ".9g")
+
+
+def _number(value: int | float, path: str) -> float | None:
+    """Validate a number; None when it encodes to no feature (zero or tiny)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise FeatureError(path, "number too large for float32 (|x| > 3.4e38)") from None
+    if math.isnan(number) or math.isinf(number):
+        raise FeatureError(path, "number must be finite (no NaN or infinity)")
+    if abs(number) > FLOAT32_LIMIT:
+        raise FeatureError(path, "number too large for float32 (|x| > 3.4e38)")
+    if abs(number) < TINY:
+        return None
+    return number
+
+
+def _scalar_features(key: str, value: Any, path: str) -> list[str]:
+    """Features for one non-dict value (``[]`` when it encodes to nothing)."""
+    name = escape_key(key)
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        return [f"{name}={'true' if value else 'false'}"]
+    if isinstance(value, str):
+        return [f"{name}={escape(value)}"]
+    if isinstance(value, int | float):
+        number = _number(value, path)
+        return [] if number is None else [f"{name}:{_format_number(number)}"]
+    if isinstance(value, list | tuple):
+        return _list_features(name, value, path)
+    if isinstance(value, Mapping):
+        raise FeatureError(path, "objects may be nested one level only")
+    raise FeatureError(path, f"unsupported value type {type(value).__name__}")
+
+
+def _list_features(name: str, items: Sequence[Any], path: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise FeatureError(f"{path}[{index}]", "list items must be strings")
+        seen.setdefault(f"{name}={escape(item)}", None)
+    return list(seen)
+
+
+def _check_key(key: Any, path: str) -> str:
+    if not isinstance(key, str):
+        raise FeatureError(path, f"keys must be strings, got {type(key).__name__}")
+    return key
+
+
+def namespaces(values: Mapping[str, Any], prefix: str, path: str) -> list[tuple[str, list[str]]]:
+    """Group ``values`` into ``(namespace name, features)`` pairs, default namespace first.
+
+    Args:
+        values: a context or an action's features.
+        prefix: ``"c"`` for context, ``"a"`` for action features.
+        path: path of ``values`` for error messages, e.g. ``"context"``.
+
+    Raises:
+        FeatureError: for anything that cannot be encoded.
+    """
+    if not isinstance(values, Mapping):
+        raise FeatureError(path, "must be an object")
+    default: list[str] = []
+    nested: list[tuple[str, list[str]]] = []
+    for key, value in values.items():
+        child = f"{path}.{_check_key(key, path)}"
+        if isinstance(value, Mapping):
+            nested.append((f"{prefix}_{escape_key(key)}", _flat(value, child)))
+        else:
+            default.extend(_scalar_features(key, value, child))
+    return [(prefix, default), *nested]
+
+
+def _flat(values: Mapping[str, Any], path: str) -> list[str]:
+    features: list[str] = []
+    for key, value in values.items():
+        child = f"{path}.{_check_key(key, path)}"
+        features.extend(_scalar_features(key, value, child))
+    return features
+
+
+def _render(groups: list[tuple[str, list[str]]]) -> str:
+    return " ".join(f"|{name} {' '.join(feats)}".rstrip() for name, feats in groups)
+
+
+def validate_context(context: Any) -> None:
+    """Raise FeatureError if ``context`` cannot be encoded (the service answers 400)."""
+    namespaces(context, CONTEXT_NAMESPACE, "context")
+
+
+def shared_line(context: Mapping[str, Any]) -> str:
+    """The ``shared`` line of an ADF example.
+
+    >>> shared_line({"hour": 14, "user": {"segment": "new"}})
+    'shared |c hour:14 |c_user segment=new'
+    """
+    return "shared " + _render(namespaces(context, CONTEXT_NAMESPACE, "context"))
+
+
+def action_line(action_id: str, features: Mapping[str, Any] | None, path: str = "features") -> str:
+    """One action line (without label).
+
+    >>> action_line("hero-1", {"category": "shoes", "price": 49.0})
+    '|aid id=hero-1 |a category=shoes price:49'
+    """
+    if not isinstance(action_id, str):
+        id_path = path.rpartition(".")[0] + ".id" if "." in path else "id"
+        raise FeatureError(id_path, "action id must be a string")
+    groups = namespaces(features or {}, ACTION_NAMESPACE, path)
+    return _render([(ACTION_ID_NAMESPACE, [f"id={escape(action_id)}"]), *groups])
+
+
+def format_label(cost: float, probability: float) -> str:
+    """The ADF label ``0:cost:probability`` (the action index part is ignored by VW)."""
+    if not (math.isfinite(cost) and abs(cost) <= FLOAT32_LIMIT):
+        raise ValueError(f"cost must be a finite float32, got {cost!r}")
+    if not (0.0 < probability <= 1.0):
+        raise ValueError(f"probability must be in (0, 1], got {probability!r}")
+    return f"0:{format(cost, '.9g')}:{format(probability, '.9g')}"
+
+
+def build_example(
+    context: Mapping[str, Any],
+    actions: Sequence[tuple[str, Mapping[str, Any]]],
+    label: tuple[int, float, float] | None = None,
+) -> list[str]:
+    """The lines of one multi-line (ADF) example: shared line, then one line per action.
+
+    Args:
+        context: the decision context.
+        actions: ``(action id, features)`` in the order offered.
+        label: ``(chosen index, cost, probability)`` puts ``0:cost:probability`` on the
+            chosen action's line (for learning).
+
+    Raises:
+        FeatureError: for input that cannot be encoded.
+        ValueError: for an empty action list or a bad label.
+    """
+    if not actions:
+        raise ValueError("at least one action is required")
+    lines = [shared_line(context)]
+    for index, (action_id, features) in enumerate(actions):
+        lines.append(action_line(action_id, features, f"actions[{index}].features"))
+    if label is not None:
+        chosen, cost, probability = label
+        if not 0 <= chosen < len(actions):
+            raise ValueError(f"chosen index {chosen} out of range for {len(actions)} actions")
+        lines[chosen + 1] = f"{format_label(cost, probability)} {lines[chosen + 1]}"
+    return lines

@@ -1,0 +1,187 @@
+"""Policies: a context and the offered actions → a probability for each action.
+
+A policy returns a pmf over exactly the offered actions, in the order offered. The caller
+samples one action with ``sample_index(pmf, rng_for(event_id))``, so the choice for an
+event id is reproducible and the logged propensity is ``pmf[index]``.
+
+``VWPolicy`` wraps one ``vowpalwabbit.Workspace``. VW is not thread-safe, so every call
+goes through a lock; create policies after the worker process has forked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import vowpalwabbit
+
+from bandits.features import build_example
+
+Actions = Sequence[tuple[str, Mapping[str, Any]]]
+
+PMF_TOLERANCE = 1e-3  # VW pmfs are float32; beyond this drift it is not a pmf
+
+
+class PolicyError(RuntimeError):
+    """A policy produced something that is not a probability distribution."""
+
+
+class Policy(Protocol):
+    """Anything that maps a context and offered actions to a pmf."""
+
+    name: str
+
+    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+        """Probabilities for ``actions`` (same length and order, summing to 1)."""
+        ...
+
+
+def _require_actions(actions: Actions) -> int:
+    if not actions:
+        raise ValueError("at least one action is required")
+    return len(actions)
+
+
+class UniformPolicy:
+    """Every offered action with equal probability."""
+
+    name = "uniform"
+
+    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+        """Return ``1/n`` for each of the ``n`` offered actions."""
+        count = _require_actions(actions)
+        return [1.0 / count] * count
+
+
+class FixedPolicy:
+    """Always the same action.
+
+    Probability 1 on the first offered action whose id is ``action_id``. When that action
+    is not offered (excluded, or absent from the candidates of a rank call) the policy
+    falls back to uniform over the offered actions, so it still answers.
+    """
+
+    def __init__(self, action_id: str) -> None:
+        self.action_id = action_id
+        self.name = f"fixed:{action_id}"
+
+    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+        """One-hot on ``action_id`` if offered, otherwise uniform."""
+        count = _require_actions(actions)
+        for index, (action_id, _features) in enumerate(actions):
+            if action_id == self.action_id:
+                return [1.0 if i == index else 0.0 for i in range(count)]
+        return [1.0 / count] * count
+
+
+def checked_pmf(values: Sequence[float], count: int) -> list[float]:
+    """Validate a pmf from VW and renormalize float drift.
+
+    Raises:
+        PolicyError: wrong length, non-finite or negative entries, or a sum off by more
+            than ``PMF_TOLERANCE``.
+    """
+    pmf = [float(v) for v in values]
+    if len(pmf) != count:
+        raise PolicyError(f"expected {count} probabilities, got {len(pmf)}")
+    if not all(math.isfinite(p) and p >= -1e-9 for p in pmf):
+        raise PolicyError(f"not a pmf: {pmf}")
+    pmf = [max(p, 0.0) for p in pmf]
+    total = math.fsum(pmf)
+    if abs(total - 1.0) > PMF_TOLERANCE:
+        raise PolicyError(f"not a pmf (sums to {total}): {pmf}")
+    return [p / total for p in pmf]
+
+
+def workspace(arguments: str, model_bytes: bytes | None = None) -> vowpalwabbit.Workspace:
+    """A VW workspace for ``arguments``, loaded from ``model_bytes`` when given.
+
+    VW reads models only from files: the bytes go to a temporary file that is removed
+    once loaded. The arguments stored in the model are merged with ``arguments``.
+    """
+    if model_bytes is None:
+        return vowpalwabbit.Workspace(arguments)
+    with tempfile.TemporaryDirectory(prefix="tailor-vw-") as directory:
+        path = os.path.join(directory, "model.vw")
+        with open(path, "wb") as handle:
+            handle.write(model_bytes)
+        return vowpalwabbit.Workspace(f"{arguments} -i {path}")
+
+
+class VWPolicy:
+    """A VW ``--cb_explore_adf`` model as a policy (thread-safe through a lock)."""
+
+    def __init__(self, arguments: str, model_bytes: bytes | None = None, version: int = 0):
+        """Create the workspace.
+
+        Args:
+            arguments: VW arguments, e.g. from ``exploration.vw_arguments``.
+            model_bytes: a saved model (``OnlineLearner.to_bytes``); None for a fresh one.
+            version: the model version this policy serves (reported with decisions).
+        """
+        self.arguments = arguments
+        self.version = version
+        self.name = f"model:{version}"
+        self._lock = threading.Lock()
+        self._workspace = workspace(arguments, model_bytes)
+
+    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+        """The model's exploration pmf over ``actions``, in the order given.
+
+        Raises:
+            FeatureError: for a context or action that cannot be encoded.
+            PolicyError: if VW returns something that is not a pmf.
+        """
+        count = _require_actions(actions)
+        lines = build_example(context, actions)
+        with self._lock:
+            # predict() on strings parses, predicts and calls finish_example.
+            raw = self._workspace.predict(lines)
+        return checked_pmf(raw, count)
+
+    def close(self) -> None:
+        """Release the workspace."""
+        with self._lock:
+            self._workspace.finish()
+
+
+def sample_index(pmf: Sequence[float], rng: np.random.Generator) -> int:
+    """Draw an index with probability ``pmf[i]`` using the generator passed in.
+
+    Entries are normalized by their sum, so float drift cannot push the draw out of
+    range; an index with probability 0 is never returned.
+
+    Raises:
+        ValueError: empty pmf, negative or non-finite entries, or a zero sum.
+    """
+    weights = np.asarray(pmf, dtype=float)
+    if weights.ndim != 1 or weights.size == 0:
+        raise ValueError("pmf must be a non-empty sequence")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("pmf entries must be finite and non-negative")
+    cumulative = np.cumsum(weights)
+    total = cumulative[-1]
+    if total <= 0:
+        raise ValueError("pmf must have positive mass")
+    draw = rng.random() * total
+    index = int(np.searchsorted(cumulative, draw, side="right"))
+    index = min(index, weights.size - 1)
+    while weights[index] == 0:  # only reachable through rounding at the top end
+        index -= 1
+    return index
+
+
+def rng_for(event_id: str, salt: str = "") -> np.random.Generator:
+    """A generator seeded from SHA-256 of ``salt`` and ``event_id`` (stable across runs
+    and processes, unlike Python's ``hash``)."""
+    salt_bytes = salt.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(
+        len(salt_bytes).to_bytes(8, "big") + salt_bytes + event_id.encode("utf-8", "surrogatepass")
+    ).digest()
+    return np.random.default_rng(int.from_bytes(digest, "big"))

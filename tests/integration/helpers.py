@@ -1,0 +1,34 @@
+"""Small builders shared by the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACTIONS = [{"id": "hero-1", "features": {"category": "shoes", "price": 49.0}},
+           {"id": "hero-2", "features": {"category": "bags"}},
+           {"id": "hero-3", "features": {"category": "hats", "tags": ["new", "sale"]}}]
+
+
+def experiment_body(key: str = "homepage-hero", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "key": key, "name": "Homepage hero banner", "actions": ACTIONS,
+        "reward": {"events": {"click": 1.0, "purchase": "value"}, "aggregation": "sum",
+                   "window_seconds": 600, "default": 0.0},
+        "learner": {"exploration": "squarecb", "params": {"gamma_scale": 10}},
+        "champion": {"type": "fixed", "action_id": "hero-1"},
+        "arms": {"champion": 0.5, "bandit": 0.5},
+        "unit_field": "user_id", "pii_fields": ["email"], "status": "running"}
+    body.update(overrides)
+    return body
+
+
+def register(client, team, **overrides: Any) -> dict[str, Any]:
+    response = client.post("/v1/experiments", json=experiment_body(**overrides),
+                           headers=team.auth("admin"))
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def rank(client, team, key: str = "homepage-hero", **body: Any):
+    body.setdefault("context", {"user_id": "u-1", "user": {"segment": "new"}, "hour": 14})
+    return client.post(f"/v1/experiments/{key}/rank", json=body, headers=team.auth("client"))
