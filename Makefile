@@ -9,15 +9,20 @@ export DATABASE_URL ?= sqlite:///var/tailor.db
 
 .PHONY: run test test-faults lint bench install clean
 
-$(BIN)/tailor: pyproject.toml
+# Runtime packages for `make run`; the dev extras (test tools) only for `make test`.
+$(VENV)/.installed-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(BIN)/tailor
+	touch $@
 
-install: $(BIN)/tailor
+install: $(VENV)/.installed-dev
 
-run: install
+run: $(VENV)/.installed-run
 	$(BIN)/tailor init
 	PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) bash app/serve.sh
 
