@@ -1,0 +1,129 @@
+"""Result records of off-policy evaluation: intervals, estimates and verdicts.
+
+An :class:`Estimate` carries a point value with its analytic (central-limit) interval and,
+when computed, a percentile-bootstrap interval and an anytime-valid confidence sequence.
+``Estimate.to_dict`` gives the ``{"value", "ci_low", "ci_high"}`` shape of the OPE report;
+:func:`difference_to_dict` gives the ``vs_champion`` shape with its :func:`verdict`.
+Degenerate data never raises here: it yields NaN values and a machine-readable ``status``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Verdict = Literal["better", "worse", "inconclusive"]
+Status = Literal["ok", "empty", "too_few_rows", "zero_denominator"]
+IntervalKind = Literal["analytic", "bootstrap", "sequence"]
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided interval with its nominal coverage.
+
+    Attributes:
+        lower: Lower bound (NaN when undefined).
+        upper: Upper bound (NaN when undefined).
+        level: Nominal coverage, e.g. 0.95.
+    """
+
+    lower: float
+    upper: float
+    level: float = 0.95
+
+    @classmethod
+    def undefined(cls, level: float = 0.95) -> Interval:
+        """An interval whose bounds could not be computed (too little data)."""
+        return cls(NAN, NAN, level)
+
+    def contains(self, x: float) -> bool:
+        """Whether ``lower <= x <= upper`` (False when the bounds are NaN)."""
+        return self.lower <= x <= self.upper
+
+    @property
+    def width(self) -> float:
+        """``upper - lower``."""
+        return self.upper - self.lower
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A policy-value (or difference) estimate.
+
+    Attributes:
+        value: The point estimate.
+        interval: Analytic interval: normal approximation with the sample variance of the
+            per-row influence terms (delta method for self-normalised estimators).
+        method: Estimator name, e.g. ``"ips"``, ``"snips"``, ``"dr"``, ``"snips-diff"``.
+        n: Number of logged decisions used.
+        std_error: Estimated standard error of ``value``.
+        bootstrap_interval: Percentile interval of a Poisson bootstrap, if requested.
+        confidence_sequence: Anytime-valid asymptotic confidence sequence (Waudby-Smith et
+            al.), valid under continuous monitoring, if computed.
+        status: ``"ok"``, or why value/interval are NaN: ``"empty"``, ``"too_few_rows"``
+            (one row: no variance), ``"zero_denominator"`` (all importance weights zero).
+    """
+
+    value: float
+    interval: Interval
+    method: str
+    n: int
+    std_error: float
+    bootstrap_interval: Interval | None = None
+    confidence_sequence: Interval | None = None
+    status: Status = "ok"
+
+    def pick(self, kind: IntervalKind = "analytic") -> Interval:
+        """The interval of the given kind (an undefined one when it was not computed)."""
+        chosen = {
+            "analytic": self.interval,
+            "bootstrap": self.bootstrap_interval,
+            "sequence": self.confidence_sequence,
+        }[kind]
+        return chosen if chosen is not None else Interval.undefined(self.interval.level)
+
+    def to_dict(self, kind: IntervalKind = "analytic") -> dict[str, float | None]:
+        """Report shape ``{"value", "ci_low", "ci_high"}``; NaN becomes None (JSON null)."""
+        interval = self.pick(kind)
+        return {
+            "value": _json_float(self.value),
+            "ci_low": _json_float(interval.lower),
+            "ci_high": _json_float(interval.upper),
+        }
+
+
+def verdict(interval: Interval) -> Verdict:
+    """Verdict on a difference (candidate minus champion) from its interval.
+
+    Args:
+        interval: Interval of the difference.
+
+    Returns:
+        ``"better"`` if the lower bound is above 0, ``"worse"`` if the upper bound is below
+        0, otherwise (including undefined bounds) ``"inconclusive"``.
+    """
+    if interval.lower > 0:
+        return "better"
+    if interval.upper < 0:
+        return "worse"
+    return "inconclusive"
+
+
+def difference_to_dict(
+    difference: Estimate, kind: IntervalKind = "analytic"
+) -> dict[str, float | str | None]:
+    """Report shape of ``vs_champion``: ``{"diff", "ci_low", "ci_high", "verdict"}``."""
+    interval = difference.pick(kind)
+    return {
+        "diff": _json_float(difference.value),
+        "ci_low": _json_float(interval.lower),
+        "ci_high": _json_float(interval.upper),
+        "verdict": verdict(interval),
+    }
+
+
+def _json_float(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
