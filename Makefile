@@ -29,6 +29,11 @@ run: $(VENV)/.installed-run
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# Faults under load: kill -9 workers and restart PostgreSQL (docs/bench-faults.md). It
+# restarts the shared PostgreSQL server: never run it while other test runs use it.
+test-faults: install
+	TAILOR_FAULTS_FULL=1 $(BIN)/pytest -q -p no:cacheprovider tests/faults
+
 lint: install
 	$(BIN)/ruff check .
 

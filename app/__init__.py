@@ -10,7 +10,7 @@ from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    from app import api, cli, db, errors, ops
+    from app import api, auth, benchmark, cli, db, errors, metrics, ops, personalizer, web
     from app import config as settings
     from experiments.policies import PolicyCache
 
@@ -20,8 +20,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     db.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)
     app.extensions["tailor.policies"] = PolicyCache(app.config["MODEL_CHECK_SECONDS"])
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
+    personalizer.init_app(app)
+    web.init_app(app)  # analyst pages (HTML) and their session cookie
+    benchmark.init_app(app)
+    metrics.init_app(app)
     cli.init_app(app)
     return app

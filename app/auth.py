@@ -1,19 +1,28 @@
-"""Bearer API keys: who is calling, and may they do this?"""
+"""API keys: who is calling, may they do this, and how often?
+
+Keys come as `Authorization: Bearer <key>` or, for Personalizer clients, in the
+`Ocp-Apim-Subscription-Key` header. A key sees only its own team; `requires(scope)` checks
+the scope and, for rank and reward endpoints, the key's rate limit (`app.ratelimit`).
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import Flask, current_app, g, request
 
 from app import db
 from app.errors import APIError
-from experiments import keys
+from app.ratelimit import ENDPOINT_KINDS, Limit, RateLimiter
+from experiments import keys, pii
 from experiments.keys import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
+LIMITER = "tailor.ratelimit"
+PII_DEFAULTS = "tailor.pii_defaults"
 
 
 def _presented_key() -> str | None:
@@ -38,6 +47,21 @@ def current_principal() -> Principal:
     return g.principal
 
 
+def check_rate_limit(principal: Principal, kind: str) -> None:
+    """Take one token of `kind` for the key, or raise 429 with Retry-After."""
+    wait, limit = current_app.extensions[LIMITER].check(principal.key_id, kind,
+                                                        principal.rate_limits)
+    if wait <= 0 or limit is None:
+        return
+    raise APIError(
+        429, "rate_limited",
+        f"rate limit for {kind} exceeded for this key ({limit.rate:g}/s, burst "
+        f"{limit.burst:g}); retry in {wait:.3g} s",
+        [{"limit": kind, "rate": limit.rate, "burst": limit.burst,
+          "retry_after": round(wait, 3)}],
+        headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 def requires(scope: str) -> Callable[[F], F]:
     """Decorator: the key must have `scope` (admin keys have every scope of their team)."""
 
@@ -48,8 +72,34 @@ def requires(scope: str) -> Callable[[F], F]:
             if not principal.allows(scope):
                 raise APIError(403, "forbidden", f"this key has scope {principal.scope!r}; "
                                f"{scope!r} is required")
+            kind = ENDPOINT_KINDS.get(request.endpoint or "")
+            if kind is not None:
+                check_rate_limit(principal, kind)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _pii_defaults_on() -> None:
+    g.pii_token = pii.use_default_fields(current_app.extensions[PII_DEFAULTS])
+
+
+def _pii_defaults_off(_exc: BaseException | None) -> None:
+    token = g.pop("pii_token", None)
+    if token is not None:
+        pii.reset_default_fields(token)
+
+
+def init_app(app: Flask) -> None:
+    """Rate limiter from RATE_LIMIT_RANK / RATE_LIMIT_REWARD; the PII default field list
+    (PII_DEFAULT_FIELDS, None = the built-in list) for every request."""
+    app.extensions[LIMITER] = RateLimiter({
+        "rank": Limit.parse(app.config.get("RATE_LIMIT_RANK")),
+        "reward": Limit.parse(app.config.get("RATE_LIMIT_REWARD"))})
+    configured = app.config.get("PII_DEFAULT_FIELDS")
+    app.extensions[PII_DEFAULTS] = frozenset(pii.DEFAULT_FIELDS) if configured is None \
+        else pii.parse_field_list(configured)
+    app.before_request(_pii_defaults_on)
+    app.teardown_request(_pii_defaults_off)

@@ -18,11 +18,20 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     "SESSION_COOKIE_SECURE": False,
     "PII_SECRET": None,
+    # Register POST /bench/noop, the ceiling of bench/rank.py (docs/bench-rank.md).
+    "BENCH_NOOP": False,
+    # GET /metrics without a key (Prometheus scrapers have none; docs/operations.md).
+    "METRICS_PUBLIC": True,
+    # Per key and worker: "RATE" or "RATE/BURST" requests per second; 0 = off (docs/security.md).
+    "RATE_LIMIT_RANK": "0",
+    "RATE_LIMIT_REWARD": "0",
+    # Comma-separated field names always treated as PII; None = the built-in list.
+    "PII_DEFAULT_FIELDS": None,
 }
 
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE"}
 _FLOAT_KEYS = {"MODEL_CHECK_SECONDS"}
-_BOOL_KEYS = {"SESSION_COOKIE_SECURE"}
+_BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}
 
 
 def _coerce(key: str, raw: str) -> Any:

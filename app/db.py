@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +64,22 @@ def init_app(app: Flask) -> None:
         sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"],
         pool_size=app.config["DB_POOL_SIZE"],
     )
+    _forget_pool_after_fork(engine)
     app.extensions[EXTENSION] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)
+
+
+def _forget_pool_after_fork(engine: sa.Engine) -> None:
+    # gunicorn --preload builds the app once and forks the workers: a worker must never
+    # use a connection its parent opened (SQLAlchemy's recipe for forked processes).
+    ref = weakref.ref(engine)
+
+    def after_fork_in_child() -> None:
+        forked = ref()
+        if forked is not None:
+            forked.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_fork_in_child)
 
 
 def engine_of(app: Flask) -> sa.Engine:

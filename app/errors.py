@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from experiments import errors as domain
@@ -88,6 +88,10 @@ def _on_database_down(exc: DBAPIError) -> Response:
         log.warning("database unavailable: %s", exc.orig)
         return error_response(503, "unavailable", "database unavailable; retry",
                               headers={"Retry-After": "1"})
+    if isinstance(exc, DataError):
+        # The database refused a value the client sent (PostgreSQL: a NUL character in text).
+        return error_response(400, "invalid_value", "a value cannot be stored: strings "
+                              "must not contain NUL (\\u0000) characters")
     return _on_unexpected(exc)
 
 

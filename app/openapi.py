@@ -69,9 +69,46 @@ SCHEMAS: dict[str, Any] = {
             "allOf": [{"$ref": "#/components/schemas/Reward"},
                       {"type": "object", "required": ["event_id"],
                        "properties": {"event_id": {"type": "string"}}}]}}}},
-    "KeyRequest": {"type": "object", "required": ["scope"], "properties": {
+    "KeyRequest": {"type": "object", "required": ["scope"], "additionalProperties": False,
+                   "properties": {
         "scope": {"type": "string", "enum": ["admin", "client", "analyst"]},
-        "name": {"type": "string"}, "default_experiment": {"type": "string"}}},
+        "name": {"type": "string", "minLength": 1, "maxLength": 128},
+        "default_experiment": {"type": "string", "description": "must exist in the team"},
+        "rate_limits": {"type": "object", "additionalProperties": False, "properties": {
+            kind: {"type": "object", "required": ["rate"], "properties": {
+                "rate": {"type": "number", "minimum": 0}, "burst": {"type": "number",
+                                                                  "minimum": 1}}}
+            for kind in ("rank", "reward")}}}},
+    "PersonalizerRankRequest": {"type": "object", "properties": {
+        "contextFeatures": {"type": "array", "items": OBJ},
+        "actions": {"type": "array", "items": {"type": "object", "required": ["id"],
+                    "properties": {"id": {"type": "string"},
+                                   "features": {"type": "array", "items": OBJ}}}},
+        "excludedActions": {"type": "array", "items": {"type": "string"}},
+        "eventId": {"type": "string", "maxLength": 128},
+        "deferActivation": {"type": "boolean"}}},
+    "PersonalizerMultiSlotRankRequest": {"type": "object", "required": ["actions", "slots"],
+                                         "properties": {
+        "contextFeatures": {"type": "array", "items": OBJ},
+        "actions": {"type": "array", "items": OBJ},
+        "slots": {"type": "array", "items": {"type": "object", "required": ["id"],
+                  "properties": {"id": {"type": "string"},
+                                 "features": {"type": "array", "items": OBJ},
+                                 "excludedActions": {"type": "array",
+                                                     "items": {"type": "string"}},
+                                 "baselineAction": {"type": "string"}}}},
+        "eventId": {"type": "string"}, "deferActivation": {"type": "boolean"}}},
+    "PromoteRequest": {"type": "object", "required": ["candidate"],
+                       "additionalProperties": False, "properties": {
+        "candidate": {"type": "string", "description": "model:<n>, model:latest, "
+                                                       "fixed:<action_id> or uniform"},
+        "force": {"type": "boolean", "default": False},
+        "reason": {"type": "string", "maxLength": 500}}},
+    "PersonalizerReward": {"type": "object", "required": ["value"],
+                           "properties": {"value": {"type": "number"}}},
+    "PersonalizerMultiSlotReward": {"type": "object", "required": ["reward"], "properties": {
+        "reward": {"type": "array", "items": {"type": "object", "required": ["slotId", "value"],
+                   "properties": {"slotId": {"type": "string"}, "value": {"type": "number"}}}}}},
 }
 
 # (method, path, scope or None, summary, request schema or None, success status)
@@ -79,6 +116,8 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
     ("get", "/healthz", None, "Process is up", None, "200"),
     ("get", "/readyz", None, "Database reachable and migrated", None, "200"),
     ("get", "/openapi.json", None, "This document", None, "200"),
+    ("get", "/metrics", None, "Prometheus text format (an analyst key when "
+     "TAILOR_METRICS_PUBLIC is false)", None, "200"),
     ("post", "/v1/experiments", "admin", "Register an experiment", "Experiment", "201"),
     ("get", "/v1/experiments", "analyst", "List the team's experiments", None, "200"),
     ("get", "/v1/experiments/{key}", "analyst", "One experiment", None, "200"),
@@ -99,15 +138,98 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
     ("post", "/v1/keys", "admin", "Create an API key (shown once)", "KeyRequest", "201"),
     ("get", "/v1/keys", "admin", "List the team's keys", None, "200"),
     ("delete", "/v1/keys/{key_id}", "admin", "Revoke a key", None, "200"),
+    ("post", "/v1/keys/{key_id}/rotate", "admin",
+     "Replace a key by a new one (same scope/name); the old one is revoked", None, "201"),
+    ("delete", "/v1/units/{unit_id}", "admin",
+     "Erase a unit's decisions and rewards in every experiment of the team", None, "200"),
+    ("get", "/v1/audit", "admin", "The team's audit log (paged)", None, "200"),
+    *[(method, f"/personalizer/{version}{path}", "client", summary, schema, status)
+      for version in ("v1.0", "v1.1-preview.3")
+      for method, path, summary, schema, status in [
+        ("post", "/rank", "Personalizer-compatible rank (experiment: X-Tailor-Experiment "
+         "header or the key's default)", "PersonalizerRankRequest", "201"),
+        ("post", "/events/{event_id}/reward", "Personalizer-compatible reward",
+         "PersonalizerReward", "204"),
+        ("post", "/events/{event_id}/activate", "Personalizer-compatible activation", None,
+         "204"),
+        ("post", "/multislot/rank", "Personalizer-compatible multi-slot rank",
+         "PersonalizerMultiSlotRankRequest", "201"),
+        ("post", "/multislot/events/{event_id}/reward",
+         "Personalizer-compatible multi-slot reward", "PersonalizerMultiSlotReward", "204"),
+        ("post", "/multislot/events/{event_id}/activate",
+         "Personalizer-compatible multi-slot activation", None, "204")]],
+    ("get", "/v1/experiments/{key}/learning", "analyst",
+     "Learning status: model freshness, backlog, progressive validation", None, "200"),
+    ("get", "/v1/experiments/{key}/models", "analyst", "List the model snapshots", None, "200"),
+    ("get", "/v1/experiments/{key}/models/{version}", "analyst",
+     "Download a snapshot (application/octet-stream, `vw -i`); version may be `latest`",
+     None, "200"),
+    ("post", "/v1/experiments/{key}/models", "admin",
+     "Import a VW model (body: the model bytes, application/octet-stream; optional "
+     "?arguments=) as a new version", None, "201"),
+    ("get", "/v1/experiments/{key}/reports/ab", "analyst",
+     "A/B significance report (JSON, or CSV with ?format=csv)", None, "200"),
+    ("get", "/v1/experiments/{key}/reports/ope", "analyst",
+     "Off-policy evaluation of candidates versus the champion (computed and stored)",
+     None, "200"),
+    ("get", "/v1/experiments/{key}/reports/ope/{report_id}", "analyst",
+     "A stored OPE report by id, or `latest`", None, "200"),
+    ("get", "/v1/experiments/{key}/reports/health", "analyst",
+     "Bandit health: chosen actions vs logged probabilities, reward-join rates", None, "200"),
+    ("get", "/v1/experiments/{key}/candidates", "analyst",
+     "Supplied candidate policies (pmf:<name>)", None, "200"),
+    ("post", "/v1/experiments/{key}/promote", "admin",
+     "Make a candidate the champion (needs a fresh OPE report saying better, or force)",
+     "PromoteRequest", "200"),
+    ("post", "/v1/experiments/{key}/rollback", "admin",
+     "Restore the champion before the newest promotion", None, "200"),
 ]
 
 QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "/v1/audit": [
+        {"name": "action", "in": "query", "schema": {"type": "string"}},
+        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "limit", "in": "query",
+         "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
     "/v1/experiments/{key}/decisions": [
         {"name": "unit_id", "in": "query", "schema": {"type": "string"}},
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
         {"name": "limit", "in": "query",
          "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+    "/v1/experiments/{key}/reports/ope": [
+        {"name": "candidates", "in": "query", "schema": {"type": "string"},
+         "description": "comma-separated: model:latest, model:<n>, uniform, fixed:<action>, "
+                        "pmf:<name>, vw:<exploration>,<param>=<value>... (repeatable)"},
+        {"name": "intervals", "in": "query", "schema": {
+            "type": "string", "enum": ["analytic", "bootstrap", "sequence"],
+            "default": "analytic"}},
+        {"name": "estimator", "in": "query", "schema": {
+            "type": "string", "enum": ["ips", "snips", "dm", "dr", "switch-dr", "dr-os"],
+            "default": "dr"}, "description": "estimator of the verdict"},
+        {"name": "level", "in": "query", "schema": {"type": "number", "default": 0.95}},
+        {"name": "bootstrap_samples", "in": "query",
+         "schema": {"type": "integer", "minimum": 100, "maximum": 10000, "default": 1000}},
+        {"name": "seed", "in": "query", "schema": {"type": "integer", "default": 0}},
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+    "/v1/experiments/{key}/reports/ab": [
+        {"name": "segment", "in": "query", "schema": {"type": "string"},
+         "description": "context field to break down by: `country` or `user.country`"},
+        {"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                  "maximum": 50, "default": 10}},
+        {"name": "lift", "in": "query", "schema": {"type": "number", "default": 0.05},
+         "description": "relative lift for the power analysis"},
+        {"name": "include_open", "in": "query", "schema": {"type": "boolean", "default": True},
+         "description": "count decisions whose reward window is still open"},
+        {"name": "format", "in": "query",
+         "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}],
+}
+
+# Success bodies that are not JSON.
+RESPONSE_CONTENT: dict[str, dict[str, Any]] = {
+    "/metrics": {"text/plain": {"schema": {"type": "string"}}},
+    "/v1/experiments/{key}/reports/ab": {"application/json": {"schema": OBJ},
+                                         "text/csv": {"schema": {"type": "string"}}},
 }
 
 ERROR_STATUSES = {"400": "Malformed or invalid", "401": "No or bad key", "403": "Scope",
@@ -120,9 +242,9 @@ def _operation(path: str, scope: str | None, summary: str, request: str | None,
                status: str) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary + (f" (scope: {scope})" if scope else ""),
-        "responses": {status: {"description": "OK", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/RankResponse"}
-            if request == "RankRequest" else OBJ}}}},
+        "responses": {status: {"description": "OK", "content": RESPONSE_CONTENT.get(
+            path, {"application/json": {"schema": {"$ref": "#/components/schemas/RankResponse"}
+                                        if request == "RankRequest" else OBJ}})}},
     }
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_names(path)]

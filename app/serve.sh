@@ -5,15 +5,32 @@ BIN="$(dirname "$0")/../.venv/bin"
 PORT="${PORT:-8000}"
 WORKERS="${WORKERS:-2}"
 THREADS="${THREADS:-4}"
+LEARNER="${LEARNER:-1}"  # 0: serve only (benchmarks)
+
+# /metrics adds up the counters of every gunicorn worker from files in this directory
+# (docs/operations.md); a fresh start begins from zero.
+if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+  PROMETHEUS_MULTIPROC_DIR="$(mktemp -d -t tailor-metrics.XXXXXX)"
+  own_metrics_dir=1
+fi
+export PROMETHEUS_MULTIPROC_DIR
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 
 pids=()
-stop() { kill -TERM "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }
+stop() {
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  if [ -n "${own_metrics_dir:-}" ]; then rm -rf "$PROMETHEUS_MULTIPROC_DIR"; fi
+}
 trap stop INT TERM EXIT
 
+# --preload: the app is imported once and workers are forked from it, so a worker that
+# dies is replaced in milliseconds instead of re-importing everything (seconds).
 "$BIN/gunicorn" --bind "127.0.0.1:${PORT}" --workers "$WORKERS" --threads "$THREADS" \
-  --worker-class gthread --access-logfile - --graceful-timeout 10 wsgi:app &
+  --worker-class gthread --preload --access-logfile - --graceful-timeout 10 wsgi:app &
 pids+=($!)
-if "$BIN/tailor" learn --help >/dev/null 2>&1; then
+if [ "$LEARNER" != 0 ] && "$BIN/tailor" learn --help >/dev/null 2>&1; then
   "$BIN/tailor" learn &
   pids+=($!)
 fi

@@ -1,20 +1,33 @@
-"""Teams and API keys. A key is `tlr_<key_id>_<secret>`; only HMAC-SHA256(salt, secret) is kept."""
+"""Teams and API keys. A key is `tlr_<key_id>_<secret>`; only HMAC-SHA256(salt, secret) is kept.
+
+Why not a slow password hash (bcrypt, scrypt, Argon2)? Slow hashes exist to make guessing
+*low-entropy* secrets (passwords people choose) expensive after a database leak. Our
+secrets are 256 random bits from `secrets.token_urlsafe(32)`: guessing one from its hash
+needs about 2**255 tries whatever the hash costs, so a fast keyed hash is exactly as safe,
+and it keeps authentication off the hot path's latency budget (a KDF tuned for passwords
+costs 50-500 ms per request). The per-key salt makes equal secrets hash differently, and
+comparisons use `hmac.compare_digest` (constant time).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from experiments import clock
-from experiments.errors import NotFound, ValidationFailed
-from experiments.models import ApiKey, Team
+from experiments.errors import Conflict, NotFound, ValidationFailed
+from experiments.models import ApiKey, Experiment, Team
 
 SCOPES = ("admin", "client", "analyst")
+LIMIT_KINDS = ("rank", "reward")
+MAX_NAME = 128
 # The last-used time is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = 60.0
 
@@ -29,6 +42,7 @@ class Principal:
     scope: str
     default_experiment: str | None
     pii_salt: str
+    rate_limits: Mapping[str, Any] | None = None
 
     def allows(self, scope: str) -> bool:
         return self.scope == scope or self.scope == "admin"
@@ -38,8 +52,15 @@ def _hash(salt: str, secret: str) -> str:
     return hmac.new(salt.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
+def find_team(session: Session, name: str) -> Team:
+    team = session.scalars(sa.select(Team).where(Team.name == name)).first()
+    if team is None:
+        raise NotFound(f"no team {name!r}")
+    return team
+
+
 def get_or_create_team(session: Session, name: str) -> Team:
-    if not name or len(name) > 64:
+    if not isinstance(name, str) or not name or len(name) > 64:
         raise ValidationFailed.field("team", "must be 1 to 64 characters")
     team = session.scalars(sa.select(Team).where(Team.name == name)).first()
     if team is None:
@@ -49,17 +70,67 @@ def get_or_create_team(session: Session, name: str) -> Team:
     return team
 
 
-def create_key(session: Session, team: Team, scope: str, *, name: str | None = None,
-               default_experiment: str | None = None) -> tuple[str, ApiKey]:
-    """Create a key; returns the plain key (shown once) and its stored row. Caller commits."""
+def validate_rate_limits(value: Any) -> dict[str, dict[str, float]] | None:
+    """`{"rank": {"rate": 50, "burst": 100}, "reward": {...}}`; rate 0 turns a limit off."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationFailed.field("rate_limits", "must be an object")
+    result: dict[str, dict[str, float]] = {}
+    for kind, spec in value.items():
+        where = f"rate_limits.{kind}"
+        if kind not in LIMIT_KINDS:
+            raise ValidationFailed.field(where, f"must be one of {', '.join(LIMIT_KINDS)}")
+        if not isinstance(spec, Mapping) or set(spec) - {"rate", "burst"} or "rate" not in spec:
+            raise ValidationFailed.field(where, 'must be {"rate": <per second>, "burst": <n>}')
+        rate = _non_negative(spec["rate"], f"{where}.rate")
+        burst = _non_negative(spec.get("burst", max(1.0, 2 * rate)), f"{where}.burst")
+        if rate > 0 and burst < 1:
+            raise ValidationFailed.field(f"{where}.burst", "must be at least 1")
+        result[kind] = {"rate": rate, "burst": burst}
+    return result
+
+
+def _non_negative(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1e6:
+        raise ValidationFailed.field(field, "must be a number between 0 and 1000000")
+    return float(value)
+
+
+def _validate_key_fields(session: Session, team: Team, scope: Any, name: Any,
+                         default_experiment: Any) -> None:
     if scope not in SCOPES:
         raise ValidationFailed.field("scope", f"must be one of {', '.join(SCOPES)}")
+    if name is not None and (not isinstance(name, str) or not name or len(name) > MAX_NAME):
+        raise ValidationFailed.field("name", f"must be a string of 1 to {MAX_NAME} characters")
+    if default_experiment is None:
+        return
+    if not isinstance(default_experiment, str) or not 0 < len(default_experiment) <= 64:
+        raise ValidationFailed.field("default_experiment", "must be an experiment key")
+    exists = session.scalar(sa.select(Experiment.id).where(
+        Experiment.team_id == team.id, Experiment.key == default_experiment))
+    if exists is None:
+        raise NotFound(f"no experiment {default_experiment!r}",
+                       [{"field": "default_experiment", "message": "no such experiment"}])
+
+
+def create_key(session: Session, team: Team, scope: str, *, name: str | None = None,
+               default_experiment: str | None = None,
+               rate_limits: Mapping[str, Any] | None = None) -> tuple[str, ApiKey]:
+    """Create a key; returns the plain key (shown once) and its stored row. Caller commits.
+
+    Raises:
+        ValidationFailed: bad scope, name or rate limits.
+        NotFound: `default_experiment` is not an experiment of the team.
+    """
+    _validate_key_fields(session, team, scope, name, default_experiment)
+    limits = validate_rate_limits(rate_limits)
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_hex(16)
     row = ApiKey(team_id=team.id, key_id=key_id, salt=salt, secret_hash=_hash(salt, secret),
                  scope=scope, name=name, default_experiment=default_experiment,
-                 created_at=clock.now())
+                 rate_limits=limits, created_at=clock.now())
     session.add(row)
     session.flush()
     return f"tlr_{key_id}_{secret}", row
@@ -90,7 +161,7 @@ def authenticate(session: Session, plain: str) -> Principal | None:
         return None
     _touch(session, key)
     return Principal(key.team_id, team_name, key.key_id, key.scope, key.default_experiment,
-                     pii_salt)
+                     pii_salt, key.rate_limits)
 
 
 def _touch(session: Session, key: ApiKey) -> None:
@@ -105,12 +176,49 @@ def list_keys(session: Session, team_id: int) -> list[ApiKey]:
         sa.select(ApiKey).where(ApiKey.team_id == team_id).order_by(ApiKey.id)))
 
 
-def revoke_key(session: Session, team_id: int, key_id: str) -> ApiKey:
+def get_key(session: Session, team_id: int, key_id: str) -> ApiKey:
+    """The team's key `key_id`; another team's key does not exist (404)."""
     key = session.scalars(sa.select(ApiKey).where(
         ApiKey.team_id == team_id, ApiKey.key_id == key_id)).first()
     if key is None:
         raise NotFound(f"no key {key_id!r}")
+    return key
+
+
+def _active_admins(session: Session, team_id: int) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(ApiKey).where(
+        ApiKey.team_id == team_id, ApiKey.scope == "admin", ApiKey.revoked_at.is_(None))) or 0
+
+
+def revoke_key(session: Session, team_id: int, key_id: str, *,
+               keep_an_admin: bool = False) -> ApiKey:
+    """Revoke a key (idempotent). Caller commits.
+
+    Args:
+        keep_an_admin: refuse (409) to revoke the team's last active admin key, which would
+            lock the team out of its own administration (the API sets it; the CLI does not).
+    """
+    key = get_key(session, team_id, key_id)
     if key.revoked_at is None:
+        if keep_an_admin and key.scope == "admin" and _active_admins(session, team_id) <= 1:
+            raise Conflict("this is the team's last active admin key; create another admin "
+                           "key first (or use `tailor keys revoke`)")
         key.revoked_at = clock.now()
     return key
 
+
+def rotate_key(session: Session, team_id: int, key_id: str) -> tuple[str, ApiKey, ApiKey]:
+    """Replace an active key by a new one with the same team, scope, name, default experiment
+    and limits; the old one is revoked at once. Returns (plain key, new row, old row).
+    Caller commits."""
+    old = get_key(session, team_id, key_id)
+    if old.revoked_at is not None:
+        raise Conflict(f"key {key_id!r} is revoked; create a new key instead")
+    team = session.get(Team, team_id)
+    assert team is not None
+    plain, new = create_key(session, team, old.scope, name=old.name,
+                            rate_limits=old.rate_limits)
+    # Kept as is even if that experiment was deleted since: rotation changes only the secret.
+    new.default_experiment = old.default_experiment
+    old.revoked_at = clock.now()
+    return plain, new, old

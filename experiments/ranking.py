@@ -6,24 +6,27 @@ write the decision row (context, offered actions, full pmf, propensity) → comm
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bandits.features import FeatureError, validate_context
 from bandits.policy import rng_for, sample_index
-from experiments import clock, pii
+from experiments import clock, pii, registry
 from experiments.assignment import assign_arm
-from experiments.errors import Conflict, Unprocessable, ValidationFailed
+from experiments.errors import Conflict, DomainError, Unprocessable, ValidationFailed
 from experiments.models import Decision, Experiment
-from experiments.policies import PolicyCache, arm_spec, champion_spec
+from experiments.policies import PolicyCache, arm_spec
 from experiments.validation import validate_actions
 
 RANK_FIELDS = {"context", "actions", "excluded_actions", "event_id", "unit_id",
@@ -40,6 +43,52 @@ class RankRequest:
     unit_id: str | None
     defer_activation: bool
     request_hash: str
+
+
+@dataclass(frozen=True)
+class ExperimentSnapshot:
+    """What rank needs of an experiment, as read at `version` (read-only, shared by the
+    threads of a process)."""
+
+    id: int
+    team_id: int
+    key: str
+    status: str
+    version: int
+    config: dict[str, Any]
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> ExperimentSnapshot:
+        return cls(experiment.id, experiment.team_id, experiment.key, experiment.status,
+                   experiment.version, experiment.config)
+
+
+class ExperimentCache:
+    """This process's experiments by (team, key), so that rank need not read them.
+
+    Entries do not expire: `rank` writes a decision only if the experiment is still at the
+    cached version, and reads it again when it is not (or when the cached configuration
+    refuses the request), so a change made through any process applies to the next rank.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: dict[tuple[int, str], ExperimentSnapshot] = {}
+
+    def get(self, session: Session, team_id: int, key: str) -> ExperimentSnapshot:
+        found = self._entries.get((team_id, key))
+        return found if found is not None else self.reload(session, team_id, key)
+
+    def reload(self, session: Session, team_id: int, key: str) -> ExperimentSnapshot:
+        snapshot = _reload(session, team_id, key)
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # more experiments than entries: start over
+        self._entries[(team_id, key)] = snapshot
+        return snapshot
+
+
+def _reload(session: Session, team_id: int, key: str) -> ExperimentSnapshot:
+    return ExperimentSnapshot.of(registry.get(session, team_id, key))
 
 
 def parse_request(body: Any, max_actions: int) -> RankRequest:
@@ -60,7 +109,7 @@ def parse_request(body: Any, max_actions: int) -> RankRequest:
     if actions is not None:
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
-        actions = validate_actions(actions)
+        actions = _validated_actions(actions)
     return RankRequest(
         context=dict(context), actions=actions, excluded=_excluded(body),
         event_id=_optional_string(body, "event_id", MAX_EVENT_ID),
@@ -68,6 +117,26 @@ def parse_request(body: Any, max_actions: int) -> RankRequest:
         defer_activation=_bool(body, "defer_activation"),
         request_hash=hashlib.sha256(
             json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest())
+
+
+def _validated_actions(actions: Any) -> list[dict[str, Any]]:
+    """`validate_actions`, remembered by content: clients send the same actions again and
+    again, and validating them encodes every feature (read-only result, shared)."""
+    try:
+        key = json.dumps(actions, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return validate_actions(actions)
+    found = _VALID_ACTIONS.get(key)
+    if found is None:
+        found = validate_actions(actions)
+        if len(_VALID_ACTIONS) >= VALID_ACTIONS_CACHE_SIZE:
+            _VALID_ACTIONS.clear()
+        _VALID_ACTIONS[key] = found
+    return found
+
+
+VALID_ACTIONS_CACHE_SIZE = 256
+_VALID_ACTIONS: dict[str, list[dict[str, Any]]] = {}
 
 
 def _excluded(body: Mapping[str, Any]) -> frozenset[str]:
@@ -129,22 +198,44 @@ def choose_arm(experiment: Experiment, unit: str | None, event_id: str) -> tuple
     return assign_arm(experiment.key, unit or f"event:{event_id}", config["arms"]), "online"
 
 
-def rank(session: Session, experiment: Experiment, request: RankRequest,
-         policies: PolicyCache, pii_salt: str) -> dict[str, Any]:
-    """Choose, log durably (commit), and answer. Idempotent by event id."""
+def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankRequest,
+         policies: PolicyCache, pii_salt: str,
+         experiments: ExperimentCache | None = None) -> dict[str, Any]:
+    """Choose, log durably (commit), and answer. Idempotent by event id.
+
+    `experiment` may be a cached snapshot: the decision is written only if the experiment
+    is still at that version, otherwise it is read again (and `experiments` refreshed)
+    and the rank done again with the new configuration.
+    """
+    reload = experiments.reload if experiments is not None else _reload
+    for _ in range(3):
+        try:
+            result = _rank_once(session, experiment, request, policies, pii_salt)
+        except DomainError:
+            # Refused under a cached configuration: refuse only if it is still current.
+            if experiments is None:
+                raise
+            fresh = reload(session, experiment.team_id, experiment.key)
+            if fresh.version == experiment.version:
+                raise
+            experiment = fresh
+            continue
+        if result is not None:
+            return result
+        experiment = reload(session, experiment.team_id, experiment.key)
+    raise Conflict(f"experiment {experiment.key!r} keeps changing; retry")
+
+
+def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
+               request: RankRequest, policies: PolicyCache,
+               pii_salt: str) -> dict[str, Any] | None:
     if experiment.status not in ("running", "paused"):
         raise Conflict(f"experiment {experiment.key!r} is {experiment.status}; "
                        "rank needs running or paused")
     config = experiment.config
-    if request.event_id is not None:
-        previous = find_decision(session, experiment.id, request.event_id)
-        if previous is not None:
-            return _replay(previous, request)
     actions = offered_actions(config, request)
-    context = pii.protect(request.context, config["pii_fields"], config["pii_mode"], pii_salt)
-    unit = _unit(config, request)
-    if unit is not None and config.get("unit_field") in config["pii_fields"]:
-        unit = pii.keyed_hash(pii_salt, unit)
+    guarded = pii.guard(request.context, _unit(config, request), config, pii_salt)
+    context, unit = guarded.context, guarded.unit
     event_id = request.event_id or uuid.uuid4().hex
     arm, phase = choose_arm(experiment, unit, event_id)
     spec = arm_spec(config, arm)
@@ -152,41 +243,67 @@ def rank(session: Session, experiment: Experiment, request: RankRequest,
     pairs = [(a["id"], a["features"]) for a in actions]
     pmf = policy.pmf(context, pairs)
     chosen = sample_index(pmf, rng_for(event_id))
-    decision = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
-                         actions, pmf, chosen, getattr(policy, "version", None))
-    return _commit(session, decision, request)
+    row = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
+                    actions, pmf, chosen, getattr(policy, "version", None))
+    result = _commit(session, experiment, row, request)
+    if result is not None and guarded.warnings:
+        result["warnings"] = guarded.warnings
+    return result
 
 
-def _decision(experiment: Experiment, request: RankRequest, event_id: str, arm: str,
-              spec: str, phase: str, unit: str | None, context: dict[str, Any],
-              actions: list[dict[str, Any]], pmf: list[float], chosen: int,
-              model_version: int | None) -> Decision:
+def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
+              event_id: str, arm: str, spec: str, phase: str, unit: str | None,
+              context: dict[str, Any], actions: list[dict[str, Any]], pmf: list[float],
+              chosen: int, model_version: int | None) -> dict[str, Any]:
+    """The decision row's column values."""
     now = clock.now()
     window = experiment.config["reward"]["window_seconds"]
     active = not request.defer_activation
     policy_name = f"model:{model_version}" if spec == "bandit" else spec
-    return Decision(
+    return dict(
         experiment_id=experiment.id, event_id=event_id, request_hash=request.request_hash,
         arm=arm, policy=policy_name[:160], model_version=model_version,
         experiment_version=experiment.version, phase=phase, unit_id=unit, context=context,
         actions=actions, pmf=pmf, chosen_index=chosen, action_id=actions[chosen]["id"],
         propensity=pmf[chosen], deferred=request.defer_activation,
         activated_at=now if active else None, closes_at=now + window if active else None,
-        reward=None, reward_count=0, created_at=now)
+        reward=None, reward_count=0, learned_version=None, created_at=now)
 
 
-def _commit(session: Session, decision: Decision, request: RankRequest) -> dict[str, Any]:
-    session.add(decision)
-    try:
-        session.commit()
-    except IntegrityError:
-        # A concurrent retry with the same event id won the insert: answer as it did.
-        session.rollback()
-        previous = find_decision(session, decision.experiment_id, decision.event_id)
-        if previous is None:
-            raise
-        return _replay(previous, request)
-    return answer(decision)
+def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
+            row: dict[str, Any], request: RankRequest) -> dict[str, Any] | None:
+    """Insert and commit in one statement; the stored answer if the event id was taken;
+    None if the experiment changed version meanwhile (nothing written)."""
+    connection = session.connection()  # Core, not the ORM: no unit of work to flush
+    statement = _insert_statement(connection.dialect.name)
+    inserted = connection.execute(statement, {**row, "current_version": experiment.version}
+                                  ).scalar()
+    session.commit()
+    if inserted is not None:
+        return answer(SimpleNamespace(**row))
+    previous = find_decision(session, experiment.id, row["event_id"])
+    return None if previous is None else _replay(previous, request)
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> sa.Executable:
+    """INSERT ... SELECT <row> WHERE <the experiment is still at current_version>
+    ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING id.
+
+    One round trip replaces the idempotency SELECT and makes a cached experiment safe to
+    use. Built once per dialect; each rank only binds its values."""
+    table = Decision.__table__
+    current = sa.exists().where(Experiment.id == sa.bindparam("experiment_id"),
+                                Experiment.version == sa.bindparam("current_version"))
+    values = sa.select(*[sa.bindparam(name, type_=table.c[name].type)
+                         for name in _INSERT_COLUMNS]).where(current)
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(table).from_select(_INSERT_COLUMNS, values)
+            .on_conflict_do_nothing(index_elements=["experiment_id", "event_id"])
+            .returning(table.c.id))
+
+
+_INSERT_COLUMNS = [c.name for c in Decision.__table__.columns if c.name != "id"]
 
 
 def _replay(previous: Decision, request: RankRequest) -> dict[str, Any]:

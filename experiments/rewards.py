@@ -8,13 +8,15 @@ flagged late, and changes nothing.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from experiments import clock
@@ -96,37 +98,37 @@ def find_for_team(session: Session, team_id: int, event_id: str,
     return rows[0][0], rows[0][1]
 
 
-def _duplicate(session: Session, experiment_id: int, key: str | None) -> bool:
-    if key is None:
-        return False
-    return session.scalar(sa.select(RewardEvent.id).where(
-        RewardEvent.experiment_id == experiment_id, RewardEvent.idempotency_key == key)
-    ) is not None
-
-
 def store(session: Session, decision: Decision, experiment: Experiment,
           reward: RewardInput) -> str:
     """Insert the event and update the decision; "accepted", "late" or "duplicate".
 
-    Runs inside a savepoint so one duplicate does not undo the rest of a batch. The
-    caller commits.
+    `INSERT ... ON CONFLICT (experiment_id, idempotency_key) DO NOTHING RETURNING id`
+    decides "duplicate" in the same statement that stores the event, so neither a lookup
+    first nor a savepoint (to keep the rest of a batch after a duplicate) is needed, and
+    two concurrent retries cannot both count. The caller commits.
     """
     value = mapped_value(experiment.config["reward"], reward)
-    if _duplicate(session, experiment.id, reward.idempotency_key):
-        return "duplicate"
     now = clock.now()
     late = decision.closes_at is not None and now > decision.closes_at
-    try:
-        with session.begin_nested():
-            session.add(RewardEvent(
-                experiment_id=experiment.id, decision_id=decision.id, event_id=decision.event_id,
-                type=reward.type, value=value, raw_value=reward.value,
-                idempotency_key=reward.idempotency_key, late=late, received_at=now))
-            if not late:
-                _update_decision(session, decision, experiment, value)
-    except IntegrityError:
+    connection = session.connection()
+    inserted = connection.execute(_insert_statement(connection.dialect.name), {
+        "experiment_id": experiment.id, "decision_id": decision.id,
+        "event_id": decision.event_id, "type": reward.type, "value": value,
+        "raw_value": reward.value, "idempotency_key": reward.idempotency_key, "late": late,
+        "received_at": now}).scalar()
+    if inserted is None:
         return "duplicate"
+    if not late:
+        _update_decision(session, decision, experiment, value)
     return "late" if late else "accepted"
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> sa.Executable:
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(RewardEvent)
+            .on_conflict_do_nothing(index_elements=["experiment_id", "idempotency_key"])
+            .returning(RewardEvent.id))
 
 
 def _update_decision(session: Session, decision: Decision, experiment: Experiment,

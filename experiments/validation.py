@@ -96,14 +96,31 @@ def validate_reward(reward: Any) -> dict[str, Any]:
             "default": default}
 
 
-def validate_learner_config(learner: Any) -> dict[str, Any]:
+def implied_reward_range(reward: Mapping[str, Any]) -> list[float] | None:
+    """The range a decision's reward can take under a rule of fixed values (None when an
+    event carries its own value, e.g. an order amount: then the team must say)."""
+    values = list(reward["events"].values())
+    if any(v == "value" for v in values):
+        return None
+    reachable = sum(v for v in values if v > 0) if reward["aggregation"] == "sum" \
+        else max(values)
+    low = min(0.0, reward["default"], *values)
+    high = max(reward["default"], reachable)
+    return [low, high] if high > low else None
+
+
+def validate_learner_config(learner: Any, reward: Mapping[str, Any]) -> dict[str, Any]:
+    """Learner settings; `reward_range` defaults to what the reward rule can produce,
+    because VW's RegCB/SquareCB clip costs to it."""
     learner = _mapping(learner, "learner")
     unknown = set(learner) - {"exploration", "params", "mode"}
     if unknown:
         raise fail(f"learner.{sorted(unknown)[0]}", "unknown field")
     exploration = learner.get("exploration", DEFAULT_LEARNER["exploration"])
     params = learner.get("params", {} if "exploration" in learner else DEFAULT_LEARNER["params"])
-    params = _mapping(params, "learner.params")
+    params = dict(_mapping(params, "learner.params"))
+    if "reward_range" not in params and (implied := implied_reward_range(reward)):
+        params["reward_range"] = implied
     try:
         normalized = validate_learner(exploration, params)
     except ExplorationError as exc:
@@ -216,7 +233,8 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
     config["actions"] = None if actions is None else validate_actions(actions)
     catalog = None if config["actions"] is None else {a["id"] for a in config["actions"]}
     config["reward"] = validate_reward(src.get("reward", DEFAULT_REWARD))
-    config["learner"] = validate_learner_config(src.get("learner", DEFAULT_LEARNER))
+    config["learner"] = validate_learner_config(src.get("learner", DEFAULT_LEARNER),
+                                                config["reward"])
     config["champion"] = validate_champion(src.get("champion", {"type": "uniform"}), catalog)
     config["arms"] = validate_arms(src.get("arms", {"bandit": 1.0}), catalog)
     unit_field = src.get("unit_field")

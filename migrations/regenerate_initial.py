@@ -8,7 +8,6 @@ Once a release has shipped, schema changes get a new revision instead
 
 import re
 import tempfile
-from pathlib import Path
 
 from alembic import command
 

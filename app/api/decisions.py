@@ -9,7 +9,7 @@ from app.api import bp
 from app.auth import current_principal, requires
 from app.errors import APIError
 from app.http import int_arg
-from experiments import clock, decision_log, registry
+from experiments import clock, decision_log, pii, registry
 
 
 @bp.get("/experiments/<key>/decisions")
@@ -24,6 +24,14 @@ def list_decisions(key: str):
         raise APIError(400, "validation_error", "since must be an ISO 8601 timestamp",
                        [{"field": "since", "message": "must be ISO 8601"}]) from None
     page = decision_log.page(
-        session, experiment.id, unit_id=request.args.get("unit_id"), since=since_ts,
+        session, experiment.id, unit_id=_stored_unit(experiment), since=since_ts,
         after=int_arg("after", 0, 0, 2**62), limit=int_arg("limit", 100, 1, 1000))
     return jsonify(page)
+
+
+def _stored_unit(experiment) -> str | None:
+    # A clear unit id finds decisions whose unit was logged as the team's keyed hash.
+    unit_id = request.args.get("unit_id")
+    if not unit_id:
+        return unit_id
+    return pii.stored_unit(experiment.config, current_principal().pii_salt, unit_id)

@@ -8,14 +8,19 @@ from app import db
 from app.api import bp
 from app.auth import current_principal, requires
 from app.http import json_body
-from experiments import clock, registry
+from experiments import audit, clock, registry
+from experiments.validation import validate_patch
 
 
 @bp.post("/experiments")
 @requires("admin")
 def create_experiment():
     principal = current_principal()
-    experiment = registry.create(db.session(), principal.team_id, json_body(), principal.key_id)
+    session, body = db.session(), json_body()
+    # Added first so registry.create's commit includes it; a failed create rolls it back.
+    audit.record(session, principal, "experiment.create",
+                 str(body.get("key")) if isinstance(body, dict) else None)
+    experiment = registry.create(session, principal.team_id, body, principal.key_id)
     return jsonify(registry.serialize(experiment)), 201
 
 
@@ -40,8 +45,17 @@ def patch_experiment(key: str):
     session = db.session()
     experiment = registry.get(session, principal.team_id, key)
     body = json_body()
+    changed = _changed_fields(experiment.config, body)
+    if changed:  # recorded in the same transaction as the change (registry.patch commits)
+        audit.record(session, principal, "experiment.update", key,
+                     {"fields": changed, "version": experiment.version + 1})
     registry.patch(session, experiment, body, principal.key_id)
     return jsonify(registry.serialize(experiment))
+
+
+def _changed_fields(current: dict, body: object) -> list[str]:
+    config = validate_patch(current, body)
+    return sorted(k for k in body if current.get(k) != config.get(k))  # type: ignore[union-attr]
 
 
 @bp.get("/experiments/<key>/history")

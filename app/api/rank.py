@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
-from app import db
+from app import db, metrics
 from app.api import bp
 from app.auth import current_principal, requires
 from app.http import json_body
-from experiments import ranking, registry
+from experiments import ranking
+
+EXPERIMENTS = "tailor.experiments"
 
 
 @bp.post("/experiments/<key>/rank")
@@ -16,8 +18,11 @@ from experiments import ranking, registry
 def rank(key: str):
     principal = current_principal()
     session = db.session()
-    experiment = registry.get(session, principal.team_id, key)
+    # Per-process cache; rank re-reads the experiment when its version moved on.
+    experiments = current_app.extensions.setdefault(EXPERIMENTS, ranking.ExperimentCache())
+    experiment = experiments.get(session, principal.team_id, key)
     request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"])
     result = ranking.rank(session, experiment, request, current_app.extensions["tailor.policies"],
-                          principal.pii_salt)
+                          principal.pii_salt, experiments)
+    metrics.count_decision(key, result["arm"])
     return jsonify(result)

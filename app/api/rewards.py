@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
-from app import db
+from app import db, metrics
 from app.api import bp
 from app.auth import current_principal, requires
 from app.http import json_body
@@ -17,6 +17,7 @@ def reward(event_id: str):
     principal = current_principal()
     item = rewards.parse_reward(json_body(), event_id)
     outcome = rewards.record(db.session(), principal.team_id, item)
+    metrics.count_rewards(outcome)
     return jsonify({"event_id": event_id, "status": outcome}), 200 if outcome == "duplicate" \
         else 202
 
@@ -31,6 +32,7 @@ def reward_batch(key: str):
     items = body.get("rewards") if isinstance(body, dict) else None
     result = rewards.record_batch(session, experiment, items,
                                   current_app.config["MAX_BATCH_REWARDS"])
+    metrics.count_batch(result)
     return jsonify(result)
 
 

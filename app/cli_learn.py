@@ -1,0 +1,87 @@
+"""`tailor learn`: the online learner process (beside gunicorn in `make run`)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app import db
+from experiments.learning.learner import LearnerSettings
+from experiments.learning.loop import LearnerLoop, Selection
+
+FORCE_AFTER_SECONDS = 2.0  # a second signal this long after the first forces an exit
+
+
+def _setting(name: str, kind: type, default: Any, help_text: str):
+    """An option read from --flag, TAILOR_LEARNER_<NAME>, app config LEARNER_<NAME>."""
+    flag = "--" + name.replace("_", "-")
+    env = f"TAILOR_LEARNER_{name.upper()}"
+    return click.option(flag, name, type=kind, default=None, envvar=env,
+                        help=f"{help_text} [default: {default}; env {env}]")
+
+
+def _settings(options: dict[str, Any]) -> LearnerSettings:
+    defaults = LearnerSettings()
+    values = {}
+    for name in LearnerSettings.__dataclass_fields__:
+        value = options.get(name)
+        if value is None:
+            value = current_app.config.get(f"LEARNER_{name.upper()}", getattr(defaults, name))
+        values[name] = value
+    return LearnerSettings(**values)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    first: list[float] = []
+
+    def handle(signum: int, _frame: Any) -> None:
+        if first and time.monotonic() - first[0] > FORCE_AFTER_SECONDS:
+            raise SystemExit(1)  # asked twice: stop now; uncommitted work is re-learned
+        first.append(time.monotonic())
+        logging.getLogger("tailor.learner").info("signal %s: finishing the batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+@click.command("learn", help="Run the online learner: learn from decisions whose reward "
+               "window closed and publish model snapshots. Stops cleanly on SIGTERM/SIGINT.")
+@click.option("--experiment", "keys", multiple=True, help="Only this experiment key "
+              "(repeatable; default: every running or paused experiment).")
+@click.option("--team", default=None, help="Only experiments of this team.")
+@click.option("--once", is_flag=True, help="Learn what is closed now, snapshot, and exit.")
+@_setting("snapshot_examples", click.IntRange(1), 1000, "Snapshot every N examples...")
+@_setting("snapshot_seconds", click.FloatRange(0), 1.0, "...or T seconds after the first "
+          "example not yet in a snapshot.")
+@_setting("grace_seconds", click.FloatRange(0), 0.5, "Learn decisions closed at least this "
+          "long ago (tolerates commit delays).")
+@_setting("batch_size", click.IntRange(1, 100000), 500, "Decisions read per query.")
+@_setting("lease_seconds", click.FloatRange(0.1), 15.0, "Lease length; a crashed learner's "
+          "experiments are taken over after it.")
+@_setting("keep_snapshots", click.IntRange(0), 100, "Newest learner snapshots kept (plus one "
+          "per hour, imports and referenced ones); 0 keeps all.")
+@_setting("window", click.IntRange(10), 5000, "Decisions in the progressive-validation window.")
+@with_appcontext
+def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -> None:
+    settings = _settings(options)
+    factory = current_app.extensions[db.EXTENSION]
+    loop = LearnerLoop(factory, settings, Selection(tuple(keys), team))
+    if once:
+        report = loop.drain()
+        rate = report.processed / report.seconds if report.seconds > 0 else 0.0
+        click.echo(f"learned {report.processed} decisions of {report.experiments} "
+                   f"experiment(s) in {report.seconds:.2f}s ({rate:.0f}/s)", err=True)
+        if report.busy:
+            click.echo("held by another learner: " + ", ".join(report.busy), err=True)
+        return
+    loop.run(_stop_on_signals())

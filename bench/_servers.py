@@ -1,0 +1,185 @@
+"""Databases and servers for the benchmarks: `app/serve.sh` (the `make run` configuration:
+gunicorn gthread, same flags) on a private SQLite file or a private PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+from app.db import make_engine
+from app.migrate import upgrade
+from experiments import keys
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG_ADMIN = "postgresql://root@127.0.0.1:5432/test"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    """A migrated SQLite file in a temporary directory, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tailor-bench-") as tmp:
+        url = f"sqlite:///{tmp}/tailor.db"
+        _migrate(url)
+        yield url
+
+
+@contextmanager
+def postgres_database(admin_url: str | None = None) -> Iterator[str]:
+    """A private, migrated PostgreSQL database, dropped afterwards."""
+    admin_url = admin_url or os.environ.get("TAILOR_BENCH_PG_URL", DEFAULT_PG_ADMIN)
+    base = sa.engine.make_url(make_engine(admin_url).url)
+    name = f"tailor_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    # No pool: the server may have been restarted since (fault tests).
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = base.set(database=name).render_as_string(hide_password=False)
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    maker = {"sqlite": sqlite_database, "postgresql": postgres_database}[backend]
+    with maker() as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class Tenant:
+    admin: str
+    client: str
+    analyst: str
+
+
+def create_tenant(url: str, name: str = "bench") -> Tenant:
+    """A team with one key of each scope (plain keys)."""
+    engine = make_engine(url)
+    with sa.orm.Session(engine) as session:
+        team = keys.get_or_create_team(session, name)
+        made = {scope: keys.create_key(session, team, scope)[0] for scope in keys.SCOPES}
+        session.commit()
+    engine.dispose()
+    return Tenant(made["admin"], made["client"], made["analyst"])
+
+
+def count_rows(url: str, table: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    engine.dispose()
+    return count
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+            for tid in tasks:
+                with open(f"/proc/{current}/task/{tid}/children") as handle:
+                    todo.extend(int(c) for c in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the live processes among `pids`."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+@dataclass
+class Served:
+    """`app/serve.sh` running on a free port (stop() or use as a context manager)."""
+
+    database_url: str
+    workers: int = 2
+    threads: int = 4
+    learner: bool = False
+    extra_env: dict[str, str] | None = None
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> Served:
+        self.port = self.port or free_port()
+        env = {**os.environ, "DATABASE_URL": self.database_url, "PORT": str(self.port),
+               "WORKERS": str(self.workers), "THREADS": str(self.threads),
+               "LEARNER": "1" if self.learner else "0", **(self.extra_env or {})}
+        self.process = subprocess.Popen(
+            ["bash", str(ROOT / "app" / "serve.sh")], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("app/serve.sh exited early")
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).ok:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("app/serve.sh did not become healthy")
+
+    def pids(self) -> list[int]:
+        return descendants(self.process.pid) if self.process else []
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __enter__(self) -> Served:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,428 @@
+"""Learning quality, model freshness and learner throughput through the real HTTP API.
+
+`app/serve.sh` (gunicorn, as `make run`) and `tailor learn` run as subprocesses on a free
+port with a private database. Simulated customers with known reward probabilities call
+rank, then send the reward at once (a short reward window). Two environments:
+
+- synthetic: 10 actions; the best action depends on the segment and the country (each
+  context feature × action adds to the click probability), device and hour are noise;
+- digits: scikit-learn's bundled `load_digits` as a 10-action bandit: the context is the
+  64 pixels, reward 1 when the chosen action is the true digit (no download).
+
+Next to the service: raw VW in-process with the same arguments on the same stream (it
+learns right after each decision: progressive reward), the uniform policy and the best
+fixed action (exact expectations). Rewards in the table are expected rewards of the chosen
+actions (the environment's probability), which is less noisy than the 0/1 draws.
+
+    .venv/bin/python -m bench.learning --quick                 # CI-sized, 1-3 minutes
+    .venv/bin/python -m bench.learning                         # docs/bench-learning.md, 3-6 min
+    .venv/bin/python -m bench.learning --backend postgresql    # TAILOR_BENCH_PG_URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+
+from bandits.exploration import vw_arguments
+from bandits.learner import OnlineLearner
+from bandits.policy import rng_for, sample_index
+from bench._servers import Served, Tenant, create_tenant, database
+
+ROOT = Path(__file__).resolve().parents[1]
+TAILOR = Path(sys.executable).parent / "tailor"
+LEARNER = {"exploration": "squarecb", "params": {"gamma_scale": 10}}
+ARGUMENTS = vw_arguments(LEARNER["exploration"], LEARNER["params"])
+WINDOW_SECONDS = 0.5
+SERVICE_ENV = {"TAILOR_MODEL_CHECK_SECONDS": "0.1", "TAILOR_LEARNER_SNAPSHOT_SECONDS": "0.1",
+               "TAILOR_LEARNER_GRACE_SECONDS": "0.1",
+               # WAL + NORMAL: durable across process crashes, not power loss; a learning
+               # benchmark need not wait for an fsync per decision.
+               "TAILOR_SQLITE_SYNCHRONOUS": "NORMAL"}
+ACTION_IDS = [f"a{i}" for i in range(10)]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A stream of contexts and, per round, each action's reward probability."""
+
+    name: str
+    contexts: list[dict[str, Any]]
+    probabilities: np.ndarray  # (rounds, 10)
+
+    def draw(self, index: int, action: int) -> float:
+        """The customer's 0/1 reward, the same for the service and raw VW."""
+        return float(np.random.default_rng([7, index]).random()
+                     < self.probabilities[index, action])
+
+    @property
+    def uniform(self) -> float:
+        return float(self.probabilities.mean())
+
+    @property
+    def best_fixed(self) -> float:
+        return float(self.probabilities.mean(axis=0).max())
+
+
+def synthetic(rounds: int, seed: int = 1) -> Environment:
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(5, size=rounds, p=[0.35, 0.25, 0.2, 0.12, 0.08])
+    country = rng.choice(4, size=rounds, p=[0.4, 0.3, 0.2, 0.1])
+    device, hour = rng.integers(0, 3, size=rounds), rng.integers(0, 24, size=rounds)
+    probabilities = np.full((rounds, 10), 0.05)
+    rows = np.arange(rounds)
+    probabilities[rows, (2 * segment) % 10] += 0.5  # the segment's favourite
+    probabilities[rows, (3 * country + 1) % 10] += 0.25  # the country's favourite
+    contexts = [{"user": {"segment": f"s{s}", "country": f"c{c}"}, "device": f"d{d}",
+                 "hour": int(h)} for s, c, d, h in zip(segment, country, device, hour,
+                                                         strict=True)]
+    return Environment("synthetic", contexts, probabilities)
+
+
+def digits(epochs: int, seed: int = 1) -> Environment:
+    from sklearn.datasets import load_digits
+
+    pixels, labels = load_digits(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(labels)) for _ in range(epochs)])
+    contexts = [{"px": {f"p{j}": float(pixels[i, j]) / 16 for j in range(64) if pixels[i, j]}}
+                for i in order]
+    probabilities = np.zeros((len(order), 10))
+    probabilities[np.arange(len(order)), labels[order]] = 1.0
+    return Environment("digits", contexts, probabilities)
+
+
+# --- raw VW, in process ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RawRun:
+    expected: np.ndarray  # per round, the mean over seeds
+    by_seed: np.ndarray  # (seeds, rounds)
+    learn_per_second: float
+
+
+def raw_vw(env: Environment, seeds: int) -> RawRun:
+    """VW's progressive reward on the same stream, for several exploration seeds."""
+    runs = [_raw_once(env, seed) for seed in range(seeds)]
+    by_seed = np.array([expected for expected, _ in runs])
+    return RawRun(by_seed.mean(axis=0), by_seed, float(np.mean([rate for _, rate in runs])))
+
+
+def _raw_once(env: Environment, seed: int) -> tuple[np.ndarray, float]:
+    """Predict, choose, learn right away (no delay at all)."""
+    learner, actions = OnlineLearner(ARGUMENTS), [(a, {}) for a in ACTION_IDS]
+    expected, busy = np.zeros(len(env.contexts)), 0.0
+    for index, context in enumerate(env.contexts):
+        pmf = learner.predict(context, actions)
+        chosen = sample_index(pmf, rng_for(f"raw-{env.name}-{seed}-{index}"))
+        expected[index] = env.probabilities[index, chosen]
+        started = time.perf_counter()
+        learner.learn(context, actions, chosen, env.draw(index, chosen), pmf[chosen])
+        busy += time.perf_counter() - started
+    learner.close()
+    return expected, len(env.contexts) / busy
+
+
+# --- the service, over HTTP -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Round:
+    index: int
+    event_id: str
+    ranked_at: float
+    rewarded_at: float | None
+    model_version: int
+    expected: float
+
+
+class Api:
+    def __init__(self, url: str, tenant: Tenant) -> None:
+        self.url, self.tenant = url, tenant
+        self._local = threading.local()
+
+    def call(self, method: str, path: str, scope: str, **kwargs: Any) -> requests.Response:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        headers = {"Authorization": f"Bearer {getattr(self.tenant, scope)}"}
+        response = session.request(method, self.url + path, headers=headers, timeout=30,
+                                   **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response
+
+
+def register(api: Api, key: str) -> None:
+    api.call("POST", "/v1/experiments", "admin", json={
+        "key": key, "actions": [{"id": a} for a in ACTION_IDS], "learner": LEARNER,
+        "reward": {"events": {"click": 1.0}, "window_seconds": WINDOW_SECONDS,
+                   "default": 0.0},
+        "champion": {"type": "uniform"}, "arms": {"bandit": 1.0}})
+
+
+def play(api: Api, key: str, env: Environment, index: int) -> Round:
+    """One customer: rank, then the reward right away (clicks only; no click = default)."""
+    event_id = f"{key}-{index}"
+    answer = api.call("POST", f"/v1/experiments/{key}/rank", "client", json={
+        "context": env.contexts[index], "event_id": event_id}).json()
+    ranked_at, chosen = time.time(), ACTION_IDS.index(answer["action_id"])
+    rewarded_at = None
+    if env.draw(index, chosen):
+        api.call("POST", f"/v1/events/{event_id}/rewards", "client", json={"type": "click"})
+        rewarded_at = time.time()
+    return Round(index, event_id, ranked_at, rewarded_at, answer["model_version"] or 0,
+                 float(env.probabilities[index, chosen]))
+
+
+def run_stream(api: Api, key: str, env: Environment, concurrency: int) -> list[Round]:
+    """Customers arrive in stream order, `concurrency` at a time."""
+    rounds: list[Round] = []
+    lock, cursor = threading.Lock(), iter(range(len(env.contexts)))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                return
+            result = play(api, key, env, index)
+            with lock:
+                rounds.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(rounds, key=lambda r: r.index)
+
+
+def learned_versions(api: Api, key: str) -> tuple[dict[str, int | None], int]:
+    """event id → the snapshot version that first included it (decision log API), and
+    how many rewards arrived after their window (stored, flagged late, not learned)."""
+    found: dict[str, int | None] = {}
+    late = 0
+    after: int | None = 0
+    while after is not None:
+        page = api.call("GET", f"/v1/experiments/{key}/decisions", "analyst",
+                        params={"after": after, "limit": 1000}).json()
+        for decision in page["decisions"]:
+            found[decision["event_id"]] = decision["learned_version"]
+            late += sum(reward["late"] for reward in decision["rewards"])
+        after = page["next_after"]
+    return found, late
+
+
+def wait_active(api: Api, key: str, timeout: float = 120.0) -> None:
+    """Until the learner holds the experiment's lease (its process has started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.call("GET", f"/v1/experiments/{key}/learning", "analyst").json()
+        if status["learner"]["active"]:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{key}: no learner took the experiment")
+
+
+def wait_learned(api: Api, key: str, count: int, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.call("GET", f"/v1/experiments/{key}/learning", "analyst").json()
+        if status["examples_learned"] >= count and status["pending_decisions"] == 0:
+            return status
+        time.sleep(0.2)
+    raise RuntimeError(f"{key}: the learner did not catch up: {status}")
+
+
+def freshness(rounds: list[Round], versions: dict[str, int | None]) -> np.ndarray:
+    """Seconds from a reward sent to the first rank answer served by a snapshot with it."""
+    answers = sorted((r.ranked_at, r.model_version) for r in rounds)
+    times = [t for t, _ in answers]
+    delays = []
+    for r in rounds:
+        version = versions.get(r.event_id)
+        if r.rewarded_at is None or not version:
+            continue
+        for at, served in answers[bisect.bisect_left(times, r.rewarded_at):]:
+            if served >= version:
+                delays.append(at - r.rewarded_at)
+                break
+    return np.asarray(delays)
+
+
+# --- processes ------------------------------------------------------------------------
+
+@contextmanager
+def learner_process(url: str, keys: list[str]) -> Iterator[subprocess.Popen]:
+    """`tailor learn` for these experiments; SIGTERM at the end must exit 0."""
+    args = [str(TAILOR), "learn"] + [f"--experiment={k}" for k in keys]
+    log = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **SERVICE_ENV,
+                                                    "DATABASE_URL": url}, stderr=log)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
+        log.seek(0)
+        if code != 0:
+            raise RuntimeError(f"tailor learn exited {code}: {log.read()[-2000:]}")
+        log.close()
+
+
+def drain_once(url: str, key: str) -> tuple[int, float]:
+    """`tailor learn --once` on a backlog: (decisions, learner-reported seconds)."""
+    # Default snapshot settings (1000 examples or 1 s), as `make run` uses them.
+    done = subprocess.run([str(TAILOR), "learn", "--once", f"--experiment={key}"], cwd=ROOT,
+                          capture_output=True, text=True, check=True, timeout=600,
+                          env={**os.environ, "DATABASE_URL": url})
+    match = re.search(r"learned (\d+) decisions .* in ([\d.]+)s", done.stderr)
+    if match is None:
+        raise RuntimeError(done.stderr)
+    return int(match.group(1)), float(match.group(2))
+
+
+# --- the report -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServiceRun:
+    expected: np.ndarray  # per round
+    seconds: float
+    freshness: np.ndarray
+    status: dict[str, Any]
+    late_rewards: int
+
+
+@dataclass(frozen=True)
+class Throughput:
+    decisions: int
+    seconds: float
+    raw_per_second: float
+
+
+def quality_table(env: Environment, service: ServiceRun, raw: RawRun,
+                  checkpoints: int) -> list[str]:
+    rounds = len(service.expected)
+    lines = [f"### {env.name}: {rounds} customers ({rounds / service.seconds:.0f} rank+reward "
+             f"per s over HTTP)", "",
+             f"| customers | service (bandit arm) | raw VW (mean of {len(raw.by_seed)} seeds) "
+             "| raw VW seed range | service / raw VW | uniform | best fixed |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    bounds = np.linspace(0, rounds, checkpoints + 1).astype(int)
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        lines.append(_quality_row(f"{low + 1}–{high}", service.expected[low:high],
+                                  raw.by_seed[:, low:high], env))
+    lines.append(_quality_row("**all**", service.expected, raw.by_seed, env))
+    return lines
+
+
+def _quality_row(label: str, service: np.ndarray, by_seed: np.ndarray,
+                 env: Environment) -> str:
+    raw, seeds = by_seed.mean(), by_seed.mean(axis=1)
+    ratio = service.mean() / raw if raw > 0 else float("nan")
+    return (f"| {label} | {service.mean():.3f} | {raw:.3f} | {seeds.min():.3f}–"
+            f"{seeds.max():.3f} | {ratio:.1%} | {env.uniform:.3f} | {env.best_fixed:.3f} |")
+
+
+def freshness_table(envs: list[Environment], runs: list[ServiceRun]) -> list[str]:
+    lines = ["| environment | rewards measured | median s | p90 s | max s | snapshots "
+             "| late rewards (not learned) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for env, run in zip(envs, runs, strict=True):
+        f = run.freshness
+        stats = (f"{np.median(f):.2f} | {np.percentile(f, 90):.2f} | {f.max():.2f}"
+                 if len(f) else "– | – | –")
+        lines.append(f"| {env.name} | {len(f)} | {stats} | {run.status['learner']['snapshots']} "
+                     f"| {run.late_rewards} |")
+    return lines
+
+
+def throughput_table(result: Throughput) -> list[str]:
+    return ["| learner | decisions | examples/s |", "| --- | ---: | ---: |",
+            f"| `tailor learn --once` (read, join, learn, snapshot, commit) "
+            f"| {result.decisions} | {result.decisions / result.seconds:.0f} |",
+            f"| raw VW `learn` in process, same contexts | {result.decisions} "
+            f"| {result.raw_per_second:.0f} |"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI-sized run")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=3, help="raw VW runs per environment")
+    options = parser.parse_args(argv)
+    synthetic_rounds, digits_epochs, backlog = (1500, 1, 1000) if options.quick \
+        else (3000, 2, 1500)
+    envs = [synthetic(synthetic_rounds), digits(digits_epochs)]
+    started = time.perf_counter()
+    with database(options.backend) as url:
+        runs, throughput = _service_runs(url, envs, options.concurrency, backlog)
+    report = [f"## Learning: {options.backend}, {options.concurrency} concurrent customers, "
+              f"reward window {WINDOW_SECONDS} s", "", f"VW arguments: `{ARGUMENTS}`", ""]
+    for env, run in zip(envs, runs, strict=True):
+        raw = raw_vw(env, options.seeds)
+        report += quality_table(env, run, raw, checkpoints=3 if options.quick else 5) + [""]
+    report += ["### Model freshness: reward sent → first rank answer served by a snapshot "
+               "that learned it", ""] + freshness_table(envs, runs) + [""]
+    report += ["### Learner throughput (a backlog of digits decisions)", ""]
+    report += throughput_table(throughput)
+    report += ["", f"(total {time.perf_counter() - started:.0f} s)"]
+    print("\n".join(report))
+
+
+def _service_runs(url: str, envs: list[Environment], concurrency: int,
+                  backlog: int) -> tuple[list[ServiceRun], Throughput]:
+    tenant = create_tenant(url)
+    with Served(url, learner=False, extra_env=SERVICE_ENV) as served:
+        api = Api(served.url, tenant)
+        for env in envs:
+            register(api, env.name)
+        runs = []
+        with learner_process(url, [env.name for env in envs]):
+            for env in envs:
+                runs.append(_stream(api, env, concurrency))
+        throughput = _backlog_drain(api, url, envs[-1], backlog, concurrency)
+    return runs, throughput
+
+
+def _stream(api: Api, env: Environment, concurrency: int) -> ServiceRun:
+    wait_active(api, env.name)
+    began = time.perf_counter()
+    rounds = run_stream(api, env.name, env, concurrency)
+    elapsed = time.perf_counter() - began
+    status = wait_learned(api, env.name, len(rounds))
+    versions, late = learned_versions(api, env.name)
+    delays = freshness(rounds, versions)
+    return ServiceRun(np.array([r.expected for r in rounds]), elapsed, delays, status, late)
+
+
+def _backlog_drain(api: Api, url: str, env: Environment, count: int,
+                   concurrency: int) -> Throughput:
+    """Decisions logged with no learner running, then one `tailor learn --once`."""
+    backlog = Environment("throughput", env.contexts[:count], env.probabilities[:count])
+    register(api, backlog.name)
+    run_stream(api, backlog.name, backlog, concurrency)
+    time.sleep(WINDOW_SECONDS + 0.5)
+    decisions, seconds = drain_once(url, backlog.name)
+    _, raw_rate = _raw_once(backlog, 0)
+    return Throughput(decisions, seconds, raw_rate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Rank throughput and client-side latency through gunicorn, next to a no-op ceiling.
+
+The server is `app/serve.sh` (the `make run` configuration: gunicorn gthread, same flags),
+with `TAILOR_BENCH_NOOP=1` so that `POST /bench/noop` (parse JSON, answer JSON, no database)
+is served by the same processes. The load generator is `wrk` (closed loop, fixed
+concurrency) with bench/wrk/tailor.lua: distinct event ids, 10 inline actions with
+features, a realistic nested context; the mix alternates rank and a reward for a decision
+ranked by the preceding rank-only cell.
+
+    .venv/bin/python -m bench.rank --quick          # ~3 s per cell
+    .venv/bin/python -m bench.rank                  # 20 s per cell (docs/bench-rank.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench._servers import Served, count_rows, cpu_seconds, create_tenant, database
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "bench" / "wrk" / "tailor.lua"
+CATEGORIES = ["shoes", "bags", "hats", "coats", "socks", "belts", "shirts", "jeans", "watches",
+              "scarves"]
+EXPERIMENT = {
+    "key": "bench-hero", "name": "Benchmark hero banner",
+    "actions": [{"id": f"hero-{a}", "features": {"category": CATEGORIES[a - 1],
+                                                  "price": 10 + a * 7 + 0.5}}
+                for a in range(1, 11)],
+    "reward": {"events": {"click": 1.0, "purchase": "value"}, "aggregation": "sum",
+               "window_seconds": 3600, "default": 0.0},
+    "learner": {"exploration": "squarecb", "params": {"gamma_scale": 10}},
+    "champion": {"type": "fixed", "action_id": "hero-1"},
+    "arms": {"champion": 0.5, "bandit": 0.5},
+    "unit_field": "user_id", "status": "running",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    backend: str
+    workload: str
+    concurrency: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    non_2xx: int
+    socket_errors: int
+    wrk_cores: float
+    server_cores: float
+    decisions_added: int
+
+
+def require_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    return path
+
+
+def run_wrk(url: str, args: list[str], seconds: float, concurrency: int,
+            pin: str | None) -> tuple[dict, float]:
+    """One wrk run (one thread); its TAILOR_RESULT summary and the CPU seconds it used."""
+    command = [require_wrk(), "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
+               "--timeout", "10s", "-s", str(SCRIPT), url, "--", *args]
+    if pin:
+        command = ["taskset", "-c", pin, *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, cwd=ROOT)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    lines = [ln for ln in output.splitlines() if ln.startswith("TAILOR_RESULT ")]
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
+    return json.loads(lines[-1].split(" ", 1)[1]), usage.ru_utime + usage.ru_stime
+
+
+def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
+            options: argparse.Namespace) -> Cell:
+    before_rows = count_rows(server.database_url, "decisions")
+    pids = server.pids()
+    server_before = cpu_seconds(pids)
+    result, wrk_cpu = run_wrk(server.url, wrk_args, options.seconds, options.concurrency,
+                              options.pin_wrk)
+    server_cpu = cpu_seconds(pids) - server_before
+    seconds = result["duration_us"] / 1e6
+    return Cell(
+        backend=backend, workload=workload, concurrency=options.concurrency,
+        requests=result["requests"], seconds=seconds, rps=result["requests"] / seconds,
+        p50_ms=result["p50_us"] / 1e3, p99_ms=result["p99_us"] / 1e3,
+        p999_ms=result["p999_us"] / 1e3, max_ms=result["max_us"] / 1e3,
+        non_2xx=result["status_errors"], socket_errors=result["socket_errors"],
+        wrk_cores=wrk_cpu / seconds, server_cores=server_cpu / seconds,
+        decisions_added=count_rows(server.database_url, "decisions") - before_rows)
+
+
+def register(server: Served, admin: str) -> None:
+    response = requests.post(server.url + "/v1/experiments", json=EXPERIMENT, timeout=30,
+                             headers={"Authorization": f"Bearer {admin}"})
+    response.raise_for_status()
+
+
+def bench_backend(backend: str, options: argparse.Namespace) -> list[Cell]:
+    """noop, rank-only and 1:1 rank+reward on one fresh database and one server."""
+    env = {"TAILOR_BENCH_NOOP": "1", **dict(kv.split("=", 1) for kv in options.env)}
+    with database(backend) as url:
+        tenant = create_tenant(url)
+        with Served(url, workers=options.workers, threads=options.threads,
+                    extra_env=env) as server:
+            register(server, tenant.admin)
+            key, name = tenant.client, EXPERIMENT["key"]
+            warm = min(3.0, options.seconds)
+            run_wrk(server.url, ["rank", key, name, "warm"], warm, options.concurrency, None)
+            cells = [measure(server, backend, "noop", ["noop", key, name, "noop"], options)]
+            rank = measure(server, backend, "rank", ["rank", key, name, "rank"], options)
+            cells.append(rank)
+            pre_count = str(max(1, rank.requests - 4 * options.concurrency))
+            cells.append(measure(server, backend, "rank+reward 1:1",
+                                 ["mix", key, name, "mix", "rank", pre_count], options))
+    return cells
+
+
+def table(cells: list[Cell]) -> str:
+    header = ("| backend | workload | conc | requests | RPS | % of noop | p50 ms | p99 ms | "
+              "p99.9 ms | max ms | non-2xx | decisions added | wrk cores | server cores |")
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    ceiling = {c.backend: c.rps for c in cells if c.workload == "noop"}
+    for c in cells:
+        share = f"{100 * c.rps / ceiling[c.backend]:.0f}%" if c.backend in ceiling else "-"
+        lines.append(
+            f"| {c.backend} | {c.workload} | {c.concurrency} | {c.requests} | {c.rps:.0f} | "
+            f"{share} | {c.p50_ms:.2f} | {c.p99_ms:.2f} | {c.p999_ms:.2f} | {c.max_ms:.1f} | "
+            f"{c.non_2xx + c.socket_errors} | {c.decisions_added} | {c.wrk_cores:.2f} | "
+            f"{c.server_cores:.2f} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per cell")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per cell")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--pin-wrk", default=None, metavar="CPUS",
+                        help="taskset the load generator to these CPUs (e.g. 1)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra server environment, e.g. TAILOR_SQLITE_SYNCHRONOUS=NORMAL")
+    parser.add_argument("--json", default=None, help="also write the cells to this file")
+    options = parser.parse_args(argv)
+    if options.quick:
+        options.seconds = 3.0
+    return options
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_args(argv)
+    require_wrk()
+    started = time.monotonic()
+    cells = [c for b in options.backends.split(",") for c in bench_backend(b, options)]
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"bench.rank: {os.cpu_count()} cores, workers={options.workers} "
+          f"threads={options.threads}, {options.seconds:g} s per cell, "
+          f"env={options.env or '-'}, took {time.monotonic() - started:.0f} s, "
+          f"load average at the end {load} (other processes share these cores)")
+    print(table(cells))
+    if options.json:
+        Path(options.json).write_text(json.dumps([c.__dict__ for c in cells], indent=1))
+
+
+if __name__ == "__main__":
+    main()

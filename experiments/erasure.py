@@ -1,0 +1,103 @@
+"""Right to erasure: delete a unit's decisions and rewards from every experiment of a team.
+
+A unit id is stored in clear or, when it is personal data, as the team's keyed hash
+(`experiments.pii`); erasure matches both, so the caller always passes the clear id.
+Everything that points at an erased decision goes with it: its reward events, any other
+table with a foreign key to `decisions.id`, and analyst-supplied candidate probabilities
+for its event id. Reports read the decision log, so they stay consistent: they simply no
+longer count the unit. Model snapshots are not retrained; they hold hashed feature
+weights, not records (see docs/security.md).
+
+The act is recorded in the audit log with the unit's keyed hash, never the clear id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from experiments import audit, pii
+from experiments.errors import NotFound, ValidationFailed
+from experiments.models import Base, Candidate, CandidatePmf, Decision, Experiment
+
+# Bulk deletes by subquery: the session holds none of these rows, nothing to synchronise.
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What one erasure removed."""
+
+    unit_hash: str
+    decisions: int
+    rewards: int
+    by_experiment: dict[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"unit": self.unit_hash, "decisions": self.decisions, "rewards": self.rewards,
+                "experiments": self.by_experiment}
+
+
+def _unit_filter(team_id: int, forms: set[str]) -> sa.ColumnElement[bool]:
+    team_experiments = sa.select(Experiment.id).where(Experiment.team_id == team_id)
+    return sa.and_(Decision.experiment_id.in_(team_experiments), Decision.unit_id.in_(forms))
+
+
+def _referencing_columns() -> list[sa.Column]:
+    """Every column with a foreign key to decisions.id (reward_events, and any added later)."""
+    decisions = Decision.__table__
+    return [fk.parent for table in Base.metadata.sorted_tables if table is not decisions
+            for fk in table.foreign_keys if fk.column.table is decisions]
+
+
+def _counts(session: Session, condition: sa.ColumnElement[bool]) -> dict[str, int]:
+    rows = session.execute(
+        sa.select(Experiment.key, sa.func.count()).join(Decision, Decision.experiment_id ==
+                                                         Experiment.id)
+        .where(condition).group_by(Experiment.key).order_by(Experiment.key))
+    return {key: count for key, count in rows}
+
+
+def _delete_dependents(session: Session, condition: sa.ColumnElement[bool]) -> int:
+    """Delete rows pointing at the matched decisions; returns how many reward events went."""
+    ids = sa.select(Decision.id).where(condition)
+    rewards = 0
+    for column in _referencing_columns():
+        result = session.execute(sa.delete(column.table).where(column.in_(ids)),
+                                 execution_options=_NO_SYNC)
+        if column.table.name == "reward_events":
+            rewards += result.rowcount or 0
+    same_event = (sa.select(Decision.id)
+                  .join(Candidate, Candidate.experiment_id == Decision.experiment_id)
+                  .where(condition, Candidate.id == CandidatePmf.candidate_id,
+                         Decision.event_id == CandidatePmf.event_id))
+    session.execute(sa.delete(CandidatePmf).where(same_event.exists()),
+                    execution_options=_NO_SYNC)
+    return rewards
+
+
+def erase_unit(session: Session, actor: audit.Actor | audit.KeyPrincipal, unit_id: str,
+               salt: str) -> Erasure:
+    """Erase every decision of `unit_id` (clear or hashed) in the actor's team; commits.
+
+    Raises:
+        ValidationFailed: an empty or over-long unit id.
+        NotFound: the team has no decision for this unit.
+    """
+    if not unit_id or len(unit_id) > 256:
+        raise ValidationFailed.field("unit_id", "must be 1 to 256 characters")
+    unit_hash = pii.keyed_hash(salt, unit_id)
+    condition = _unit_filter(actor.team_id, {unit_id, unit_hash})
+    by_experiment = _counts(session, condition)
+    if not by_experiment:
+        raise NotFound("no decisions are logged for this unit id in this team")
+    rewards = _delete_dependents(session, condition)
+    deleted = session.execute(sa.delete(Decision).where(condition),
+                              execution_options=_NO_SYNC).rowcount or 0
+    erasure = Erasure(unit_hash, deleted, rewards, by_experiment)
+    audit.record(session, actor, "unit.erase", unit_hash,
+                 {"decisions": deleted, "rewards": rewards, "experiments": by_experiment})
+    session.commit()
+    return erasure

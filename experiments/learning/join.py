@@ -1,0 +1,133 @@
+"""Reward join: which closed decisions the learner trains on, and with which reward.
+
+A decision's reward is decided when its window closes: the running aggregate that
+``experiments.rewards`` kept in ``decisions.reward`` (only in-window events update it), or
+the experiment's ``reward.default`` when no event came. Deferred decisions that were never
+activated have no ``closes_at`` and are never learned from.
+
+``learned_version`` records each decision's fate, written in the same transaction as the
+snapshot that includes it: the snapshot's version when learned, ``SKIPPED`` (0) when it
+closed but is not to be learned from (paused, or not encodable). NULL means "not yet".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from experiments.models import Decision
+
+SKIPPED = 0
+MARK_CHUNK = 500  # ids per UPDATE ... IN (...): well under every backend's parameter limit
+
+
+class QueueChanged(RuntimeError):
+    """A decision to be marked was marked or erased meanwhile: abort the snapshot."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position in the queue (closes_at, id): the last decision fetched."""
+
+    closes_at: float
+    decision_id: int
+
+
+@dataclass(frozen=True)
+class ClosedDecision:
+    """A decision whose window has closed, with its joined reward."""
+
+    decision_id: int
+    closes_at: float
+    arm: str
+    phase: str
+    context: dict[str, Any]
+    actions: list[tuple[str, dict[str, Any]]]
+    chosen_index: int
+    propensity: float
+    reward: float
+    rewarded: bool
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.closes_at, self.decision_id)
+
+
+def learnable(phase: str, arm: str) -> bool:
+    """Online decisions of every arm (their logged propensity makes them valid off-policy
+    data), the champion's decisions in apprentice mode, never paused ones."""
+    if phase == "paused":
+        return False
+    return phase != "apprentice" or arm == "champion"
+
+
+def joined_reward(aggregate: float | None, default: float) -> float:
+    """The decision's reward: the in-window aggregate, or the default when none came."""
+    return default if aggregate is None else float(aggregate)
+
+
+def fetch_closed(session: Session, experiment_id: int, *, cutoff: float,
+                 after: Cursor | None, limit: int, default: float) -> list[ClosedDecision]:
+    """Unlearned decisions with ``closes_at <= cutoff``, in (closes_at, id) order."""
+    query = sa.select(
+        Decision.id, Decision.closes_at, Decision.arm, Decision.phase, Decision.context,
+        Decision.actions, Decision.chosen_index, Decision.propensity, Decision.reward,
+    ).where(Decision.experiment_id == experiment_id, Decision.learned_version.is_(None),
+            Decision.closes_at <= cutoff)
+    if after is not None:
+        query = query.where(sa.or_(
+            Decision.closes_at > after.closes_at,
+            sa.and_(Decision.closes_at == after.closes_at, Decision.id > after.decision_id)))
+    rows = session.execute(query.order_by(Decision.closes_at, Decision.id).limit(limit))
+    return [_closed(row, default) for row in rows]
+
+
+def _closed(row: Any, default: float) -> ClosedDecision:
+    return ClosedDecision(
+        decision_id=row.id, closes_at=row.closes_at, arm=row.arm, phase=row.phase,
+        context=row.context,
+        actions=[(a["id"], a.get("features") or {}) for a in row.actions],
+        chosen_index=row.chosen_index, propensity=min(float(row.propensity), 1.0),
+        reward=joined_reward(row.reward, default), rewarded=row.reward is not None)
+
+
+def mark(session: Session, decision_ids: Sequence[int], version: int) -> None:
+    """Set ``learned_version`` on decisions that have none (the caller commits).
+
+    Raises:
+        QueueChanged: if any of them is already marked (or was erased), so a snapshot
+            never counts a decision twice.
+    """
+    for start in range(0, len(decision_ids), MARK_CHUNK):
+        chunk = list(decision_ids[start:start + MARK_CHUNK])
+        result = session.execute(
+            sa.update(Decision).where(Decision.id.in_(chunk), Decision.learned_version.is_(None))
+            .values(learned_version=version).execution_options(synchronize_session=False))
+        if result.rowcount != len(chunk):
+            raise QueueChanged(f"{len(chunk) - result.rowcount} decision(s) were learned "
+                               "or erased meanwhile")
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Closed decisions not yet learned (or skipped), and in-window ones."""
+
+    pending: int
+    oldest_closes_at: float | None
+    in_window: int
+
+
+def backlog(session: Session, experiment_id: int, now: float) -> Backlog:
+    """Counts from the partial index on unlearned decisions (no scan of the whole log)."""
+    unlearned = sa.and_(Decision.experiment_id == experiment_id,
+                        Decision.learned_version.is_(None))
+    pending, oldest = session.execute(
+        sa.select(sa.func.count(), sa.func.min(Decision.closes_at))
+        .where(unlearned, Decision.closes_at <= now)).one()
+    in_window = session.scalar(sa.select(sa.func.count()).where(
+        unlearned, Decision.closes_at > now))
+    return Backlog(int(pending), oldest, int(in_window or 0))

@@ -1,0 +1,340 @@
+"""One experiment's learner: closed decisions → VW updates → snapshots, exactly once.
+
+Between two snapshots the learner learns in memory and remembers which decisions it
+learned. A snapshot commits, in ONE transaction: the lease renewal (the fence), the new
+``models`` row, ``learned_version`` on every decision it includes (and ``SKIPPED`` on the
+closed ones it must not learn from), and the learner's counters. A learner killed at any
+instant therefore resumes from the newest snapshot and re-learns exactly the decisions
+that snapshot does not include: they still have ``learned_version IS NULL``.
+
+Not thread-safe: one learner object per experiment, driven by one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bandits.features import FeatureError
+from bandits.learner import OnlineLearner
+from bandits.policy import FixedPolicy, Policy, PolicyError, UniformPolicy, VWPolicy
+from experiments import clock
+from experiments.learning import join, lease, snapshots
+from experiments.learning.join import ClosedDecision, Cursor
+from experiments.learning.progress import DEFAULT_WINDOW, Observation, Progress
+from experiments.models import Experiment, LearnerState, Model
+from experiments.policies import bandit_arguments, champion_spec, latest_version
+
+log = logging.getLogger("tailor.learner")
+
+FaultHook = Callable[[str], None]
+"""Called with a stage name ("learned", "before_commit"); tests raise there to simulate
+a learner killed between learning and committing."""
+
+
+@dataclass(frozen=True)
+class LearnerSettings:
+    """How often to snapshot, how long to wait for commits, how long a lease lasts."""
+
+    snapshot_examples: int = 1000
+    snapshot_seconds: float = 1.0
+    grace_seconds: float = 0.5
+    batch_size: int = 500
+    lease_seconds: float = 15.0
+    keep_snapshots: int = 100
+    prune_seconds: float = 30.0
+    window: int = DEFAULT_WINDOW
+
+
+class Superseded(RuntimeError):
+    """Another snapshot of these arguments appeared (an import): start again from it."""
+
+
+@dataclass
+class _Lineage:
+    """The model in memory and what it learned since the last commit."""
+
+    arguments: str
+    model: OnlineLearner
+    base_version: int
+    examples: int
+    progress: Progress
+    learned: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    cursor: Cursor | None = None
+    first_pending_at: float | None = None
+    busy_seconds: float = 0.0
+
+    @property
+    def pending(self) -> int:
+        return len(self.learned) + len(self.skipped)
+
+
+class ExperimentLearner:
+    """The learner of one experiment (see the module docstring)."""
+
+    def __init__(self, factory: sessionmaker[Session], experiment_id: int, owner: str,
+                 settings: LearnerSettings | None = None,
+                 fault_hook: FaultHook | None = None) -> None:
+        self.experiment_id = experiment_id
+        self.owner = owner
+        self.settings = settings or LearnerSettings()
+        self._factory = factory
+        self._hook = fault_hook or (lambda stage: None)
+        self._lineage: _Lineage | None = None
+        self._champion: tuple[str, Policy | None] | None = None
+        self._renewed_at = float("-inf")
+        self._pruned_at = float("-inf")
+
+    def start(self) -> bool:
+        """Take the experiment's lease; False when another learner holds it."""
+        with self._factory() as session:
+            held = lease.acquire(session, self.experiment_id, self.owner,
+                                 self.settings.lease_seconds)
+        self._renewed_at = time.monotonic() if held else float("-inf")
+        return held
+
+    def step(self) -> int:
+        """Learn one batch of closed decisions, snapshot when due; the number processed."""
+        return self._guarded(self._step) or 0
+
+    def tick(self) -> int:
+        """Nothing new to read: snapshot if due, else keep the lease alive. Returns 0."""
+        return self._guarded(self._tick) or 0
+
+    def flush(self) -> int | None:
+        """Commit what was learned now; the new version (None when nothing was new)."""
+        return self._guarded(self._commit)
+
+    def _guarded(self, action: Callable[[], int | None]) -> int | None:
+        """Run ``action``; on any failure drop the uncommitted work (the next step reloads
+        the newest snapshot). ``Superseded`` and ``QueueChanged`` only restart; anything
+        else propagates."""
+        try:
+            return action()
+        except (Superseded, join.QueueChanged) as exc:
+            log.warning("experiment %s: %s; reloading the newest snapshot",
+                        self.experiment_id, exc)
+            self.reset()
+            return None
+        except BaseException:
+            self.reset()
+            raise
+
+    def _tick(self) -> int:
+        if self._due():
+            self._commit()
+        else:
+            self._renew_if_needed()
+        return 0
+
+    def _step(self) -> int:
+        processed = self._learn_batch()
+        self._tick()
+        return processed
+
+    def stop(self) -> None:
+        """Commit what is pending (best effort), release the lease, free the model."""
+        try:
+            self.flush()
+        except Exception:
+            log.exception("experiment %s: final snapshot failed; dropped", self.experiment_id)
+        try:
+            with self._factory() as session:
+                lease.release(session, self.experiment_id, self.owner)
+        except Exception:
+            log.exception("experiment %s: lease not released", self.experiment_id)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything not committed."""
+        if self._lineage is not None:
+            self._lineage.model.close()
+        self._lineage = None
+        self._champion = None
+
+    @property
+    def pending(self) -> int:
+        return 0 if self._lineage is None else self._lineage.pending
+
+    # --- learning ---------------------------------------------------------------------
+
+    def _learn_batch(self) -> int:
+        with self._factory() as session:
+            experiment = session.get(Experiment, self.experiment_id)
+            if experiment is None:
+                return 0
+            lineage = self._current_lineage(session, experiment)
+            batch = join.fetch_closed(
+                session, self.experiment_id, cutoff=clock.now() - self.settings.grace_seconds,
+                after=lineage.cursor, limit=self.settings.batch_size,
+                default=experiment.config["reward"]["default"])
+            champion = self._champion_policy(session, experiment)
+        started = time.perf_counter()
+        for decision in batch:
+            self._learn_one(lineage, decision, champion)
+        lineage.busy_seconds += time.perf_counter() - started
+        if batch:
+            self._hook("learned")
+        return len(batch)
+
+    def _learn_one(self, lineage: _Lineage, decision: ClosedDecision,
+                   champion: Policy | None) -> None:
+        lineage.cursor = decision.cursor
+        if lineage.first_pending_at is None:
+            lineage.first_pending_at = time.monotonic()
+        if not join.learnable(decision.phase, decision.arm):
+            lineage.skipped.append(decision.decision_id)
+            return
+        try:
+            before = lineage.model.learn(decision.context, decision.actions,
+                                         decision.chosen_index, decision.reward,
+                                         decision.propensity)
+        except (FeatureError, ValueError, PolicyError) as exc:
+            # Validated at rank time, so only a hand-edited row gets here: never learnable.
+            log.warning("decision %s skipped: %s", decision.decision_id, exc)
+            lineage.skipped.append(decision.decision_id)
+            return
+        lineage.learned.append(decision.decision_id)
+        lineage.examples += 1
+        lineage.progress = lineage.progress.observe(Observation(
+            decision.arm, decision.reward, decision.propensity, before,
+            _probability(champion, decision)))
+
+    def _current_lineage(self, session: Session, experiment: Experiment) -> _Lineage:
+        arguments = bandit_arguments(experiment.config)
+        if self._lineage is not None and self._lineage.arguments == arguments:
+            return self._lineage
+        if self._lineage is not None:
+            log.info("experiment %s: learner settings changed; uncommitted work dropped",
+                     self.experiment_id)
+            self.reset()
+        self._lineage = self._load(session, arguments)
+        return self._lineage
+
+    def _load(self, session: Session, arguments: str) -> _Lineage:
+        """Continue the newest snapshot of these arguments, or start a fresh model."""
+        model = snapshots.latest(session, self.experiment_id, arguments)
+        if model is None:
+            return _Lineage(arguments, OnlineLearner(arguments), 0, 0,
+                            Progress(self.settings.window))
+        metrics = model.metrics or {}
+        return _Lineage(arguments, OnlineLearner(arguments, model.data), model.version,
+                        model.examples_learned,
+                        Progress.from_json(metrics.get("progressive"), self.settings.window))
+
+    def _champion_policy(self, session: Session, experiment: Experiment) -> Policy | None:
+        spec = champion_spec(experiment.config)
+        if self._champion is None or self._champion[0] != spec:
+            self._champion = (spec, _load_champion(session, self.experiment_id, spec))
+        return self._champion[1]
+
+    # --- committing -------------------------------------------------------------------
+
+    def _due(self) -> bool:
+        lineage = self._lineage
+        if lineage is None or not lineage.pending:
+            return False
+        waited = time.monotonic() - (lineage.first_pending_at or 0.0)
+        return (lineage.pending >= self.settings.snapshot_examples
+                or waited >= self.settings.snapshot_seconds)
+
+    def _commit(self) -> int | None:
+        lineage = self._lineage
+        if lineage is None or not lineage.pending:
+            return None
+        data = lineage.model.to_bytes() if lineage.learned else None
+        with self._factory() as session:
+            lease.hold(session, self.experiment_id, self.owner, self.settings.lease_seconds)
+            version = self._publish(session, lineage, data) if data is not None else None
+            join.mark(session, lineage.skipped, join.SKIPPED)
+            self._record(session, lineage, version)
+            self._prune_if_due(session)
+            self._hook("before_commit")
+            session.commit()
+        self._renewed_at = time.monotonic()
+        self._advance(lineage, version)
+        return version
+
+    def _publish(self, session: Session, lineage: _Lineage, data: bytes) -> int:
+        newest = latest_version(session, self.experiment_id, lineage.arguments)
+        if newest != lineage.base_version:
+            raise Superseded(f"version {newest} of these settings was published meanwhile")
+        try:
+            model = snapshots.publish(
+                session, self.experiment_id, arguments=lineage.arguments, data=data,
+                examples_learned=lineage.examples, source="learner",
+                metrics={"progressive": lineage.progress.to_json(),
+                         "examples_in_snapshot": len(lineage.learned)})
+        except IntegrityError as exc:
+            raise Superseded("another version was published at the same moment") from exc
+        join.mark(session, lineage.learned, model.version)
+        return model.version
+
+    def _record(self, session: Session, lineage: _Lineage, version: int | None) -> None:
+        state = session.get(LearnerState, self.experiment_id)
+        assert state is not None  # hold() just updated it
+        counters = dict(state.counters or {})
+        counters.update({
+            "examples_learned_total": counters.get("examples_learned_total", 0)
+            + len(lineage.learned),
+            "skipped_total": counters.get("skipped_total", 0) + len(lineage.skipped),
+            "snapshots": counters.get("snapshots", 0) + (version is not None),
+            "arguments": lineage.arguments, "last_commit_at": clock.now(),
+            "examples_per_second": round(len(lineage.learned) / lineage.busy_seconds, 1)
+            if lineage.busy_seconds > 0 and lineage.learned else None,
+        })
+        state.counters = counters
+        if lineage.cursor is not None:
+            state.watermark = {"closes_at": lineage.cursor.closes_at,
+                               "decision_id": lineage.cursor.decision_id}
+
+    def _prune_if_due(self, session: Session) -> None:
+        if time.monotonic() - self._pruned_at < self.settings.prune_seconds:
+            return
+        experiment = session.get(Experiment, self.experiment_id)
+        if experiment is not None:
+            snapshots.prune(session, experiment, self.settings.keep_snapshots)
+        self._pruned_at = time.monotonic()
+
+    def _advance(self, lineage: _Lineage, version: int | None) -> None:
+        if version is not None:
+            lineage.base_version = version
+        lineage.learned, lineage.skipped = [], []
+        # Restart the scan from the oldest unlearned decision: a decision that committed
+        # late (closes_at behind the cursor) is picked up by the next batch.
+        lineage.cursor, lineage.first_pending_at, lineage.busy_seconds = None, None, 0.0
+
+    def _renew_if_needed(self) -> None:
+        if time.monotonic() - self._renewed_at < self.settings.lease_seconds / 3:
+            return
+        with self._factory() as session:
+            lease.hold(session, self.experiment_id, self.owner, self.settings.lease_seconds)
+            session.commit()
+        self._renewed_at = time.monotonic()
+
+
+def _load_champion(session: Session, experiment_id: int, spec: str) -> Policy | None:
+    """The champion as a policy, for the paired comparison; None if its model is gone."""
+    if spec == "uniform":
+        return UniformPolicy()
+    if spec.startswith("fixed:"):
+        return FixedPolicy(spec[6:])
+    row = session.scalars(sa.select(Model).where(
+        Model.experiment_id == experiment_id, Model.version == int(spec[6:]))).first()
+    return None if row is None else VWPolicy(row.arguments, row.data, version=row.version)
+
+
+def _probability(champion: Policy | None, decision: ClosedDecision) -> float | None:
+    if champion is None:
+        return None
+    try:
+        return champion.pmf(decision.context, decision.actions)[decision.chosen_index]
+    except (FeatureError, ValueError, PolicyError):
+        return None

@@ -1,0 +1,173 @@
+"""The learner process: every selected experiment, one lease each, round-robin batches.
+
+``run`` serves until its stop event is set (SIGTERM/SIGINT in ``tailor learn``), then
+commits what it learned, releases its leases and returns. ``drain`` (``--once``) learns
+everything closed by now and returns a report. Several processes may run: each
+experiment is learned by whichever holds its lease, so they shard the experiments.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from experiments import clock
+from experiments.learning.learner import ExperimentLearner, FaultHook, LearnerSettings
+from experiments.learning.lease import LeaseLost, new_owner
+from experiments.models import Decision, Experiment, LearnerState, Team
+
+log = logging.getLogger("tailor.learner")
+
+LEARNED_STATUSES = ("running", "paused")  # paused: drain what closed before the pause
+ERROR_BACKOFF_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which experiments this process learns: all, or by key (optionally of one team)."""
+
+    keys: tuple[str, ...] = ()
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    experiments: int
+    processed: int
+    seconds: float
+    busy: tuple[str, ...]  # experiments another learner holds
+
+
+class LearnerLoop:
+    """Drives one ``ExperimentLearner`` per selected experiment whose lease it holds."""
+
+    def __init__(self, factory: sessionmaker[Session], settings: LearnerSettings | None = None,
+                 selection: Selection | None = None, owner: str | None = None,
+                 poll_seconds: float = 0.1, refresh_seconds: float = 1.0,
+                 fault_hook: FaultHook | None = None) -> None:
+        self.settings = settings or LearnerSettings()
+        self.selection = selection or Selection()
+        self.owner = owner or new_owner()
+        self.poll_seconds, self.refresh_seconds = poll_seconds, refresh_seconds
+        self._factory = factory
+        self._hook = fault_hook
+        self._learners: dict[int, ExperimentLearner] = {}
+        self._refreshed_at = float("-inf")
+        self._busy: list[str] = []
+
+    def run(self, stop: threading.Event) -> None:
+        """Learn until ``stop`` is set; then commit, release the leases and return."""
+        log.info("learner %s started (%s)", self.owner, self.settings)
+        try:
+            while not stop.is_set():
+                if not self._round():
+                    stop.wait(self.poll_seconds)
+        finally:
+            self.close()
+        log.info("learner %s stopped", self.owner)
+
+    def drain(self) -> DrainReport:
+        """Learn every decision closed by now, commit, release; report what was done."""
+        started, processed = time.perf_counter(), 0
+        try:
+            self._refresh()
+            for learner in list(self._learners.values()):
+                while (count := learner.step()) > 0:
+                    processed += count
+                learner.flush()
+        finally:
+            count = len(self._learners)
+            self.close()
+        return DrainReport(count, processed, time.perf_counter() - started, tuple(self._busy))
+
+    def close(self) -> None:
+        for learner in self._learners.values():
+            learner.stop()
+        self._learners.clear()
+
+    def _round(self) -> int:
+        """Step the experiments that have closed decisions to learn; keep the others'
+        leases alive. One indexed query decides which, so idle experiments cost little."""
+        if time.monotonic() - self._refreshed_at >= self.refresh_seconds:
+            self._guarded(self._refresh)
+        try:
+            ready = self._ready()
+        except SQLAlchemyError as exc:
+            log.warning("cannot read the queue, retrying: %s", exc)
+            time.sleep(ERROR_BACKOFF_SECONDS)
+            return 0
+        return sum(self._step(experiment_id, experiment_id in ready)
+                   for experiment_id in list(self._learners))
+
+    def _ready(self) -> set[int]:
+        if not self._learners:
+            return set()
+        cutoff = clock.now() - self.settings.grace_seconds
+        with self._factory() as session:
+            return set(session.scalars(
+                sa.select(Decision.experiment_id).distinct().where(
+                    Decision.experiment_id.in_(list(self._learners)),
+                    Decision.learned_version.is_(None), Decision.closes_at <= cutoff)))
+
+    def _step(self, experiment_id: int, ready: bool = True) -> int:
+        learner = self._learners[experiment_id]
+        try:
+            return learner.step() if ready else learner.tick()
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            del self._learners[experiment_id]
+        except SQLAlchemyError as exc:
+            log.warning("experiment %s: database error, retrying: %s", experiment_id, exc)
+            time.sleep(ERROR_BACKOFF_SECONDS)
+        except Exception:
+            # The learner dropped its uncommitted work; it reloads on the next step.
+            log.exception("experiment %s: learner failed; retrying", experiment_id)
+            time.sleep(ERROR_BACKOFF_SECONDS)
+        return 0
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except SQLAlchemyError as exc:
+            log.warning("cannot list experiments, retrying: %s", exc)
+
+    def _refresh(self) -> None:
+        self._refreshed_at = time.monotonic()
+        wanted = self._candidates()
+        for experiment_id in set(self._learners) - set(wanted):
+            self._learners.pop(experiment_id).stop()
+        self._busy = []
+        for experiment_id, (label, available) in wanted.items():
+            if experiment_id in self._learners:
+                continue
+            if available:
+                learner = ExperimentLearner(self._factory, experiment_id, self.owner,
+                                            self.settings, self._hook)
+                if learner.start():
+                    self._learners[experiment_id] = learner
+                    continue
+            self._busy.append(label)
+
+    def _candidates(self) -> dict[int, tuple[str, bool]]:
+        """Selected experiments → (label, lease free or ours)."""
+        now = clock.now()
+        query = (sa.select(Experiment.id, Experiment.key, Team.name, LearnerState.lease_owner,
+                           LearnerState.lease_expires_at)
+                 .join(Team, Team.id == Experiment.team_id)
+                 .outerjoin(LearnerState, LearnerState.experiment_id == Experiment.id)
+                 .where(Experiment.status.in_(LEARNED_STATUSES)).order_by(Experiment.id))
+        if self.selection.keys:
+            query = query.where(Experiment.key.in_(self.selection.keys))
+        if self.selection.team:
+            query = query.where(Team.name == self.selection.team)
+        with self._factory() as session:
+            rows = session.execute(query).all()
+        return {r.id: (f"{r.name}/{r.key}", r.lease_owner in (None, self.owner)
+                       or (r.lease_expires_at or 0.0) < now) for r in rows}

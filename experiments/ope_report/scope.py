@@ -1,0 +1,226 @@
+"""Which logged decisions an OPE report reads, and streaming them in chunks.
+
+A decision enters when it was activated, was not logged while the experiment was paused
+(those serve the champion and are not learned from), and its reward window has closed, so
+its reward is final: the in-window aggregate ``decisions.reward``, or the experiment's
+default reward when none came. Imported decisions (phase ``imported``) enter like any
+other. The scope is pinned at the start (``now`` and the largest decision id), so every
+pass of a report reads the same rows even while traffic continues.
+
+Rows are streamed in time order (``created_at``, then id) with ``yield_per``: a
+server-side cursor on PostgreSQL, incremental fetches on SQLite, so memory holds one chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from experiments import clock
+from experiments.models import CandidatePmf, Decision, Experiment
+
+CHUNK_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The decisions of one report.
+
+    Attributes:
+        experiment_id: The experiment.
+        default_reward: Reward of a closed decision that received none.
+        now: The report's clock: windows closing after it are still open.
+        max_id: Largest decision id at the start (None: no limit).
+        since: Only decisions logged at or after this time (None: all).
+    """
+
+    experiment_id: int
+    default_reward: float
+    now: float
+    max_id: int | None = None
+    since: float | None = None
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        found = [Decision.experiment_id == self.experiment_id,
+                 Decision.activated_at.is_not(None), Decision.phase != "paused",
+                 Decision.closes_at <= self.now]
+        if self.max_id is not None:
+            found.append(Decision.id <= self.max_id)
+        if self.since is not None:
+            found.append(Decision.created_at >= self.since)
+        return found
+
+    def reward(self) -> sa.ColumnElement[float]:
+        """The decision's final reward: the in-window aggregate, else the default."""
+        return sa.func.coalesce(Decision.reward, self.default_reward)
+
+
+def scope_of(session: Session, experiment: Experiment, *, now: float | None = None,
+             since: float | None = None) -> Scope:
+    """The scope of a report starting now, pinned to the decisions logged so far."""
+    max_id = session.scalar(sa.select(sa.func.max(Decision.id)).where(
+        Decision.experiment_id == experiment.id))
+    return Scope(experiment.id, float(experiment.config["reward"]["default"]),
+                 clock.now() if now is None else now, max_id or 0, since)
+
+
+def count(session: Session, scope: Scope) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).where(*scope.conditions())) or 0)
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """Consecutive decisions in time order, as arrays padded to K actions.
+
+    Attributes:
+        event_ids: ``n`` event ids.
+        arms: ``n`` arms.
+        contexts: ``n`` contexts (shared, read-only).
+        context_keys: ``n`` JSON texts of the contexts (equal text, equal context).
+        actions: ``n`` offered action lists ``[{"id", "features"}]`` (shared, read-only).
+        positions: ``n`` maps action id -> column (shared, read-only).
+        signatures: ``n`` JSON texts of the action lists (equal text, equal list).
+        logged_pmfs: ``n`` logged pmfs (entries None where unknown).
+        chosen: ``(n,)`` chosen column.
+        propensity: ``(n,)`` logged propensity of the chosen action.
+        rewards: ``(n,)`` final rewards.
+        rewarded: ``(n,)`` True where a reward came (False: the default reward).
+        mask: ``(n, K)`` True where an action was offered.
+        candidate_pmfs: Per ``pmf:`` candidate id, ``n`` supplied ``{action: p}`` (or None).
+    """
+
+    event_ids: list[str]
+    arms: list[str]
+    contexts: list[dict[str, Any]]
+    context_keys: list[str]
+    actions: list[list[dict[str, Any]]]
+    positions: list[dict[str, int]]
+    signatures: list[str]
+    logged_pmfs: list[list[float | None]]
+    chosen: np.ndarray
+    propensity: np.ndarray
+    rewards: np.ndarray
+    rewarded: np.ndarray
+    mask: np.ndarray
+    candidate_pmfs: dict[int, list[dict[str, float] | None]]
+
+    @property
+    def n(self) -> int:
+        return len(self.event_ids)
+
+    @cached_property
+    def logged_matrix(self) -> np.ndarray:
+        """``(n, K)`` logged pmfs, NaN where unknown (0 in padding)."""
+        out = np.zeros(self.mask.shape)
+        seen: dict[int, np.ndarray] = {}  # decoded pmfs are shared: convert each once
+        for i, pmf in enumerate(self.logged_pmfs):
+            row = seen.get(id(pmf))
+            if row is None:
+                row = seen[id(pmf)] = np.array([math.nan if p is None else p for p in pmf])
+            out[i, : len(pmf)] = row
+        return out
+
+
+class _Decoder:
+    """JSON of contexts, actions and pmfs, decoded once per distinct text: logs repeat the
+    same action list (and, for uniform logging, the same pmf, often the same context)."""
+
+    LIMIT = 50_000
+
+    def __init__(self) -> None:
+        self.actions: dict[str, tuple[list[dict[str, Any]], dict[str, int]]] = {}
+        self.pmfs: dict[str, list[float | None]] = {}
+        self.contexts: dict[str, dict[str, Any]] = {}
+
+    def action_list(self, text: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        found = self.actions.get(text)
+        if found is None:
+            actions = json.loads(text)
+            found = (actions, {a["id"]: j for j, a in enumerate(actions)})
+            self._put(self.actions, text, found)
+        return found
+
+    def context(self, text: str) -> dict[str, Any]:
+        found = self.contexts.get(text)
+        if found is None:
+            found = json.loads(text)
+            self._put(self.contexts, text, found)
+        return found
+
+    def pmf(self, text: str) -> list[float | None]:
+        found = self.pmfs.get(text)
+        if found is None:
+            found = json.loads(text)
+            self._put(self.pmfs, text, found)
+        return found
+
+    def _put(self, cache: dict[str, Any], key: str, value: Any) -> None:
+        if len(cache) >= self.LIMIT:
+            cache.clear()
+        cache[key] = value
+
+
+def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
+           chunk_size: int = CHUNK_SIZE) -> Iterator[Chunk]:
+    """Stream the scope's decisions as :class:`Chunk` s (with supplied candidate pmfs)."""
+    columns = [Decision.event_id, Decision.arm,
+               sa.cast(Decision.context, sa.Text).label("context_text"),
+               sa.cast(Decision.actions, sa.Text).label("actions_text"),
+               sa.cast(Decision.pmf, sa.Text).label("pmf_text"), Decision.chosen_index,
+               Decision.propensity, scope.reward().label("final_reward"),
+               Decision.reward.is_not(None).label("rewarded")]
+    query = sa.select(*columns)
+    for index, candidate_id in enumerate(candidate_ids):
+        alias = aliased(CandidatePmf, name=f"cp{index}")
+        query = query.outerjoin(alias, sa.and_(alias.candidate_id == candidate_id,
+                                               alias.event_id == Decision.event_id))
+        query = query.add_columns(alias.pmf.label(f"pmf{index}"))
+    query = query.where(*scope.conditions()).order_by(Decision.created_at, Decision.id)
+    result = session.execute(query.execution_options(yield_per=chunk_size))
+    decoder = _Decoder()
+    for rows in result.partitions():
+        yield _chunk(rows, candidate_ids, decoder)
+
+
+def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder) -> Chunk:
+    n = len(rows)
+    decoded = [decoder.action_list(r.actions_text) for r in rows]
+    k = max(len(actions) for actions, _ in decoded)
+    mask = np.zeros((n, k), dtype=bool)
+    for i, (actions, _) in enumerate(decoded):
+        mask[i, : len(actions)] = True
+    return Chunk(
+        event_ids=[r.event_id for r in rows], arms=[r.arm for r in rows],
+        contexts=[decoder.context(r.context_text) for r in rows],
+        context_keys=[r.context_text for r in rows], actions=[a for a, _ in decoded],
+        positions=[p for _, p in decoded], signatures=[r.actions_text for r in rows],
+        logged_pmfs=[decoder.pmf(r.pmf_text) for r in rows],
+        chosen=np.fromiter((r.chosen_index for r in rows), dtype=np.intp, count=n),
+        propensity=np.fromiter((min(r.propensity, 1.0) for r in rows), dtype=float, count=n),
+        rewards=np.fromiter((r.final_reward for r in rows), dtype=float, count=n),
+        rewarded=np.fromiter((bool(r.rewarded) for r in rows), dtype=bool, count=n),
+        mask=mask,
+        candidate_pmfs={cid: [getattr(r, f"pmf{i}") for r in rows]
+                        for i, cid in enumerate(candidate_ids)},
+    )
+
+
+def missing_candidate_pmfs(session: Session, scope: Scope, candidate_id: int,
+                           limit: int = 10) -> tuple[int, list[str]]:
+    """How many decisions of the scope a supplied candidate has no pmf for, and the first
+    few of their event ids."""
+    alias = aliased(CandidatePmf)
+    join = sa.and_(alias.candidate_id == candidate_id, alias.event_id == Decision.event_id)
+    base = sa.select(Decision.event_id).outerjoin(alias, join).where(
+        *scope.conditions(), alias.event_id.is_(None))
+    total = session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+    first = list(session.scalars(base.order_by(Decision.created_at, Decision.id).limit(limit)))
+    return int(total or 0), first

@@ -1,0 +1,77 @@
+"""What an analyst can ask of the A/B report (query parameters), validated once."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from experiments.errors import ValidationFailed
+from experiments.reports.sql import validate_field
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+MAX_TOP = 50
+DEFAULT_LIFT = 0.05
+DEFAULT_TOP = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """Options of the A/B report.
+
+    Attributes:
+        segment: Context field to break the report down by (``country``, ``user.country``).
+        lift: Relative lift for the power analysis (0.05 = +5%).
+        include_open: Count decisions whose reward window is still open (their reward so
+            far); ``False`` restricts the report to closed windows.
+        top: Number of segment values shown before pooling the rest as ``(other)``.
+    """
+
+    segment: str | None = None
+    lift: float = DEFAULT_LIFT
+    include_open: bool = True
+    top: int = DEFAULT_TOP
+
+
+def parse_options(args: Mapping[str, str]) -> ReportOptions:
+    """Options from query parameters; a 400 names the first bad one.
+
+    Examples:
+        >>> parse_options({"lift": "0.1", "include_open": "false"})
+        ReportOptions(segment=None, lift=0.1, include_open=False, top=10)
+    """
+    segment = args.get("segment") or None
+    if segment is not None:
+        validate_field(segment)
+    return ReportOptions(segment, _lift(args.get("lift")), _flag(args.get("include_open")),
+                         _top(args.get("top")))
+
+
+def _lift(raw: str | None) -> float:
+    if raw is None or raw == "":
+        return DEFAULT_LIFT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value == 0 or not -1 < value <= 10:
+        raise ValidationFailed.field("lift", "must be a relative lift, a number in (-1, 10] "
+                                     "other than 0 (0.05 means +5%)")
+    return value
+
+
+def _flag(raw: str | None) -> bool:
+    if raw is None or raw == "":
+        return True
+    if raw.lower() in _TRUE | _FALSE:
+        return raw.lower() in _TRUE
+    raise ValidationFailed.field("include_open", "must be true or false")
+
+
+def _top(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_TOP
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TOP:
+        raise ValidationFailed.field("top", f"must be an integer from 1 to {MAX_TOP}")
+    return int(raw)

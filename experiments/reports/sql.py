@@ -1,0 +1,245 @@
+"""SQL aggregates for the A/B report: GROUP BY queries that return sufficient statistics.
+
+Every query here returns one row per group (arm, hour, event type, segment value, action),
+never one row per decision, so a report's memory and transfer do not grow with the log.
+Groups carry ``COUNT``, ``SUM``, ``SUM`` of squares, and ``MIN``/``MAX`` (to recognise 0/1
+metrics); :mod:`experiments.abstats` analyses them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from experiments.abstats import MeanStats
+from experiments.errors import ValidationFailed
+from experiments.models import Decision, RewardEvent
+
+HOUR = 3600.0
+MISSING = "(missing)"
+OTHER = "(other)"
+# A segment field is a top-level context key or `namespace.key`; plain names only, so the
+# JSON path cannot be bent into something else.
+_FIELD = re.compile(r"^[A-Za-z0-9_\-]{1,64}(\.[A-Za-z0-9_\-]{1,64})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Sufficient statistics of a metric plus its range (to tell 0/1 metrics apart).
+
+    Attributes:
+        stats: Count, sum and sum of squares.
+        low: Smallest value, ``None`` without observations.
+        high: Largest value, ``None`` without observations.
+    """
+
+    stats: MeanStats
+    low: float | None = None
+    high: float | None = None
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(self.stats + other.stats, _pick(min, self.low, other.low),
+                       _pick(max, self.high, other.high))
+
+    @property
+    def binary(self) -> bool:
+        """Whether every value is 0 or 1 (``0 <= x <= 1`` and ``sum(x) == sum(x**2)``)."""
+        s = self.stats
+        return (s.n > 0 and self.low is not None and self.high is not None
+                and self.low >= 0 and self.high <= 1
+                and math.isclose(s.total, s.total_sq, rel_tol=1e-9, abs_tol=1e-9))
+
+
+def _pick(fn: Any, a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return fn(a, b)
+
+
+EMPTY = Moments(MeanStats.empty())
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which decisions a report counts.
+
+    Attributes:
+        experiment_id: The experiment.
+        default_reward: Reward of a decision that received none (``reward.default``).
+        now: The report's clock; windows closing after it are open (pending).
+        include_open: Count decisions whose reward window is still open.
+    """
+
+    experiment_id: int
+    default_reward: float
+    now: float
+    include_open: bool = True
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        """Activated, not paused, logged before ``now`` (and closed, unless include_open)."""
+        found = [Decision.experiment_id == self.experiment_id,
+                 Decision.activated_at.is_not(None), Decision.phase != "paused",
+                 Decision.created_at <= self.now]
+        if not self.include_open:
+            found.append(Decision.closes_at <= self.now)
+        return found
+
+    def reward(self) -> sa.ColumnElement[float]:
+        """The reward per decision: the running aggregate, or the default where none came."""
+        return sa.func.coalesce(Decision.reward, self.default_reward)
+
+
+def dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def validate_field(field: str) -> tuple[str, ...]:
+    """``"country"`` or ``"user.country"`` as a path, or a 400 naming ``segment``."""
+    if not isinstance(field, str) or not _FIELD.match(field):
+        raise ValidationFailed.field(
+            "segment", "must be a context field: `name` or `namespace.name` "
+            "(letters, digits, _ and -)")
+    return tuple(field.split("."))
+
+
+def json_text(dialect_name: str, column: Any, path: tuple[str, ...]) -> sa.ColumnElement[str]:
+    """The JSON value at ``path`` as text (NULL when absent), the same on both databases.
+
+    PostgreSQL: ``jsonb_extract_path_text``. SQLite: ``json_extract`` cast to text, with
+    booleans spelled ``true``/``false`` as PostgreSQL does (SQLite would give 1/0).
+    """
+    if dialect_name == "postgresql":
+        return sa.func.jsonb_extract_path_text(column, *[sa.literal(p, sa.Text) for p in path])
+    json_path = "$" + "".join(f'."{p}"' for p in path)
+    kind = sa.func.json_type(column, json_path)
+    return sa.case((kind == "true", "true"), (kind == "false", "false"),
+                   else_=sa.cast(sa.func.json_extract(column, json_path), sa.Text))
+
+
+def hour_of(dialect_name: str, column: Any) -> sa.ColumnElement[int]:
+    """The hour (since the epoch) of a timestamp column: floor(ts / 3600)."""
+    if dialect_name == "postgresql":
+        return sa.cast(sa.func.floor(column / HOUR), sa.BigInteger)
+    return sa.cast(column / HOUR, sa.Integer)  # timestamps are positive: CAST truncates
+
+
+def _moments(value: Any) -> list[sa.ColumnElement[Any]]:
+    return [sa.func.count(), sa.func.sum(value), sa.func.sum(value * value),
+            sa.func.min(value), sa.func.max(value)]
+
+
+def _as_moments(n: Any, total: Any, total_sq: Any, low: Any, high: Any) -> Moments:
+    return Moments(MeanStats.from_aggregates(n, total, total_sq),
+                   None if low is None else float(low), None if high is None else float(high))
+
+
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    """One arm's decisions activated in one hour."""
+
+    reward: Moments
+    pending: int
+    online: int
+
+
+def reward_by_arm_hour(session: Session, scope: Scope) -> dict[tuple[str, int], HourRow]:
+    """Reward moments, open windows and online-phase counts per (arm, hour of activation)."""
+    hour = hour_of(dialect(session), Decision.activated_at).label("hour")
+    pending = sa.func.sum(sa.case((Decision.closes_at > scope.now, 1), else_=0))
+    online = sa.func.sum(sa.case((Decision.phase == "online", 1), else_=0))
+    query = (sa.select(Decision.arm, hour, *_moments(scope.reward()), pending, online)
+             .where(*scope.conditions()).group_by(Decision.arm, hour))
+    return {(arm, int(h)): HourRow(_as_moments(*m), int(p or 0), int(o or 0))
+            for arm, h, *m, p, o in session.execute(query)}
+
+
+def units_by_arm(session: Session, scope: Scope) -> dict[str, int]:
+    """Distinct units per arm; a decision without a unit id is a unit of its own."""
+    units = (sa.func.count(sa.distinct(Decision.unit_id)) + sa.func.count()
+             - sa.func.count(Decision.unit_id))
+    query = sa.select(Decision.arm, units).where(*scope.conditions()).group_by(Decision.arm)
+    return {arm: int(n) for arm, n in session.execute(query)}
+
+
+def events_by_arm_hour(session: Session, scope: Scope,
+                       types: list[str]) -> dict[tuple[str, str, int], Moments]:
+    """Per (arm, event type, hour): moments of each decision's sum of non-late values.
+
+    Only decisions that received the type appear (``n`` counts them); the report adds the
+    zeros of the others from the decision counts.
+    """
+    per_decision = (
+        sa.select(RewardEvent.decision_id, RewardEvent.type,
+                  sa.func.sum(RewardEvent.value).label("v"))
+        .where(RewardEvent.experiment_id == scope.experiment_id,
+               RewardEvent.late.is_(False), RewardEvent.type.in_(types))
+        .group_by(RewardEvent.decision_id, RewardEvent.type).subquery())
+    hour = hour_of(dialect(session), Decision.activated_at).label("hour")
+    query = (sa.select(Decision.arm, per_decision.c.type, hour, *_moments(per_decision.c.v))
+             .join(per_decision, per_decision.c.decision_id == Decision.id)
+             .where(*scope.conditions())
+             .group_by(Decision.arm, per_decision.c.type, hour))
+    return {(arm, kind, int(h)): _as_moments(*m) for arm, kind, h, *m in session.execute(query)}
+
+
+def segmented(session: Session, scope: Scope, path: tuple[str, ...], top: list[str],
+              columns: dict[str, sa.ColumnElement[Any]]) -> sa.Subquery:
+    """Decisions with a ``segment`` column: the field's value if among ``top``, else
+    ``(missing)`` or ``(other)``; the JSON value is extracted once per row."""
+    value = json_text(dialect(session), Decision.context, path).label("value")
+    inner = (sa.select(value, *(c.label(name) for name, c in columns.items()))
+             .where(*scope.conditions()).subquery())
+    label = sa.case((inner.c.value.is_(None), MISSING), (inner.c.value.in_(top), inner.c.value),
+                    else_=OTHER)
+    return sa.select(label.label("segment"), *(inner.c[name] for name in columns)).subquery()
+
+
+def top_values(session: Session, scope: Scope, path: tuple[str, ...],
+               limit: int) -> list[str]:
+    """The ``limit`` most frequent values of a context field (missing values excluded)."""
+    value = json_text(dialect(session), Decision.context, path).label("value")
+    inner = sa.select(value).where(*scope.conditions()).subquery()
+    query = (sa.select(inner.c.value, sa.func.count().label("n"))
+             .where(inner.c.value.is_not(None)).group_by(inner.c.value)
+             .order_by(sa.desc("n"), inner.c.value).limit(limit))
+    return [v for v, _ in session.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    """One arm's decisions within one segment value."""
+
+    reward: Moments
+    units: int
+
+
+def reward_by_segment(session: Session, scope: Scope, path: tuple[str, ...],
+                      top: list[str]) -> dict[tuple[str, str], SegmentRow]:
+    """Reward moments and distinct units per (segment, arm)."""
+    rows = segmented(session, scope, path, top, {"arm": Decision.arm, "r": scope.reward(),
+                                                 "unit_id": Decision.unit_id})
+    units = (sa.func.count(sa.distinct(rows.c.unit_id)) + sa.func.count()
+             - sa.func.count(rows.c.unit_id))
+    query = (sa.select(rows.c.segment, rows.c.arm, *_moments(rows.c.r), units)
+             .group_by(rows.c.segment, rows.c.arm))
+    return {(seg, arm): SegmentRow(_as_moments(*m), int(u))
+            for seg, arm, *m, u in session.execute(query)}
+
+
+def actions_by_arm(session: Session, scope: Scope, path: tuple[str, ...] | None = None,
+                   top: list[str] | None = None) -> dict[tuple[str, str, str], int]:
+    """Decisions per (segment, arm, chosen action); the segment is ``""`` without a path."""
+    if path is None:
+        query = (sa.select(sa.literal(""), Decision.arm, Decision.action_id, sa.func.count())
+                 .where(*scope.conditions()).group_by(Decision.arm, Decision.action_id))
+    else:
+        rows = segmented(session, scope, path, top or [], {"arm": Decision.arm,
+                                                           "action_id": Decision.action_id})
+        query = (sa.select(rows.c.segment, rows.c.arm, rows.c.action_id, sa.func.count())
+                 .group_by(rows.c.segment, rows.c.arm, rows.c.action_id))
+    return {(seg, arm, action): int(n) for seg, arm, action, n in session.execute(query)}

@@ -1,0 +1,102 @@
+"""The analyst page in headless Chromium against gunicorn: sign in through the form, read
+the report, check every number shown equals the JSON report, save a screenshot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from app import create_app
+from app.db import engine_of
+from app.web.formatting import num, pct, pval
+from tests.conftest import make_team
+from tests.e2e.server import ROOT
+from tests.integration.helpers import experiment_body
+from tests.integration.test_ab_report import seed
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOT = ROOT / "docs" / "img" / "analyst-page.png"
+ARMS = {"champion": 0.45, "bandit": 0.45, "uniform": 0.10}
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) or shutil.which("chromium")),
+    reason="Debian's chromium is not installed (apt-get install -y chromium)")
+
+
+def _seed(live_server, database_url) -> str:
+    """Register through HTTP, then write 14 days of decisions straight into the database."""
+    app = create_app({"DATABASE_URL": database_url})
+    keys = make_team(app, "shop")
+    body = experiment_body(arms=ARMS, champion={"type": "uniform"},
+                           reward={"events": {"click": 1.0, "purchase": "value"},
+                                   "aggregation": "sum", "window_seconds": 600,
+                                   "default": 0.1})
+    created = requests.post(f"{live_server.url}/v1/experiments", json=body, timeout=10,
+                            headers=keys.auth("admin"))
+    assert created.status_code == 201, created.text
+    seed(app, "homepage-hero", {"champion": 1400, "bandit": 1350, "uniform": 300}, days=14)
+    engine_of(app).dispose()
+    return keys.analyst
+
+
+def _cell(page, selector: str) -> str:
+    return page.locator(selector).inner_text().strip()
+
+
+def _check_numbers(page, report: dict) -> int:
+    checked = 0
+    for arm, row in report["arms"].items():
+        base = f'#arms-table tr[data-arm="{arm}"]'
+        for field in ("n", "units", "pending", "mean", "ci_low", "ci_high"):
+            assert _cell(page, f'{base} td[data-field="{field}"]') == num(row[field]), field
+            checked += 1
+    for c in report["comparisons"]:
+        base = f'#comparisons-table tr[data-arm="{c["arm"]}"][data-metric="{c["metric"]}"]'
+        for field, fmt in (("diff", num), ("ci_low", num), ("ci_high", num), ("lift", pct),
+                           ("lift_ci_low", pct), ("lift_ci_high", pct), ("p_value", pval),
+                           ("p_value_sequential", pval), ("ci_sequential_low", num),
+                           ("ci_sequential_high", num)):
+            assert _cell(page, f'{base} td[data-field="{field}"]') == fmt(c[field]), field
+            checked += 1
+        holm = _cell(page, f'{base} td[data-field="p_value_holm"]')
+        assert holm.startswith(pval(c["p_value_holm"]))
+        assert ("significant" in holm) == c["significant"]
+    return checked
+
+
+def test_analyst_page_in_chromium(live_server, database_url, request):
+    from playwright.sync_api import sync_playwright
+
+    analyst = _seed(live_server, database_url)
+    path = "/experiments/homepage-hero?segment=user.country&top=3"
+    report = requests.get(f"{live_server.url}/v1{path.replace('?', '/reports/ab?')}",
+                          headers={"Authorization": f"Bearer {analyst}"}, timeout=30).json()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(live_server.url + path)
+        assert "/login" in page.url
+        page.fill("#key", analyst)
+        page.click("section.login button[type=submit]")
+        page.wait_for_url(f"**{path}")
+        assert _check_numbers(page, report) >= 70
+        assert page.locator("#timeline-chart svg polyline").count() == 3
+        assert page.locator("#forest-plot svg rect.estimate").count() == 6
+        assert page.locator("#segments-table tr[data-segment='(missing)']").count() == 3
+        assert "Always-valid (sequential)" in _cell(page, "#comparisons-table thead")
+        assert page.locator("#ope").count() == 1
+        if "sqlite" in request.node.name:
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.click("form.logout button")
+        page.wait_for_url("**/login")
+        page.goto(live_server.url + path)
+        assert "/login" in page.url
+        browser.close()
+    assert Path(SCREENSHOT).exists() or "sqlite" not in request.node.name

@@ -1,0 +1,161 @@
+"""Pure parts of the A/B report: options, SQL expression builders, looks, metrics, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.web.formatting import num, pct, pval
+from app.web.login import safe_next
+from experiments.abstats import MeanStats
+from experiments.errors import ValidationFailed
+from experiments.models import Decision
+from experiments.reports import ReportOptions, parse_options, to_csv
+from experiments.reports.ab import arm_order, control_arm, event_types
+from experiments.reports.comparisons import burn_in
+from experiments.reports.metrics import choose_looks, event_metric, reward_metric
+from experiments.reports.segments import action_shares
+from experiments.reports.sql import HourRow, Moments, hour_of, json_text, validate_field
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({}, ReportOptions()),
+    ({"segment": "user.country", "lift": "-0.1", "include_open": "FALSE", "top": "50"},
+     ReportOptions("user.country", -0.1, False, 50)),
+    ({"segment": "", "lift": "", "include_open": "1", "top": ""}, ReportOptions()),
+])
+def test_options(args, expected):
+    assert parse_options(args) == expected
+
+
+@pytest.mark.parametrize("args", [
+    {"lift": "0"}, {"lift": "-1"}, {"lift": "11"}, {"lift": "nan"}, {"lift": "1e999"},
+    {"lift": "five"}, {"top": "0"}, {"top": "-1"}, {"top": "2.5"}, {"include_open": "2"},
+    {"segment": "a.b.c"}, {"segment": "a b"}, {"segment": "$.x"}, {"segment": '"x"'},
+    {"segment": "."}, {"segment": "x" * 65},
+])
+def test_bad_options_name_their_field(args):
+    with pytest.raises(ValidationFailed) as caught:
+        parse_options(args)
+    assert caught.value.details[0]["field"] == next(iter(args))
+
+
+def test_fields_become_paths():
+    assert validate_field("country") == ("country",)
+    assert validate_field("user.country") == ("user", "country")
+
+
+def compiled(expr, dialect) -> str:
+    return str(expr.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def test_json_text_per_dialect():
+    pg = compiled(json_text("postgresql", Decision.context, ("user", "country")),
+                  postgresql.dialect())
+    assert pg == "jsonb_extract_path_text(decisions.context, 'user', 'country')"
+    lite = compiled(json_text("sqlite", Decision.context, ("user", "country")),
+                    sqlite.dialect())
+    assert "json_extract(decisions.context, '$.\"user\".\"country\"')" in lite
+    assert "json_type" in lite and "'true'" in lite
+
+
+def test_hour_buckets_floor_per_dialect():
+    assert "floor" in compiled(hour_of("postgresql", Decision.activated_at),
+                               postgresql.dialect())
+    lite = compiled(hour_of("sqlite", Decision.activated_at), sqlite.dialect())
+    assert lite.startswith("CAST(decisions.activated_at /") and lite.endswith("AS INTEGER)")
+
+
+def test_moments_add_and_recognise_binary_metrics():
+    ones = Moments(MeanStats.from_values([0, 1, 1]), 0.0, 1.0)
+    assert ones.binary and (ones + Moments(MeanStats.empty())).binary
+    assert not (ones + Moments(MeanStats.from_values([2.0]), 2.0, 2.0)).binary
+    assert not Moments(MeanStats.from_values([0.5, 0.5]), 0.5, 0.5).binary
+    assert not Moments(MeanStats.empty()).binary
+    total = ones + Moments(MeanStats.from_values([-1.0]), -1.0, -1.0)
+    assert (total.low, total.high, total.stats.n) == (-1.0, 1.0, 4)
+
+
+def test_looks_are_hourly_for_young_experiments_then_daily():
+    assert choose_looks([]).buckets == ()
+    young = choose_looks([100, 101, 171])
+    assert young.unit == "hour" and young.buckets == (100, 101, 171)
+    old = choose_looks([24 * 10 + 1, 24 * 10 + 5, 24 * 14])
+    assert old.unit == "day" and old.buckets == (10, 14) and old.end(10) == 11 * 86400
+
+
+def test_burn_in_merges_early_looks():
+    day = MeanStats(40, 4.0, 4.0)
+    control, treatment = burn_in([day] * 4, [day, day, day, MeanStats.empty()], min_n=100)
+    assert [s.n for s in control] == [120, 40] and [s.n for s in treatment] == [120, 0]
+    control, _ = burn_in([day] * 2, [day] * 2, min_n=100)
+    assert [s.n for s in control] == [80]
+    assert burn_in([], []) == ([], [])
+
+
+def test_event_metrics_count_decisions_without_the_event_as_zeros():
+    hours = {("a", 0): HourRow(Moments(MeanStats.from_values([1, 0, 0, 1]), 0, 1), 0, 4),
+             ("a", 1): HourRow(Moments(MeanStats.from_values([0, 0]), 0, 0), 0, 2),
+             ("b", 1): HourRow(Moments(MeanStats.from_values([1, 1, 0]), 0, 1), 0, 3)}
+    looks = choose_looks([0, 1])
+    reward = reward_metric(hours, ["a", "b"], looks)
+    clicks = {("a", "click", 0): Moments(MeanStats.from_values([1.0, 1.0]), 1.0, 1.0),
+              ("b", "click", 1): Moments(MeanStats.from_values([1.0]), 1.0, 1.0),
+              ("b", "buy", 1): Moments(MeanStats.from_values([30.0]), 30.0, 30.0)}
+    click = event_metric("click", clicks, reward, looks)
+    assert click.name == "event:click" and click.binary
+    assert click.totals["a"] == MeanStats(6, 2.0, 2.0)
+    assert [s.n for s in click.looks["b"]] == [0, 3]
+    buy = event_metric("buy", clicks, reward, looks)
+    assert not buy.binary and buy.totals["b"] == MeanStats(3, 30.0, 900.0)
+    assert buy.totals["a"] == MeanStats(6, 0.0, 0.0)
+
+
+def test_arms_control_and_event_types():
+    assert arm_order({"champion": 0.5, "bandit": 0.5}, {"bandit", "fixed:x"}) == [
+        "champion", "bandit", "fixed:x"]
+    assert control_arm(["bandit", "champion"]) == "champion"
+    assert control_arm(["bandit", "uniform"]) == "bandit"
+    assert event_types({"reward": {"events": {"click": 1.0}}}) == []
+    assert event_types({"reward": {"events": {"click": 1.0, "buy": "value"}}}) == [
+        "click", "buy"]
+
+
+def test_action_shares_sum_to_one_per_arm_and_segment():
+    counts = {("DE", "a", "x"): 1, ("DE", "a", "y"): 3, ("FR", "a", "x"): 5}
+    assert action_shares(counts, "DE") == {"a": {"y": 0.75, "x": 0.25}}
+    assert action_shares(counts, "FR") == {"a": {"x": 1.0}}
+    assert action_shares(counts) == {}
+
+
+def test_csv_flattens_every_section():
+    arm = {"n": 10, "units": 9, "pending": 1, "mean": 0.5, "ci_low": 0.2, "ci_high": 0.8,
+           "reason": None, "metrics": {"event:click": {"n": 10, "mean": 0.3}}}
+    comparison = {"arm": "b", "metric": "reward", "diff": 0.1, "p_value": 0.2,
+                  "significant": False, "method": "welch", "power": {"power": 0.1}}
+    report = {"arms": {"a": arm, "b": arm}, "comparisons": [comparison],
+              "segments": {"values": [{"value": "DE", "arms": {"a": arm},
+                                       "comparisons": [comparison]}]}}
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    assert [r["section"] for r in rows] == ["arm", "arm_metric", "arm", "arm_metric",
+                                            "comparison", "segment_arm", "segment_comparison"]
+    assert rows[4]["diff"] == "0.1" and rows[4]["reason"] == "" and rows[5]["segment"] == "DE"
+    assert to_csv({"arms": {}, "comparisons": [], "segments": None}).count("\n") == 1
+
+
+def test_number_formats():
+    assert (num(3), num(0.123456), num(None), num(-12345.0)) == ("3", "0.1235", "—",
+                                                                "-12,345.0")
+    assert (pct(0.5), pval(0.000012345), pval(None)) == ("+50.00%", "1.23e-05", "—")
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("/experiments/x?segment=a", "/experiments/x?segment=a"), (None, "/d"), ("", "/d"),
+    ("https://evil.example/", "/d"), ("//evil.example/x", "/d"), ("/\\evil.example", "/d"),
+    ("javascript:alert(1)", "/d"), ("experiments", "/d"),
+])
+def test_safe_next_keeps_only_local_paths(target, expected):
+    assert safe_next(target, "/d") == expected
