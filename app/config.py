@@ -13,7 +13,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ACTIONS": 1000,
     "MAX_BATCH_REWARDS": 1000,
     "MODEL_CHECK_SECONDS": 1.0,
-    "SQLITE_SYNCHRONOUS": "FULL",
+    # WAL + NORMAL: a commit survives a crash of the process, not of the machine (power
+    # loss may drop the last commits); FULL fsyncs every commit at half the rank
+    # throughput. Measured in docs/bench-rank.md; see docs/operations.md.
+    "SQLITE_SYNCHRONOUS": "NORMAL",
     "DB_POOL_SIZE": 5,
     "SECRET_KEY": None,
     "SESSION_COOKIE_SECURE": False,

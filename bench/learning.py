@@ -213,11 +213,17 @@ def run_stream(api: Api, key: str, env: Environment, concurrency: int) -> list[R
     return sorted(rounds, key=lambda r: r.index)
 
 
-def learned_versions(api: Api, key: str) -> tuple[dict[str, int | None], int]:
-    """event id → the snapshot version that first included it (decision log API), and
-    how many rewards arrived after their window (stored, flagged late, not learned)."""
+@dataclass(frozen=True)
+class LogFigures:
+    learned_version: dict[str, int | None]  # event id → first snapshot that included it
+    late_rewards: int  # arrived after the window: stored, flagged, not learned
+    reward_total: float  # sum of the decisions' joined rewards in the log
+
+
+def log_figures(api: Api, key: str) -> LogFigures:
+    """What the decision log API says about every decision of the experiment."""
     found: dict[str, int | None] = {}
-    late = 0
+    late, total = 0, 0.0
     after: int | None = 0
     while after is not None:
         page = api.call("GET", f"/v1/experiments/{key}/decisions", "analyst",
@@ -225,8 +231,9 @@ def learned_versions(api: Api, key: str) -> tuple[dict[str, int | None], int]:
         for decision in page["decisions"]:
             found[decision["event_id"]] = decision["learned_version"]
             late += sum(reward["late"] for reward in decision["rewards"])
+            total += decision["reward"] or 0.0
         after = page["next_after"]
-    return found, late
+    return LogFigures(found, late, total)
 
 
 def wait_active(api: Api, key: str, timeout: float = 120.0) -> None:
@@ -245,6 +252,9 @@ def wait_learned(api: Api, key: str, count: int, timeout: float = 120.0) -> dict
     while time.monotonic() < deadline:
         status = api.call("GET", f"/v1/experiments/{key}/learning", "analyst").json()
         if status["examples_learned"] >= count and status["pending_decisions"] == 0:
+            if status["examples_learned"] != count:  # exactly once, or the bench is void
+                raise RuntimeError(f"{key}: {status['examples_learned']} examples learned "
+                                   f"from {count} decisions")
             return status
         time.sleep(0.2)
     raise RuntimeError(f"{key}: the learner did not catch up: {status}")
@@ -307,6 +317,7 @@ class ServiceRun:
     freshness: np.ndarray
     status: dict[str, Any]
     late_rewards: int
+    missed_reward: float  # reward in the log that the learner did not learn
 
 
 @dataclass(frozen=True)
@@ -342,13 +353,14 @@ def _quality_row(label: str, service: np.ndarray, by_seed: np.ndarray,
 
 def freshness_table(envs: list[Environment], runs: list[ServiceRun]) -> list[str]:
     lines = ["| environment | rewards measured | median s | p90 s | max s | snapshots "
-             "| late rewards (not learned) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| late rewards | reward in the log not learned |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for env, run in zip(envs, runs, strict=True):
         f = run.freshness
         stats = (f"{np.median(f):.2f} | {np.percentile(f, 90):.2f} | {f.max():.2f}"
                  if len(f) else "– | – | –")
         lines.append(f"| {env.name} | {len(f)} | {stats} | {run.status['learner']['snapshots']} "
-                     f"| {run.late_rewards} |")
+                     f"| {run.late_rewards} | {run.missed_reward:.1f} |")
     return lines
 
 
@@ -407,9 +419,12 @@ def _stream(api: Api, env: Environment, concurrency: int) -> ServiceRun:
     rounds = run_stream(api, env.name, env, concurrency)
     elapsed = time.perf_counter() - began
     status = wait_learned(api, env.name, len(rounds))
-    versions, late = learned_versions(api, env.name)
-    delays = freshness(rounds, versions)
-    return ServiceRun(np.array([r.expected for r in rounds]), elapsed, delays, status, late)
+    figures = log_figures(api, env.name)
+    learned = status["all_time"]
+    learned_total = learned["bandit_mean_reward"] * learned["bandit_decisions"]
+    return ServiceRun(np.array([r.expected for r in rounds]), elapsed,
+                      freshness(rounds, figures.learned_version), status, figures.late_rewards,
+                      figures.reward_total - learned_total)
 
 
 def _backlog_drain(api: Api, url: str, env: Environment, count: int,

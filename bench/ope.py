@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000",
                         help="comma-separated log sizes (decisions)")
     parser.add_argument("--obp-python", default=os.environ.get("OBP_PYTHON",
-                                                               "/tmp/obpvenv/bin/python"),
+                                                               "/tmp/obpvenv310/bin/python"),
                         help="python of a virtualenv with obp installed ('' to skip)")
     parser.add_argument("--bootstrap", type=int, default=100,
                         help="OBP's bootstrap samples per interval (its default: 100)")

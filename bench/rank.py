@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
+from app.db import make_engine
 from bench._servers import Served, count_rows, cpu_seconds, create_tenant, database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,10 +75,10 @@ def require_wrk() -> str:
 
 
 def run_wrk(url: str, args: list[str], seconds: float, concurrency: int,
-            pin: str | None) -> tuple[dict, float]:
-    """One wrk run (one thread); its TAILOR_RESULT summary and the CPU seconds it used."""
+            pin: str | None, script: Path = SCRIPT) -> tuple[dict, float]:
+    """One wrk run (one thread); its TAILOR_* summary lines (merged) and its CPU seconds."""
     command = [require_wrk(), "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
-               "--timeout", "10s", "-s", str(SCRIPT), url, "--", *args]
+               "--timeout", "10s", "-s", str(script), url, "--", *args]
     if pin:
         command = ["taskset", "-c", pin, *command]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -84,10 +87,11 @@ def run_wrk(url: str, args: list[str], seconds: float, concurrency: int,
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     process.stdout.close()
-    lines = [ln for ln in output.splitlines() if ln.startswith("TAILOR_RESULT ")]
+    lines = [ln for ln in output.splitlines() if ln.startswith("TAILOR_")]
     if process.returncode != 0 or not lines:
         raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
-    return json.loads(lines[-1].split(" ", 1)[1]), usage.ru_utime + usage.ru_stime
+    merged = {k: v for ln in lines for k, v in json.loads(ln.split(" ", 1)[1]).items()}
+    return merged, usage.ru_utime + usage.ru_stime
 
 
 def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
@@ -132,12 +136,71 @@ def bench_backend(backend: str, options: argparse.Namespace) -> list[Cell]:
             pre_count = str(max(1, rank.requests - 4 * options.concurrency))
             cells.append(measure(server, backend, "rank+reward 1:1",
                                  ["mix", key, name, "mix", "rank", pre_count], options))
+            failures = unsuccessful(server)
+        if backend == "postgresql":
+            print(storage(url))
+        if options.learner:
+            print(learner_throughput(url, backend))
+    if failures:
+        print(f"{backend}: answers other than 2xx during the run: {failures}")
     return cells
+
+
+def storage(url: str) -> str:
+    """Bytes per decision and per reward event on PostgreSQL (tables with their indexes)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM decisions) AS decisions, "
+            "(SELECT avg(pg_column_size(d.*)) FROM decisions d) AS row_bytes, "
+            "pg_total_relation_size('decisions') AS decision_bytes, "
+            "(SELECT count(*) FROM reward_events) AS rewards, "
+            "pg_total_relation_size('reward_events') AS reward_bytes")).one()
+    engine.dispose()
+    return (f"postgresql storage: {row.decisions} decisions, {row.row_bytes:.0f} bytes per "
+            f"row, {row.decision_bytes / row.decisions:.0f} bytes per decision with indexes "
+            f"and TOAST; {row.rewards} reward events, "
+            f"{row.reward_bytes / max(1, row.rewards):.0f} bytes each with indexes")
+
+
+def learner_throughput(url: str, backend: str) -> str:
+    """Close every logged window, then time `tailor learn --once` over the whole log."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE decisions SET closes_at = activated_at - 3600 "
+                             "WHERE closes_at IS NOT NULL"))
+    started = time.monotonic()
+    subprocess.run([str(ROOT / ".venv" / "bin" / "tailor"), "learn", "--once"], check=True,
+                   cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, capture_output=True)
+    seconds = time.monotonic() - started
+    with engine.connect() as conn:
+        learned = conn.execute(sa.text(
+            "SELECT count(*) FROM decisions WHERE learned_version > 0")).scalar_one()
+        counters = conn.execute(sa.text("SELECT counters FROM learner_state")).scalar()
+    engine.dispose()
+    counters = json.loads(counters) if isinstance(counters, str) else counters or {}
+    return (f"{backend} learner: `tailor learn --once` learned {learned} decisions in "
+            f"{seconds:.1f} s including start-up ({learned / seconds:.0f}/s); while learning "
+            f"{counters.get('examples_per_second')} examples/s")
+
+
+def unsuccessful(server: Served) -> dict[str, float]:
+    """Non-2xx answers by route and status, from the server's own /metrics."""
+    text = requests.get(server.url + "/metrics", timeout=30).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "tailor_http_requests_total" and \
+                    not sample.labels["status"].startswith("2"):
+                label = f"{sample.labels['endpoint']} {sample.labels['status']}"
+                found[label] = found.get(label, 0) + sample.value
+    return found
 
 
 def table(cells: list[Cell]) -> str:
     header = ("| backend | workload | conc | requests | RPS | % of noop | p50 ms | p99 ms | "
-              "p99.9 ms | max ms | non-2xx | decisions added | wrk cores | server cores |")
+              "p99.9 ms | max ms | non-2xx | decisions added | wrk cores | server cores | "
+              "server CPU ms/request |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     ceiling = {c.backend: c.rps for c in cells if c.workload == "noop"}
     for c in cells:
@@ -146,7 +209,7 @@ def table(cells: list[Cell]) -> str:
             f"| {c.backend} | {c.workload} | {c.concurrency} | {c.requests} | {c.rps:.0f} | "
             f"{share} | {c.p50_ms:.2f} | {c.p99_ms:.2f} | {c.p999_ms:.2f} | {c.max_ms:.1f} | "
             f"{c.non_2xx + c.socket_errors} | {c.decisions_added} | {c.wrk_cores:.2f} | "
-            f"{c.server_cores:.2f} |")
+            f"{c.server_cores:.2f} | {1000 * c.server_cores / c.rps:.2f} |")
     return "\n".join(lines)
 
 
@@ -163,6 +226,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra server environment, e.g. TAILOR_SQLITE_SYNCHRONOUS=NORMAL")
     parser.add_argument("--json", default=None, help="also write the cells to this file")
+    parser.add_argument("--learner", action="store_true",
+                        help="afterwards, time `tailor learn --once` over the logged decisions")
     options = parser.parse_args(argv)
     if options.quick:
         options.seconds = 3.0

@@ -136,9 +136,13 @@ def problems(session: Session, experiment: Experiment, name: str, rules: Rules,
     if verdict != "better":
         found.append({"code": "not_better", "message": (
             f"report {row.id} says {verdict}: the lower bound of the difference "
-            f"({entry['vs_champion']['estimator']}) is {entry['vs_champion']['ci_low']}, "
-            "not above 0")})
+            f"({entry['vs_champion']['estimator']}) is {_short(entry['vs_champion']['ci_low'])}"
+            ", not above 0")})
     return found + _staleness(session, experiment, rules, row)
+
+
+def _short(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4g}"
 
 
 def _staleness(session: Session, experiment: Experiment, rules: Rules,

@@ -2,7 +2,7 @@
 -- wrk ... -s bench/wrk/tailor.lua URL -- MODE KEY EXPERIMENT RUN [PRE_RUN PRE_COUNT]
 --   MODE: noop | rank | mix. RUN prefixes this cell's event ids (RUN-THREAD-N).
 --   mix: every 2nd request is a reward for a decision ranked earlier: event ids
---   PRE_RUN-0-1 .. PRE_RUN-0-PRE_COUNT, ranked by a previous single-thread cell.
+--   PRE_RUN-0-2 .. PRE_RUN-0-(PRE_COUNT+1), ranked by a previous single-thread cell.
 local threads = {}
 
 function setup(thread)
@@ -61,7 +61,8 @@ local function rank_request(n)
 end
 
 local function reward_request(n)
-  local target = pre_run .. "-0-" .. ((n * 7 + tid * 104729) % pre_count + 1)
+  -- +2: wrk calls request() once before the run, so id 1 is never sent.
+  local target = pre_run .. "-0-" .. ((n * 7 + tid * 104729) % pre_count + 2)
   local body = '{"type":"click","value":1.0,"idempotency_key":"' .. run .. "-" .. tid ..
     "-" .. n .. '"}'
   return wrk.format(nil, "/v1/events/" .. target .. "/rewards", nil, body)

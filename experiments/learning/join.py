@@ -12,7 +12,7 @@ closed but is not to be learned from (paused, or not encodable). NULL means "not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,7 @@ class ClosedDecision:
     chosen_index: int
     propensity: float
     reward: float
-    rewarded: bool
+    aggregate: float | None  # decisions.reward as read: None when no reward came
 
     @property
     def cursor(self) -> Cursor:
@@ -92,7 +92,7 @@ def _closed(row: Any, default: float) -> ClosedDecision:
         context=row.context,
         actions=[(a["id"], a.get("features") or {}) for a in row.actions],
         chosen_index=row.chosen_index, propensity=min(float(row.propensity), 1.0),
-        reward=joined_reward(row.reward, default), rewarded=row.reward is not None)
+        reward=joined_reward(row.reward, default), aggregate=row.reward)
 
 
 def mark(session: Session, decision_ids: Sequence[int], version: int) -> None:
@@ -110,6 +110,24 @@ def mark(session: Session, decision_ids: Sequence[int], version: int) -> None:
         if result.rowcount != len(chunk):
             raise QueueChanged(f"{len(chunk) - result.rowcount} decision(s) were learned "
                                "or erased meanwhile")
+
+
+def verify_rewards(session: Session, learned: Mapping[int, float | None]) -> None:
+    """Check, inside the snapshot transaction and after ``mark``, that no reward reached
+    these decisions after the learner read them (a reward whose commit was delayed past
+    the grace period). ``mark`` locked the rows (PostgreSQL) or took the write lock
+    (SQLite), so what is read here is what the snapshot commits with.
+
+    Raises:
+        QueueChanged: a decision's reward changed; the snapshot must be learned again.
+    """
+    ids = list(learned)
+    for start in range(0, len(ids), MARK_CHUNK):
+        rows = session.execute(sa.select(Decision.id, Decision.reward).where(
+            Decision.id.in_(ids[start:start + MARK_CHUNK])))
+        changed = [row.id for row in rows if row.reward != learned[row.id]]
+        if changed:
+            raise QueueChanged(f"{len(changed)} reward(s) arrived while being learned")
 
 
 @dataclass(frozen=True)

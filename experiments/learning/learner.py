@@ -52,6 +52,9 @@ class LearnerSettings:
     window: int = DEFAULT_WINDOW
 
 
+RESTARTED = -1
+
+
 class Superseded(RuntimeError):
     """Another snapshot of these arguments appeared (an import): start again from it."""
 
@@ -65,7 +68,7 @@ class _Lineage:
     base_version: int
     examples: int
     progress: Progress
-    learned: list[int] = field(default_factory=list)
+    learned: dict[int, float | None] = field(default_factory=dict)  # id → reward as read
     skipped: list[int] = field(default_factory=list)
     cursor: Cursor | None = None
     first_pending_at: float | None = None
@@ -91,6 +94,8 @@ class ExperimentLearner:
         self._champion: tuple[str, Policy | None] | None = None
         self._renewed_at = float("-inf")
         self._pruned_at = float("-inf")
+        self.restarts = 0  # uncommitted work dropped and re-learned (imports, races)
+        self.committed = 0  # decisions committed (learned or skipped) by this object
 
     def start(self) -> bool:
         """Take the experiment's lease; False when another learner holds it."""
@@ -101,8 +106,11 @@ class ExperimentLearner:
         return held
 
     def step(self) -> int:
-        """Learn one batch of closed decisions, snapshot when due; the number processed."""
-        return self._guarded(self._step) or 0
+        """Learn one batch of closed decisions, snapshot when due; the number processed,
+        or ``RESTARTED`` when uncommitted work was dropped to be learned again."""
+        restarts = self.restarts
+        processed = self._guarded(self._step) or 0
+        return RESTARTED if self.restarts != restarts else processed
 
     def tick(self) -> int:
         """Nothing new to read: snapshot if due, else keep the lease alive. Returns 0."""
@@ -122,6 +130,7 @@ class ExperimentLearner:
             log.warning("experiment %s: %s; reloading the newest snapshot",
                         self.experiment_id, exc)
             self.reset()
+            self.restarts += 1
             return None
         except BaseException:
             self.reset()
@@ -201,7 +210,7 @@ class ExperimentLearner:
             log.warning("decision %s skipped: %s", decision.decision_id, exc)
             lineage.skipped.append(decision.decision_id)
             return
-        lineage.learned.append(decision.decision_id)
+        lineage.learned[decision.decision_id] = decision.aggregate
         lineage.examples += 1
         lineage.progress = lineage.progress.observe(Observation(
             decision.arm, decision.reward, decision.propensity, before,
@@ -274,7 +283,8 @@ class ExperimentLearner:
                          "examples_in_snapshot": len(lineage.learned)})
         except IntegrityError as exc:
             raise Superseded("another version was published at the same moment") from exc
-        join.mark(session, lineage.learned, model.version)
+        join.mark(session, list(lineage.learned), model.version)
+        join.verify_rewards(session, lineage.learned)
         return model.version
 
     def _record(self, session: Session, lineage: _Lineage, version: int | None) -> None:
@@ -304,9 +314,10 @@ class ExperimentLearner:
         self._pruned_at = time.monotonic()
 
     def _advance(self, lineage: _Lineage, version: int | None) -> None:
+        self.committed += lineage.pending
         if version is not None:
             lineage.base_version = version
-        lineage.learned, lineage.skipped = [], []
+        lineage.learned, lineage.skipped = {}, []
         # Restart the scan from the oldest unlearned decision: a decision that committed
         # late (closes_at behind the cursor) is picked up by the next batch.
         lineage.cursor, lineage.first_pending_at, lineage.busy_seconds = None, None, 0.0

@@ -75,17 +75,16 @@ class LearnerLoop:
 
     def drain(self) -> DrainReport:
         """Learn every decision closed by now, commit, release; report what was done."""
-        started, processed = time.perf_counter(), 0
+        started = time.perf_counter()
         try:
             self._refresh()
-            for learner in list(self._learners.values()):
-                while (count := learner.step()) > 0:
-                    processed += count
-                learner.flush()
+            learners = list(self._learners.values())
+            for learner in learners:
+                _drain_one(learner)
         finally:
-            count = len(self._learners)
             self.close()
-        return DrainReport(count, processed, time.perf_counter() - started, tuple(self._busy))
+        return DrainReport(len(learners), sum(learner.committed for learner in learners),
+                           time.perf_counter() - started, tuple(self._busy))
 
     def close(self) -> None:
         for learner in self._learners.values():
@@ -119,7 +118,7 @@ class LearnerLoop:
     def _step(self, experiment_id: int, ready: bool = True) -> int:
         learner = self._learners[experiment_id]
         try:
-            return learner.step() if ready else learner.tick()
+            return abs(learner.step()) if ready else learner.tick()
         except LeaseLost as exc:
             log.warning("%s", exc)
             del self._learners[experiment_id]
@@ -171,3 +170,14 @@ class LearnerLoop:
             rows = session.execute(query).all()
         return {r.id: (f"{r.name}/{r.key}", r.lease_owner in (None, self.owner)
                        or (r.lease_expires_at or 0.0) < now) for r in rows}
+
+
+def _drain_one(learner: ExperimentLearner) -> None:
+    """Learn until nothing closed is left and the last snapshot committed cleanly."""
+    while True:
+        restarts = learner.restarts
+        while learner.step() != 0:
+            pass
+        learner.flush()
+        if learner.restarts == restarts:
+            return

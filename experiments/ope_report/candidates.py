@@ -88,11 +88,10 @@ class FixedSource:
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         out = UniformSource().pmfs(chunk)
-        for i, positions in enumerate(chunk.positions):
-            j = positions.get(self.action_id)
-            if j is not None:
-                out[i] = 0.0
-                out[i, j] = 1.0
+        column = np.array([p.get(self.action_id, -1) for p in chunk.positions], dtype=np.intp)
+        rows = np.flatnonzero(column >= 0)
+        out[rows] = 0.0
+        out[rows, column[rows]] = 1.0
         return out
 
 

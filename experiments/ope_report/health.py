@@ -74,6 +74,8 @@ class HealthTally:
         known = ~np.isnan(logged).any(axis=1)
         tally.n += int(known.shape[0])
         tally.unknown_pmf += int(np.count_nonzero(~known))
+        if not known.any():
+            return
         expected = logged[known].sum(axis=0)
         observed = np.bincount(chosen[known], minlength=logged.shape[1])
         for j, action in enumerate(actions):

@@ -120,12 +120,12 @@ class Chunk:
     def logged_matrix(self) -> np.ndarray:
         """``(n, K)`` logged pmfs, NaN where unknown (0 in padding)."""
         out = np.zeros(self.mask.shape)
-        seen: dict[int, np.ndarray] = {}  # decoded pmfs are shared: convert each once
+        groups: dict[int, list[int]] = {}  # decoded pmfs are shared: convert each once
         for i, pmf in enumerate(self.logged_pmfs):
-            row = seen.get(id(pmf))
-            if row is None:
-                row = seen[id(pmf)] = np.array([math.nan if p is None else p for p in pmf])
-            out[i, : len(pmf)] = row
+            groups.setdefault(id(pmf), []).append(i)
+        for members in groups.values():
+            pmf = self.logged_pmfs[members[0]]
+            out[members, : len(pmf)] = [math.nan if p is None else p for p in pmf]
         return out
 
 
@@ -184,34 +184,33 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
                                                alias.event_id == Decision.event_id))
         query = query.add_columns(alias.pmf.label(f"pmf{index}"))
     query = query.where(*scope.conditions()).order_by(Decision.created_at, Decision.id)
-    result = session.execute(query.execution_options(yield_per=chunk_size))
+    # Core rows (not ORM): a report reads millions, and the ORM layer costs per row.
+    result = session.connection().execute(query.execution_options(yield_per=chunk_size))
     decoder = _Decoder()
     for rows in result.partitions():
         yield _chunk(rows, candidate_ids, decoder)
 
 
 def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder) -> Chunk:
+    (event_ids, arms, context_texts, action_texts, pmf_texts, chosen, propensity, rewards,
+     rewarded, *supplied) = zip(*rows, strict=True)
     n = len(rows)
-    decoded = [decoder.action_list(r.actions_text) for r in rows]
-    k = max(len(actions) for actions, _ in decoded)
-    mask = np.zeros((n, k), dtype=bool)
-    for i, (actions, _) in enumerate(decoded):
-        mask[i, : len(actions)] = True
+    decoded = [decoder.action_list(text) for text in action_texts]
+    lengths = np.fromiter((len(actions) for actions, _ in decoded), dtype=np.intp, count=n)
+    mask = np.arange(int(lengths.max())) < lengths[:, None]
     return Chunk(
-        event_ids=[r.event_id for r in rows], arms=[r.arm for r in rows],
-        contexts=[decoder.context(r.context_text) for r in rows],
-        context_keys=[r.context_text for r in rows], actions=[a for a, _ in decoded],
-        positions=[p for _, p in decoded], signatures=[r.actions_text for r in rows],
-        logged_pmfs=[decoder.pmf(r.pmf_text) for r in rows],
-        chosen=np.fromiter((r.chosen_index for r in rows), dtype=np.intp, count=n),
-        propensity=np.fromiter((min(r.propensity, 1.0) for r in rows), dtype=float, count=n),
-        rewards=np.fromiter((r.final_reward for r in rows), dtype=float, count=n),
-        rewarded=np.fromiter((bool(r.rewarded) for r in rows), dtype=bool, count=n),
+        event_ids=list(event_ids), arms=list(arms),
+        contexts=[decoder.context(text) for text in context_texts],
+        context_keys=list(context_texts), actions=[a for a, _ in decoded],
+        positions=[p for _, p in decoded], signatures=list(action_texts),
+        logged_pmfs=[decoder.pmf(text) for text in pmf_texts],
+        chosen=np.array(chosen, dtype=np.intp),
+        propensity=np.minimum(np.array(propensity, dtype=float), 1.0),
+        rewards=np.array(rewards, dtype=float), rewarded=np.array(rewarded, dtype=bool),
         mask=mask,
-        candidate_pmfs={cid: [getattr(r, f"pmf{i}") for r in rows]
-                        for i, cid in enumerate(candidate_ids)},
+        candidate_pmfs={cid: list(column) for cid, column in zip(candidate_ids, supplied,
+                                                                 strict=True)},
     )
-
 
 def missing_candidate_pmfs(session: Session, scope: Scope, candidate_id: int,
                            limit: int = 10) -> tuple[int, list[str]]:

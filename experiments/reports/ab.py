@@ -79,6 +79,7 @@ def build_report(session: Session, experiment: Experiment,
     alpha = float(config.get("alpha", 0.05))
     scope = sql.Scope(experiment.id, float(config["reward"]["default"]), now,
                       options.include_open)
+    sql.tune(session)
     hours = sql.reward_by_arm_hour(session, scope)
     arms = arm_order(config["arms"], {arm for arm, _ in hours})
     control = control_arm(arms)

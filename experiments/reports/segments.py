@@ -22,26 +22,24 @@ from experiments.reports.sql import (
     OTHER,
     Moments,
     Scope,
-    actions_by_arm,
-    reward_by_segment,
+    reward_by_segment_action,
     top_values,
+    units_by_segment,
     validate_field,
 )
 from experiments.reports.summaries import arm_row
 
 
-def action_shares(counts: Mapping[tuple[str, str, str], int],
-                  segment: str = "") -> dict[str, dict[str, float]]:
-    """Share of each chosen action per arm within one segment, most frequent first.
+def action_shares(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, float]]:
+    """Share of each chosen action per arm, most frequent first.
 
     Examples:
-        >>> action_shares({("", "a", "x"): 3, ("", "a", "y"): 1})
+        >>> action_shares({("a", "x"): 3, ("a", "y"): 1})
         {'a': {'x': 0.75, 'y': 0.25}}
     """
     per_arm: dict[str, dict[str, int]] = {}
-    for (seg, arm, action), n in counts.items():
-        if seg == segment:
-            per_arm.setdefault(arm, {})[action] = n
+    for (arm, action), n in counts.items():
+        per_arm.setdefault(arm, {})[action] = n
     return {arm: {a: n / sum(c.values()) for a, n in sorted(c.items(), key=lambda x: -x[1])}
             for arm, c in per_arm.items()}
 
@@ -51,24 +49,26 @@ def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[s
     """The ``segments`` section of the report for context field ``field``."""
     path = validate_field(field)
     values = top_values(session, scope, path, top)
-    rows = reward_by_segment(session, scope, path, values)
-    counts = actions_by_arm(session, scope, path, values)
-    labels = [v for v in [*values, OTHER, MISSING] if any(s == v for s, _ in rows)]
-    cells = {seg: {arm: rows[(seg, arm)].reward if (seg, arm) in rows else EMPTY
-                   for arm in arms} for seg in labels}
+    by_action = reward_by_segment_action(session, scope, path, values)
+    units = units_by_segment(session, scope, path, values)
+    cells: dict[str, dict[str, Moments]] = {}
+    for (seg, arm, _), m in by_action.items():
+        seg_cells = cells.setdefault(seg, {a: EMPTY for a in arms})
+        seg_cells[arm] = seg_cells.get(arm, EMPTY) + m
+    labels = [v for v in [*values, OTHER, MISSING] if v in cells]
     binary = sum((m for seg in cells.values() for m in seg.values()), EMPTY).binary
     family = [(seg, c) for seg in labels for c in _compare(cells[seg], control, alpha, binary)]
     serialized = comparisons.serialize([c for _, c in family], control, alpha)
     entries = []
     for seg in labels:
-        units = {arm: rows[(seg, arm)].units if (seg, arm) in rows else 0 for arm in arms}
-        arm_rows = {arm: arm_row(m.stats, units[arm], alpha, binary)
+        arm_rows = {arm: arm_row(m.stats, units.get((seg, arm), 0), alpha, binary)
                     for arm, m in cells[seg].items()}
+        counts = {(arm, a): m.stats.n for (s, arm, a), m in by_action.items() if s == seg}
         entries.append({
             "value": seg, "n": sum(r["n"] for r in arm_rows.values()), "arms": arm_rows,
             "comparisons": [row for (s, _), row in zip(family, serialized, strict=True)
                             if s == seg],
-            "actions": action_shares(counts, seg)})
+            "actions": action_shares(counts)})
     return {"field": field, "top": top, "binary": binary, "values": entries}
 
 

@@ -98,6 +98,17 @@ def dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+def tune(session: Session) -> None:
+    """Settings for the report's scans, for the current transaction only (PostgreSQL).
+
+    JIT compilation costs more than it saves on these one-off aggregates, and 64 MB of
+    work memory keeps the unit-id hash and the segment sorts off disk at millions of rows.
+    """
+    if dialect(session) == "postgresql":
+        session.execute(sa.text("SET LOCAL jit = off"))
+        session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+
+
 def validate_field(field: str) -> tuple[str, ...]:
     """``"country"`` or ``"user.country"`` as a path, or a 400 naming ``segment``."""
     if not isinstance(field, str) or not _FIELD.match(field):
@@ -160,10 +171,7 @@ def reward_by_arm_hour(session: Session, scope: Scope) -> dict[tuple[str, int], 
 
 def units_by_arm(session: Session, scope: Scope) -> dict[str, int]:
     """Distinct units per arm; a decision without a unit id is a unit of its own."""
-    units = (sa.func.count(sa.distinct(Decision.unit_id)) + sa.func.count()
-             - sa.func.count(Decision.unit_id))
-    query = sa.select(Decision.arm, units).where(*scope.conditions()).group_by(Decision.arm)
-    return {arm: int(n) for arm, n in session.execute(query)}
+    return _count_units(session, [Decision.arm], Decision.unit_id, scope.conditions())
 
 
 def events_by_arm_hour(session: Session, scope: Scope,
@@ -210,36 +218,48 @@ def top_values(session: Session, scope: Scope, path: tuple[str, ...],
     return [v for v, _ in session.execute(query)]
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentRow:
-    """One arm's decisions within one segment value."""
+def reward_by_segment_action(session: Session, scope: Scope, path: tuple[str, ...],
+                             top: list[str]) -> dict[tuple[str, str, str], Moments]:
+    """Reward moments per (segment, arm, chosen action).
 
-    reward: Moments
-    units: int
-
-
-def reward_by_segment(session: Session, scope: Scope, path: tuple[str, ...],
-                      top: list[str]) -> dict[tuple[str, str], SegmentRow]:
-    """Reward moments and distinct units per (segment, arm)."""
+    One scan serves two purposes: moments add over actions into the segment's, and
+    their counts are the segment's action distribution.
+    """
     rows = segmented(session, scope, path, top, {"arm": Decision.arm, "r": scope.reward(),
+                                                 "action_id": Decision.action_id})
+    query = (sa.select(rows.c.segment, rows.c.arm, rows.c.action_id, *_moments(rows.c.r))
+             .group_by(rows.c.segment, rows.c.arm, rows.c.action_id))
+    return {(seg, arm, action): _as_moments(*m)
+            for seg, arm, action, *m in session.execute(query)}
+
+
+def units_by_segment(session: Session, scope: Scope, path: tuple[str, ...],
+                     top: list[str]) -> dict[tuple[str, str], int]:
+    """Distinct units per (segment, arm), counted as :func:`units_by_arm` does."""
+    rows = segmented(session, scope, path, top, {"arm": Decision.arm,
                                                  "unit_id": Decision.unit_id})
-    units = (sa.func.count(sa.distinct(rows.c.unit_id)) + sa.func.count()
-             - sa.func.count(rows.c.unit_id))
-    query = (sa.select(rows.c.segment, rows.c.arm, *_moments(rows.c.r), units)
-             .group_by(rows.c.segment, rows.c.arm))
-    return {(seg, arm): SegmentRow(_as_moments(*m), int(u))
-            for seg, arm, *m, u in session.execute(query)}
+    return _count_units(session, [rows.c.segment, rows.c.arm], rows.c.unit_id)
 
 
-def actions_by_arm(session: Session, scope: Scope, path: tuple[str, ...] | None = None,
-                   top: list[str] | None = None) -> dict[tuple[str, str, str], int]:
-    """Decisions per (segment, arm, chosen action); the segment is ``""`` without a path."""
-    if path is None:
-        query = (sa.select(sa.literal(""), Decision.arm, Decision.action_id, sa.func.count())
-                 .where(*scope.conditions()).group_by(Decision.arm, Decision.action_id))
-    else:
-        rows = segmented(session, scope, path, top or [], {"arm": Decision.arm,
-                                                           "action_id": Decision.action_id})
-        query = (sa.select(rows.c.segment, rows.c.arm, rows.c.action_id, sa.func.count())
-                 .group_by(rows.c.segment, rows.c.arm, rows.c.action_id))
-    return {(seg, arm, action): int(n) for seg, arm, action, n in session.execute(query)}
+def _count_units(session: Session, keys: list[Any], unit: Any,
+                 where: list[sa.ColumnElement[bool]] | None = None) -> dict[Any, int]:
+    """Distinct ``unit`` per ``keys``, NULL units counting one each.
+
+    ``GROUP BY keys, unit`` then a count, rather than ``COUNT(DISTINCT)``, so that
+    PostgreSQL can hash instead of sorting every unit id.
+    """
+    pairs = (sa.select(*(k.label(f"k{i}") for i, k in enumerate(keys)), unit.label("unit"),
+                       sa.func.count().label("c"))
+             .where(*(where or [])).group_by(*keys, unit).subquery())
+    names = [pairs.c[f"k{i}"] for i in range(len(keys))]
+    units = sa.func.sum(sa.case((pairs.c.unit.is_(None), pairs.c.c), else_=1))
+    query = sa.select(*names, units).group_by(*names)
+    return {(tuple(k) if len(k) > 1 else k[0]): int(n)
+            for *k, n in session.execute(query)}
+
+
+def actions_by_arm(session: Session, scope: Scope) -> dict[tuple[str, str], int]:
+    """Decisions per (arm, chosen action)."""
+    query = (sa.select(Decision.arm, Decision.action_id, sa.func.count())
+             .where(*scope.conditions()).group_by(Decision.arm, Decision.action_id))
+    return {(arm, action): int(n) for arm, action, n in session.execute(query)}

@@ -79,7 +79,7 @@ def test_analyst_page_in_chromium(live_server, database_url, request):
                           headers={"Authorization": f"Bearer {analyst}"}, timeout=30).json()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(live_server.url + path)
         assert "/login" in page.url
         page.fill("#key", analyst)

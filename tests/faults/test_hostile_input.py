@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.helpers import experiment_body, register
 
 NUL = "a\u0000b"
@@ -23,11 +21,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), CASES)
-def test_nul_characters_never_give_a_server_error(client, team, method, path, body):
+def test_nul_characters_never_give_a_server_error(client, team):
     register(client, team)
-    response = getattr(client, method)(path, json=body, headers=team.auth("admin"))
-    assert response.status_code < 500, response.json
-    assert response.is_json
-    if response.status_code >= 400:
-        assert set(response.json["error"]) >= {"code", "message"}
+    for method, path, body in CASES:
+        response = getattr(client, method)(path, json=body, headers=team.auth("admin"))
+        assert response.status_code < 500, (path, body, response.json)
+        assert response.is_json
+        if response.status_code >= 400:
+            assert set(response.json["error"]) >= {"code", "message"}

@@ -340,3 +340,39 @@ def test_running_loop_learns_keeps_its_lease_while_idle_and_stops_cleanly(client
     assert [m.examples_learned for m in _models(app)] == [5]
     with session_of(app) as session:
         assert session.get(LearnerState, experiment_id).lease_owner is None
+
+
+def test_a_reward_committed_after_the_learner_read_it_is_not_lost(client, team, app):
+    experiment_id = _setup(client, team, decisions=6)
+    learner = _learner(app, experiment_id)
+    assert learner.step() == 6
+    with session_of(app) as session:  # a reward whose commit was delayed past the grace
+        session.execute(sa.update(Decision).where(Decision.event_id == "e2")
+                        .values(reward=1.0, reward_count=1))
+        session.commit()
+    assert learner.flush() is None  # the snapshot saw the change and was not committed
+    assert _models(app) == []
+    assert _drain(learner) == 6
+    (model,) = _models(app)
+    arguments = model.arguments
+    assert _same_policy(model.data, _replayed(_decisions(app), arguments, 0.25), arguments)
+
+
+def test_drain_finishes_even_when_a_snapshot_must_be_learned_again(client, team, app):
+    _setup(client, team, decisions=8)
+    raced = []
+
+    def reward_arrives_while_learning(stage: str) -> None:
+        if stage == "learned" and not raced:
+            raced.append(stage)
+            with session_of(app) as session:
+                session.execute(sa.update(Decision).where(Decision.event_id == "e5")
+                                .values(reward=1.0, reward_count=1))
+                session.commit()
+
+    loop = LearnerLoop(session_of_factory(app), FAST, fault_hook=reward_arrives_while_learning)
+    assert loop.drain().processed == 8
+    (model,) = _models(app)
+    assert model.examples_learned == 8
+    arguments = model.arguments
+    assert _same_policy(model.data, _replayed(_decisions(app), arguments, 0.25), arguments)

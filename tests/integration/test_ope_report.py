@@ -138,6 +138,12 @@ def test_scopes_and_teams(app, client, team, other_team) -> None:
     register(client, team)
     assert client.get(URL, headers=team.auth("client")).status_code == 403
     assert client.get(URL, headers=other_team.auth("analyst")).status_code == 404
+    empty = get(client, team, candidates="uniform")
+    assert empty.status_code == 200 and empty.json["n_decisions"] == 0
+    assert empty.json["warnings"][0]["code"] == "no_decisions"
+    entry = empty.json["candidates"]["uniform"]
+    assert entry["estimators"]["dr"]["value"] is None
+    assert entry["vs_champion"]["verdict"] == "inconclusive"
 
 
 def test_supplied_candidate_must_cover_every_decision(app, client, runner, team,
@@ -226,3 +232,21 @@ def test_health_passes_on_honest_logs(app, client, team) -> None:
     arms = client.get("/v1/experiments/homepage-hero/reports/health",
                       headers=team.auth("analyst")).json["bandit_srm"]["arms"]
     assert not arms["bandit"]["mismatch"] and arms["bandit"]["df"] == 2
+
+
+def test_cli_prints_the_report_as_a_table_or_json(app, client, runner, team) -> None:
+    import json
+
+    register(client, team)
+    seed(app, 100, 400)
+    table = runner.invoke(args=["ope", "--experiment", "homepage-hero", "--candidates",
+                                "fixed:hero-2", "--candidates", "uniform"])
+    assert table.exit_code == 0, table.output
+    assert "champion fixed:hero-1: on its own traffic" in table.output
+    assert "vs champion (dr):" in table.output and "-> better" in table.output
+    as_json = runner.invoke(args=["ope", "--experiment", "homepage-hero", "--candidates",
+                                  "fixed:hero-2", "--json", "--estimator", "snips"])
+    report = json.loads(as_json.stdout[as_json.stdout.index("{"):])
+    assert report["report_id"] == 2 and report["verdict_estimator"] == "snips"
+    bad = runner.invoke(args=["ope", "--experiment", "homepage-hero", "--candidates", "x:y"])
+    assert bad.exit_code == 1 and "unknown candidate kind 'x'" in bad.output

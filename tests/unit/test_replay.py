@@ -24,7 +24,8 @@ def chunk(n: int, seed: int = 0) -> Chunk:
     positions = {a["id"]: j for j, a in enumerate(ACTIONS)}
     return Chunk(
         event_ids=[str(i) for i in range(n)], arms=["bandit"] * n,
-        contexts=[{"segment": f"s{s}"} for s in segments], actions=[ACTIONS] * n,
+        contexts=[{"segment": f"s{s}"} for s in segments],
+        context_keys=[f"s{s}" for s in segments], actions=[ACTIONS] * n,
         positions=[positions] * n, signatures=["x"] * n, logged_pmfs=[[1 / 3] * 3] * n,
         chosen=chosen, propensity=np.full(n, 1 / 3), rewards=rewards,
         rewarded=np.ones(n, bool), mask=np.ones((n, 3), bool), candidate_pmfs={})
@@ -99,6 +100,7 @@ def test_uniform_and_fixed_sources() -> None:
 def _rows(log: Chunk, part: slice) -> Chunk:
     return Chunk(
         event_ids=log.event_ids[part], arms=log.arms[part], contexts=log.contexts[part],
+        context_keys=log.context_keys[part],
         actions=log.actions[part], positions=log.positions[part],
         signatures=log.signatures[part], logged_pmfs=log.logged_pmfs[part],
         chosen=log.chosen[part], propensity=log.propensity[part], rewards=log.rewards[part],
