@@ -118,8 +118,12 @@ def store(session: Session, decision: Decision, experiment: Experiment,
         "received_at": now}).scalar()
     if inserted is None:
         return "duplicate"
-    if not late:
-        _update_decision(session, decision, experiment, value)
+    if not late and not _update_decision(session, decision, experiment, value):
+        # The learner already took this decision (its window closed while this request
+        # was in flight): the reward is late after all, and must say so.
+        session.execute(sa.update(RewardEvent).where(RewardEvent.id == inserted)
+                        .values(late=True).execution_options(synchronize_session=False))
+        late = True
     return "late" if late else "accepted"
 
 
@@ -132,7 +136,8 @@ def _insert_statement(dialect: str) -> sa.Executable:
 
 
 def _update_decision(session: Session, decision: Decision, experiment: Experiment,
-                     value: float) -> None:
+                     value: float) -> bool:
+    """Fold `value` into the decision's reward unless the learner already learned it."""
     aggregation = experiment.config["reward"]["aggregation"]
     column = Decision.reward
     if aggregation == "sum":
@@ -142,9 +147,12 @@ def _update_decision(session: Session, decision: Decision, experiment: Experimen
     else:
         new = sa.func.coalesce(column, value)
     # One UPDATE computes the aggregate in the database, so concurrent rewards compose.
-    session.execute(sa.update(Decision).where(Decision.id == decision.id)
-                    .values(reward=new, reward_count=Decision.reward_count + 1)
-                    .execution_options(synchronize_session=False))
+    updated = session.execute(
+        sa.update(Decision).where(Decision.id == decision.id,
+                                  Decision.learned_version.is_(None))
+        .values(reward=new, reward_count=Decision.reward_count + 1)
+        .execution_options(synchronize_session=False))
+    return updated.rowcount == 1
 
 
 def record(session: Session, team_id: int, reward: RewardInput,

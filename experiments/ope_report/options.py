@@ -52,6 +52,8 @@ class OpeOptions:
             raise _bad("level", "must be in [0.5, 1)")
         if not 100 <= self.n_bootstrap <= 10_000:
             raise _bad("bootstrap_samples", "must be between 100 and 10000")
+        if not 0 <= self.seed < 2**63:
+            raise _bad("seed", "must be a non-negative integer")
 
     def estimator(self, name: str) -> RatioEstimator:
         """A fresh estimator of that name with these settings."""

@@ -22,6 +22,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from bandits.features import FeatureError
+from bandits.policy import PolicyError
 from experiments import clock
 from experiments.abstats import MeanStats, summarize
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
@@ -115,10 +117,11 @@ def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
     evaluations.update({s.name: Evaluation(s.name, options) for s in sources})
     tally, done = health.HealthTally(), 0
     for chunk in chunks(session, scope, _supplied_ids([champion, *sources])):
-        base = _batch(chunk, champion.pmfs(chunk), model.q_hat(chunk))
+        base = _batch(chunk, champion, model.q_hat(chunk))
         evaluations[""].add(base, None, chunk, rng)
         for source in sources:
-            evaluations[source.name].add(base.with_target(source.pmfs(chunk)), base, chunk, rng)
+            batch = _batch(chunk, source, base.q_hat)
+            evaluations[source.name].add(batch, base, chunk, rng)
         tally.add(chunk)
         done += chunk.n
         tick("estimators", done, n)
@@ -129,9 +132,15 @@ def _supplied_ids(sources: list[candidates.Source]) -> list[int]:
     return sorted({s.candidate_id for s in sources if isinstance(s, candidates.SuppliedSource)})
 
 
-def _batch(chunk: Chunk, pmf: np.ndarray, q_hat: np.ndarray) -> LoggedBatch:
-    return LoggedBatch(rewards=chunk.rewards, logged_propensity=chunk.propensity,
-                       chosen=chunk.chosen, target_pmf=pmf, mask=chunk.mask, q_hat=q_hat)
+def _batch(chunk: Chunk, source: candidates.Source, q_hat: np.ndarray | None) -> LoggedBatch:
+    """The chunk with a policy's pmf; data the estimators refuse becomes a 422."""
+    try:
+        return LoggedBatch(rewards=chunk.rewards, logged_propensity=chunk.propensity,
+                           chosen=chunk.chosen, target_pmf=source.pmfs(chunk), mask=chunk.mask,
+                           q_hat=q_hat)
+    except (ValueError, PolicyError, FeatureError) as exc:
+        raise Unprocessable(f"{source.name} cannot be evaluated on the decisions from "
+                            f"{chunk.event_ids[0]!r} on: {exc}") from None
 
 
 def on_policy(session: Session, scope: Scope, alpha: float) -> dict[str, Any]:

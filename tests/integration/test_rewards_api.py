@@ -120,3 +120,15 @@ def test_other_team_cannot_reward(client, team, other_team):
     register(client, team)
     rank(client, team, event_id="e")
     assert reward(client, other_team, "e", type="click").status_code == 404
+
+
+def test_reward_after_the_learner_took_the_decision_is_late(app, client, team):
+    register(client, team)
+    rank(client, team, event_id="e")
+    with session_of(app) as session:  # the learner learned it, its window not yet past
+        session.execute(sa.update(Decision).values(learned_version=3))
+        session.commit()
+    response = reward(client, team, "e", type="click")
+    assert response.json["status"] == "late"
+    assert events(app)[0].late is True
+    assert decision(app, "e").reward is None
