@@ -30,10 +30,18 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_REWARD": "0",
     # Comma-separated field names always treated as PII; None = the built-in list.
     "PII_DEFAULT_FIELDS": None,
+    # Promotion needs an OPE report at most this old, over at most this much less data
+    # than there is now (docs/ope.md).
+    "PROMOTION_MAX_REPORT_AGE_SECONDS": 24 * 3600.0,
+    "PROMOTION_MAX_DECISION_GROWTH": 0.1,
+    # Largest model snapshot an admin may import (bytes).
+    "MAX_MODEL_BYTES": 256 * 1024 * 1024,
 }
 
-_INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE"}
-_FLOAT_KEYS = {"MODEL_CHECK_SECONDS"}
+_INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE",
+             "MAX_MODEL_BYTES"}
+_FLOAT_KEYS = {"MODEL_CHECK_SECONDS", "PROMOTION_MAX_REPORT_AGE_SECONDS",
+               "PROMOTION_MAX_DECISION_GROWTH"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}
 
 

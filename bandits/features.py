@@ -40,7 +40,9 @@ use an all-digit feature name as a number rather than hash it.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,6 +55,9 @@ FLOAT32_LIMIT = 3.4e38
 TINY = 1e-30
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-]*")
+# Each byte's encoding, computed once: the rank path escapes every feature.
+_BYTE_CODES = tuple(chr(b) if b in _SAFE else f"%{b:02X}" for b in range(256))
 
 
 class FeatureError(ValueError):
@@ -74,10 +79,13 @@ def escape(text: str) -> str:
     >>> escape("a b|c:d")
     'a%20b%7Cc%3Ad'
     """
+    if _PLAIN.fullmatch(text):
+        return text  # the common case (ids, categories) needs no work
     data = text.encode("utf-8", "surrogatepass")
-    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in data)
+    return "".join(_BYTE_CODES[b] for b in data)
 
 
+@functools.lru_cache(maxsize=4096)
 def escape_key(key: str) -> str:
     """Escape a feature key (or namespace suffix); see the module docstring."""
     if key == "":

@@ -13,8 +13,6 @@ from experiments.learning import imports, snapshots
 from experiments.learning.snapshots import SnapshotInfo
 from experiments.learning.status import learning_status
 
-DEFAULT_MAX_MODEL_BYTES = 256 * 1024 * 1024
-
 
 def _experiment(key: str):
     return registry.get(db.session(), current_principal().team_id, key)
@@ -58,8 +56,7 @@ def download_model(key: str, version: str):
 @requires("admin")
 def import_model(key: str):
     # A model is bigger than a JSON request may be: raise the limit for this route only.
-    request.max_content_length = current_app.config.get("MAX_MODEL_BYTES",
-                                                        DEFAULT_MAX_MODEL_BYTES)
+    request.max_content_length = current_app.config["MAX_MODEL_BYTES"]
     experiment = _experiment(key)
     data = request.get_data(cache=False)
     if not data:

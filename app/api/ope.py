@@ -47,10 +47,8 @@ def list_candidates(key: str):
 @requires("admin")
 def promote(key: str):
     rules = promotion.Rules(
-        max_age_seconds=float(current_app.config.get("PROMOTION_MAX_REPORT_AGE_SECONDS",
-                                                     promotion.Rules.max_age_seconds)),
-        max_growth=float(current_app.config.get("PROMOTION_MAX_DECISION_GROWTH",
-                                                promotion.Rules.max_growth)))
+        max_age_seconds=current_app.config["PROMOTION_MAX_REPORT_AGE_SECONDS"],
+        max_growth=current_app.config["PROMOTION_MAX_DECISION_GROWTH"])
     result = promotion.promote(db.session(), _experiment(key), json_body(),
                                current_principal(), rules)
     return jsonify(result)
