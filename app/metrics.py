@@ -43,7 +43,7 @@ LATENCY = Histogram("tailor_http_request_duration_seconds", "Time from the reque
                     "arrival in the app to its response, by route template.",
                     ["method", "endpoint"], buckets=LATENCY_BUCKETS, registry=None)
 DECISIONS = Counter("tailor_decisions", "Rank answers (idempotent replays included), by "
-                    "experiment and arm.", ["experiment", "arm"], registry=None)
+                    "team, experiment and arm.", ["team", "experiment", "arm"], registry=None)
 REWARDS = Counter("tailor_rewards", "Rewards received, by outcome (accepted, late, "
                   "duplicate, rejected).", ["outcome"], registry=None)
 DATABASE_ERRORS = Counter("tailor_database_errors", "Errors raised by the database driver, "
@@ -52,8 +52,8 @@ DATABASE_ERRORS = Counter("tailor_database_errors", "Errors raised by the databa
 OWN_METRICS = (REQUESTS, LATENCY, DECISIONS, REWARDS, DATABASE_ERRORS)
 
 
-def count_decision(experiment: str, arm: str) -> None:
-    DECISIONS.labels(experiment, arm).inc()
+def count_decision(team: str, experiment: str, arm: str) -> None:
+    DECISIONS.labels(team, experiment, arm).inc()
 
 
 def count_rewards(outcome: str, amount: int = 1) -> None:

@@ -24,5 +24,5 @@ def rank(key: str):
     request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"])
     result = ranking.rank(session, experiment, request, current_app.extensions["tailor.policies"],
                           principal.pii_salt, experiments)
-    metrics.count_decision(key, result["arm"])
+    metrics.count_decision(principal.team_name, key, result["arm"])
     return jsonify(result)

@@ -245,15 +245,20 @@ def _count_units(session: Session, keys: list[Any], unit: Any,
                  where: list[sa.ColumnElement[bool]] | None = None) -> dict[Any, int]:
     """Distinct ``unit`` per ``keys``, NULL units counting one each.
 
-    ``GROUP BY keys, unit`` then a count, rather than ``COUNT(DISTINCT)``, so that
-    PostgreSQL can hash instead of sorting every unit id.
+    PostgreSQL: ``GROUP BY keys, unit`` then a count, so that it hashes instead of sorting
+    every unit id for ``COUNT(DISTINCT)``. SQLite sorts either way and is faster with
+    ``COUNT(DISTINCT)`` (half the CPU on 100k decisions).
     """
-    pairs = (sa.select(*(k.label(f"k{i}") for i, k in enumerate(keys)), unit.label("unit"),
-                       sa.func.count().label("c"))
-             .where(*(where or [])).group_by(*keys, unit).subquery())
-    names = [pairs.c[f"k{i}"] for i in range(len(keys))]
-    units = sa.func.sum(sa.case((pairs.c.unit.is_(None), pairs.c.c), else_=1))
-    query = sa.select(*names, units).group_by(*names)
+    if dialect(session) == "sqlite":
+        units = sa.func.count(sa.distinct(unit)) + sa.func.count() - sa.func.count(unit)
+        query = sa.select(*keys, units).where(*(where or [])).group_by(*keys)
+    else:
+        pairs = (sa.select(*(k.label(f"k{i}") for i, k in enumerate(keys)),
+                           unit.label("unit"), sa.func.count().label("c"))
+                 .where(*(where or [])).group_by(*keys, unit).subquery())
+        names = [pairs.c[f"k{i}"] for i in range(len(keys))]
+        counted = sa.func.sum(sa.case((pairs.c.unit.is_(None), pairs.c.c), else_=1))
+        query = sa.select(*names, counted).group_by(*names)
     return {(tuple(k) if len(k) > 1 else k[0]): int(n)
             for *k, n in session.execute(query)}
 

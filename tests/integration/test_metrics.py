@@ -52,7 +52,7 @@ def test_requests_decisions_and_rewards_are_counted(client, team):
                  endpoint=route, le="+Inf") == 1
     assert delta("tailor_http_requests_total", method="GET", endpoint="unmatched",
                  status="404") == 1
-    assert delta("tailor_decisions_total", experiment="homepage-hero",
+    assert delta("tailor_decisions_total", team="team-a", experiment="homepage-hero",
                  arm=answer["arm"]) == 1
     assert delta("tailor_rewards_total", outcome="accepted") == 1
     assert delta("tailor_rewards_total", outcome="duplicate") == 1
