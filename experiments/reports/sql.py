@@ -81,9 +81,11 @@ class Scope:
     include_open: bool = True
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
-        """Activated, not paused, logged before ``now`` (and closed, unless include_open)."""
+        """Activated, served live (not paused, not imported from another system's log),
+        logged before ``now`` (and closed, unless include_open)."""
         found = [Decision.experiment_id == self.experiment_id,
-                 Decision.activated_at.is_not(None), Decision.phase != "paused",
+                 Decision.activated_at.is_not(None),
+                 Decision.phase.not_in(("paused", "imported")),
                  Decision.created_at <= self.now]
         if not self.include_open:
             found.append(Decision.closes_at <= self.now)

@@ -34,7 +34,7 @@ def test_pages_redirect_to_login_until_signed_in(client, team):
     assert done.status_code == 302 and done.headers["Location"] == PAGE + "?segment=hour"
     cookie = done.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
-    assert team.analyst not in cookie and team.analyst.split("_")[2] not in cookie
+    assert team.analyst not in cookie and team.analyst.split("_", 2)[2] not in cookie
     page = client.get(PAGE)
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)

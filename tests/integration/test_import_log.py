@@ -152,3 +152,14 @@ def test_export_since_and_stdout(app, client, runner, team, tmp_path) -> None:
                     "2023-11-14T22:13:23Z")
     events = [json.loads(t)["EventId"] for t in result.stdout.splitlines() if t.startswith("{")]
     assert events == ["ev-3", "ev-4"]
+
+
+def test_imported_decisions_stay_out_of_the_ab_report(app, client, runner, team,
+                                                      tmp_path) -> None:
+    register(client, team)
+    path = write(tmp_path / "log.jsonl", [line(i) for i in range(20)])
+    assert invoke(runner, "import-log", "--experiment", "homepage-hero", path).exit_code == 0
+    report = client.get("/v1/experiments/homepage-hero/reports/ab",
+                        headers=team.auth("analyst")).json
+    assert "imported" not in report["arms"]
+    assert sum(arm["n"] for arm in report["arms"].values()) == 0
