@@ -6,8 +6,10 @@ write the decision row (context, offered actions, full pmf, propensity) → comm
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Mapping
@@ -208,6 +210,9 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
     and the rank done again with the new configuration.
     """
     reload = experiments.reload if experiments is not None else _reload
+    # The body may hold PII before the guard runs: store only a keyed fingerprint of it.
+    request = dataclasses.replace(request, request_hash=hmac.new(
+        pii_salt.encode(), request.request_hash.encode(), hashlib.sha256).hexdigest())
     for _ in range(3):
         try:
             result = _rank_once(session, experiment, request, policies, pii_salt)

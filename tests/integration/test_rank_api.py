@@ -176,3 +176,16 @@ def test_decisions_endpoint_pages(client, team):
     bad = client.get("/v1/experiments/homepage-hero/decisions?limit=0",
                      headers=team.auth("analyst"))
     assert bad.status_code == 400
+
+
+def test_stored_request_fingerprint_is_keyed(app, client, team):
+    import hashlib
+    import json
+
+    register(client, team)
+    body = {"context": {"user_id": "u-1", "email": "jane@example.com"}, "event_id": "k-1"}
+    assert rank(client, team, **body).status_code == 200
+    plain = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    assert decisions(app)[0].request_hash != plain.hexdigest()
+    assert rank(client, team, **body).json["event_id"] == "k-1"  # retries still match
+    assert len(decisions(app)) == 1
