@@ -14,6 +14,7 @@ The act is recorded in the audit log with the unit's keyed hash, never the clear
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -65,8 +66,8 @@ def _delete_dependents(session: Session, condition: sa.ColumnElement[bool]) -> i
     ids = sa.select(Decision.id).where(condition)
     rewards = 0
     for column in _referencing_columns():
-        result = session.execute(sa.delete(column.table).where(column.in_(ids)),
-                                 execution_options=_NO_SYNC)
+        result = cast(sa.CursorResult[Any], session.execute(
+            sa.delete(column.table).where(column.in_(ids)), execution_options=_NO_SYNC))
         if column.table.name == "reward_events":
             rewards += result.rowcount or 0
     same_event = (sa.select(Decision.id)
@@ -94,8 +95,8 @@ def erase_unit(session: Session, actor: audit.Actor | audit.KeyPrincipal, unit_i
     if not by_experiment:
         raise NotFound("no decisions are logged for this unit id in this team")
     rewards = _delete_dependents(session, condition)
-    deleted = session.execute(sa.delete(Decision).where(condition),
-                              execution_options=_NO_SYNC).rowcount or 0
+    deleted = cast(sa.CursorResult[Any], session.execute(
+        sa.delete(Decision).where(condition), execution_options=_NO_SYNC)).rowcount or 0
     erasure = Erasure(unit_hash, deleted, rewards, by_experiment)
     audit.record(session, actor, "unit.erase", unit_hash,
                  {"decisions": deleted, "rewards": rewards, "experiments": by_experiment})

@@ -211,7 +211,7 @@ def rollback(session: Session, experiment: Experiment,
         ExperimentHistory.experiment_id == experiment.id,
         ExperimentHistory.change.in_(("promote", "rollback")))
         .order_by(ExperimentHistory.version.desc()))
-    undone: set[int] = set()
+    undone: set[int | None] = set()
     for row in rows:
         details = row.details or {}
         if row.change == "rollback":

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -190,7 +190,8 @@ def _unit(config: Mapping[str, Any], request: RankRequest) -> str | None:
     return None if value is None or isinstance(value, Mapping | list) else str(value)
 
 
-def choose_arm(experiment: Experiment, unit: str | None, event_id: str) -> tuple[str, str]:
+def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
+               event_id: str) -> tuple[str, str]:
     """(arm, phase): paused experiments and apprentice mode serve the champion."""
     config = experiment.config
     if experiment.status == "paused":
@@ -244,7 +245,7 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     event_id = request.event_id or uuid.uuid4().hex
     arm, phase = choose_arm(experiment, unit, event_id)
     spec = arm_spec(config, arm)
-    policy = policies.resolve(session, experiment, spec)
+    policy = policies.resolve(session, cast(Experiment, experiment), spec)
     pairs = [(a["id"], a["features"]) for a in actions]
     pmf = policy.pmf(context, pairs)
     chosen = sample_index(pmf, rng_for(event_id))
@@ -285,7 +286,7 @@ def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
                                   ).scalar()
     session.commit()
     if inserted is not None:
-        return answer(SimpleNamespace(**row))
+        return answer(cast(Decision, SimpleNamespace(**row)))
     previous = find_decision(session, experiment.id, row["event_id"])
     return None if previous is None else _replay(previous, request)
 
@@ -297,7 +298,7 @@ def _insert_statement(dialect: str) -> sa.Executable:
 
     One round trip replaces the idempotency SELECT and makes a cached experiment safe to
     use. Built once per dialect; each rank only binds its values."""
-    table = Decision.__table__
+    table = cast(sa.Table, Decision.__table__)
     current = sa.exists().where(Experiment.id == sa.bindparam("experiment_id"),
                                 Experiment.version == sa.bindparam("current_version"))
     values = sa.select(*[sa.bindparam(name, type_=table.c[name].type)

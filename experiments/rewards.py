@@ -12,7 +12,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -147,11 +147,11 @@ def _update_decision(session: Session, decision: Decision, experiment: Experimen
     else:
         new = sa.func.coalesce(column, value)
     # One UPDATE computes the aggregate in the database, so concurrent rewards compose.
-    updated = session.execute(
+    updated = cast(sa.CursorResult[Any], session.execute(
         sa.update(Decision).where(Decision.id == decision.id,
                                   Decision.learned_version.is_(None))
         .values(reward=new, reward_count=Decision.reward_count + 1)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     return updated.rowcount == 1
 
 

@@ -179,7 +179,7 @@ def _diff_interval(binary: bool, c: _Arm, t: _Arm, alpha: float) -> tuple[Array,
     return est.lower, est.upper
 
 
-def _share(hits: Array) -> float:
+def _share(hits: np.ndarray | np.bool_) -> float:
     return float(np.mean(hits))
 
 

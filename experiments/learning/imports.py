@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,7 +30,8 @@ _NUMERIC = {"--epsilon", "--gamma_scale", "--gamma_exponent", "--lambda", "--bag
 _CHOICES = {"--cb_type": re.compile(r"^(mtr|ips|dr|dm)$"),
             "--interactions": re.compile(r"^[ca]{2,3}$")}
 MAX_BITS = 28
-PROBE_ACTIONS = [("tailor-probe-1", {}), ("tailor-probe-2", {})]
+PROBE_ACTIONS: list[tuple[str, dict[str, Any]]] = [("tailor-probe-1", {}),
+                                                   ("tailor-probe-2", {})]
 
 
 def _bad(message: str) -> ValidationFailed:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -104,9 +104,9 @@ def mark(session: Session, decision_ids: Sequence[int], version: int) -> None:
     """
     for start in range(0, len(decision_ids), MARK_CHUNK):
         chunk = list(decision_ids[start:start + MARK_CHUNK])
-        result = session.execute(
+        result = cast(sa.CursorResult[Any], session.execute(
             sa.update(Decision).where(Decision.id.in_(chunk), Decision.learned_version.is_(None))
-            .values(learned_version=version).execution_options(synchronize_session=False))
+            .values(learned_version=version).execution_options(synchronize_session=False)))
         if result.rowcount != len(chunk):
             raise QueueChanged(f"{len(chunk) - result.rowcount} decision(s) were learned "
                                "or erased meanwhile")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -71,9 +72,9 @@ def release(session: Session, experiment_id: int, owner: str) -> None:
 
 def _update(session: Session, experiment_id: int, owner: str | None,
             expires_at: float | None, condition: sa.ColumnElement[bool]) -> bool:
-    result = session.execute(
+    result = cast(sa.CursorResult[Any], session.execute(
         sa.update(LearnerState)
         .where(LearnerState.experiment_id == experiment_id, condition)
         .values(lease_owner=owner, lease_expires_at=expires_at, updated_at=clock.now())
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     return result.rowcount == 1

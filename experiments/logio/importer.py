@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -181,7 +181,7 @@ class _Writer:
         param = sa.bindparam("actions_json", type_=sa.Text)
         postgres = self.session.get_bind().dialect.name == "postgresql"
         value = sa.cast(param, JSONB) if postgres else param
-        return sa.insert(Decision.__table__).values(actions=value)
+        return sa.insert(cast(sa.Table, Decision.__table__)).values(actions=value)
 
     def _new_only(self, batch: list[tuple[int, LoggedRecord]],
                   result: ImportResult) -> list[tuple[int, LoggedRecord]]:

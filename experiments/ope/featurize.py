@@ -22,6 +22,7 @@ import numbers
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -226,7 +227,7 @@ class _Encoder:
                 continue
             kind = type(value)
             if kind is str:
-                self._put(namespace, name, value, 1.0)
+                self._put(namespace, name, cast(str, value), 1.0)
             elif kind is float or kind is int:
                 self._put_number(namespace, name, value, row)  # type: ignore[arg-type]
             else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class LoggedBatch:
     @cached_property
     def q_target(self) -> np.ndarray:
         """``(n,)`` model value of the candidate, sum_a pi(a | x_i) q(x_i, a) over the mask."""
-        q = np.where(self.mask, self._require_q(), 0.0)
+        q = np.where(cast(np.ndarray, self.mask), self._require_q(), 0.0)
         return np.einsum("ij,ij->i", self.target_pmf, q)
 
     def with_target(self, target_pmf: np.ndarray, q_hat: np.ndarray | None = None) -> LoggedBatch:
@@ -106,7 +107,7 @@ class LoggedBatch:
             logged_propensity=self.logged_propensity[index],
             chosen=self.chosen[index],
             target_pmf=self.target_pmf[index],
-            mask=self.mask[index],
+            mask=cast(np.ndarray, self.mask)[index],
             q_hat=q,
             pmf_atol=self.pmf_atol,
         )
@@ -126,7 +127,7 @@ class LoggedBatch:
                 (self.rewards, other.rewards),
                 (self.chosen, other.chosen),
                 (self.logged_propensity, other.logged_propensity),
-                (self.mask, other.mask),
+                (cast(np.ndarray, self.mask), cast(np.ndarray, other.mask)),
             )
         )
 
@@ -167,9 +168,10 @@ def _check_shapes(b: LoggedBatch) -> None:
         shape = getattr(b, name).shape
         if shape != (n,):
             raise ValueError(f"{name} must have shape (n,) = ({n},), got {shape}")
-    if b.mask.shape != (n, k) or b.mask.dtype != bool:
+    mask = cast(np.ndarray, b.mask)  # _convert replaced None with an array
+    if mask.shape != (n, k) or mask.dtype != bool:
         raise ValueError(
-            f"mask must be boolean of shape {(n, k)}, got {b.mask.dtype} {b.mask.shape}"
+            f"mask must be boolean of shape {(n, k)}, got {mask.dtype} {mask.shape}"
         )
     if b.q_hat is not None and b.q_hat.shape != (n, k):
         raise ValueError(f"q_hat must have shape {(n, k)}, got {b.q_hat.shape}")
@@ -183,10 +185,11 @@ def _check_values(b: LoggedBatch) -> None:
     _first_bad("logged_propensity", ~((p > 0) & (p <= 1)), "is outside (0, 1]", p)
     k = b.n_actions
     _first_bad("chosen", (b.chosen < 0) | (b.chosen >= k), f"is outside [0, {k})", b.chosen)
-    offered = b.mask[np.arange(b.n), b.chosen]
+    offered = cast(np.ndarray, b.mask)[np.arange(b.n), b.chosen]
     _first_bad("chosen", ~offered, "is an action outside the mask", b.chosen)
     if b.q_hat is not None:
-        _first_bad("q_hat", (~np.isfinite(b.q_hat) & b.mask).any(axis=1), "is NaN or infinite")
+        _first_bad("q_hat", (~np.isfinite(b.q_hat) & cast(np.ndarray, b.mask)).any(axis=1),
+                   "is NaN or infinite")
 
 
 def _check_pmf(b: LoggedBatch) -> None:
@@ -197,7 +200,8 @@ def _check_pmf(b: LoggedBatch) -> None:
         ((pmf < 0) | ~np.isfinite(pmf)).any(axis=1),
         "has a negative or infinite entry",
     )
-    _first_bad("target_pmf", (pmf * ~b.mask > 0).any(axis=1), "puts probability outside the mask")
+    _first_bad("target_pmf", (pmf * ~cast(np.ndarray, b.mask) > 0).any(axis=1),
+               "puts probability outside the mask")
     total = pmf.sum(axis=1)
     bad = np.abs(total - 1.0) > b.pmf_atol
     _first_bad("target_pmf", bad, f"does not sum to 1 (atol {b.pmf_atol:g})", total)

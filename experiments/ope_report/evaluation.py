@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from experiments.ope import (
     WeightDiagnostics,
     difference_to_dict,
 )
+from experiments.ope.results import IntervalKind
 from experiments.ope_report.options import ESTIMATORS, OpeOptions
 from experiments.ope_report.scope import Chunk
 
@@ -67,7 +68,7 @@ class Evaluation:
             self.support_mass += float(outside.sum())
 
     def to_dict(self) -> dict[str, Any]:
-        kind = self.options.intervals
+        kind = cast(IntervalKind, self.options.intervals)  # validated by OpeOptions
         out: dict[str, Any] = {"estimators": {
             name: {**est.get().to_dict(kind), "status": est.get().status}
             for name, est in self.estimators.items()}}

@@ -118,8 +118,9 @@ def _buckets(tally: _ArmTally) -> list[tuple[str, int, float]]:
 
 
 def _largest_residuals(tally: _ArmTally) -> list[dict[str, Any]]:
-    rows = [{"id": a, "observed": tally.observed.get(a, 0), "expected": round(e, 6)}
-            for a, e in tally.expected.items()]
+    rows: list[dict[str, Any]] = [
+        {"id": a, "observed": tally.observed.get(a, 0), "expected": round(e, 6)}
+        for a, e in tally.expected.items()]
     rows.sort(key=lambda r: -abs(r["observed"] - r["expected"]) / math.sqrt(
         max(r["expected"], 1e-9)))
     return rows[:SHOWN_ACTIONS]

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -72,6 +72,7 @@ def add(session: Session, experiment: Experiment, name: str, path: str | Path, *
     """
     check_name(name)
     candidate = _fresh_candidate(session, experiment, name, replace)
+    cache: dict[str, set[str]]
     stored, cache = 0, {}
     try:
         for batch in _batches(path):
@@ -159,7 +160,7 @@ def _store(session: Session, experiment: Experiment, candidate: Candidate,
         if unknown:
             raise LineError(line, f"action {unknown[0]!r} was not offered in decision "
                             f"{event_id!r}")
-    session.execute(sa.insert(CandidatePmf.__table__), [
+    session.execute(sa.insert(cast(sa.Table, CandidatePmf.__table__)), [
         {"candidate_id": candidate.id, "event_id": event_id, "pmf": pmf}
         for _, event_id, pmf in batch])
 

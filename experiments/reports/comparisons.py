@@ -18,6 +18,7 @@ from experiments.abstats import (
     sample_size_per_arm,
     sequential_path,
 )
+from experiments.abstats.power import Distribution
 from experiments.reports.metrics import Metric
 
 TARGET_POWER = 0.8
@@ -67,7 +68,7 @@ class ArmComparison:
 def power_for(control: MeanStats, n_treatment: int, lift: float, alpha: float,
               binary: bool) -> Power:
     """Power, MDE and required n per arm for a relative ``lift`` of the control's mean."""
-    dist = "normal" if binary else "t"
+    dist: Distribution = "normal" if binary else "t"
     return Power(
         lift,
         power_at_lift(control, lift, n_treatment, alpha=alpha, distribution=dist),

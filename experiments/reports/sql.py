@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from experiments.abstats import MeanStats
 from experiments.errors import ValidationFailed
@@ -198,7 +198,8 @@ def events_by_arm_hour(session: Session, scope: Scope,
 
 
 def segmented(session: Session, scope: Scope, path: tuple[str, ...], top: list[str],
-              columns: dict[str, sa.ColumnElement[Any]]) -> sa.Subquery:
+              columns: dict[str, sa.ColumnElement[Any] | InstrumentedAttribute[Any]]
+              ) -> sa.Subquery:
     """Decisions with a ``segment`` column: the field's value if among ``top``, else
     ``(missing)`` or ``(other)``; the JSON value is extracted once per row."""
     value = json_text(dialect(session), Decision.context, path).label("value")
