@@ -17,8 +17,9 @@ from flask import Flask, current_app, g, request
 from app import db
 from app.errors import APIError
 from app.ratelimit import ENDPOINT_KINDS, Limit, RateLimiter
-from experiments import keys, pii
+from experiments import keys, pii, registry
 from experiments.keys import Principal
+from experiments.models import Experiment
 
 F = TypeVar("F", bound=Callable[..., Any])
 LIMITER = "tailor.ratelimit"
@@ -103,3 +104,8 @@ def init_app(app: Flask) -> None:
         else pii.parse_field_list(configured)
     app.before_request(_pii_defaults_on)
     app.teardown_request(_pii_defaults_off)
+
+
+def team_experiment(key: str) -> Experiment:
+    """The calling key's team's experiment `key` (another team's answers 404)."""
+    return registry.get(db.session(), current_principal().team_id, key)

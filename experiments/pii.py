@@ -297,9 +297,3 @@ def stored_unit(config: Mapping[str, Any], salt: str, unit: str,
     matcher = matcher_for(config.get("pii_fields") or (), defaults)
     return _unit(matcher, config, salt, unit) or unit
 
-
-def protect(context: Mapping[str, Any], fields: Iterable[str], mode: str,
-            salt: str) -> dict[str, Any]:
-    """A copy of `context` with personal values hashed, or Unprocessable in reject mode."""
-    config = {"pii_fields": list(fields), "pii_mode": mode}
-    return guard(context, None, config, salt).context

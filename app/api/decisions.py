@@ -6,17 +6,17 @@ from flask import jsonify, request
 
 from app import db
 from app.api import bp
-from app.auth import current_principal, requires
+from app.auth import current_principal, requires, team_experiment
 from app.errors import APIError
 from app.http import int_arg
-from experiments import clock, decision_log, pii, registry
+from experiments import clock, decision_log, pii
 
 
 @bp.get("/experiments/<key>/decisions")
 @requires("analyst")
 def list_decisions(key: str):
     session = db.session()
-    experiment = registry.get(session, current_principal().team_id, key)
+    experiment = team_experiment(key)
     since = request.args.get("since")
     try:
         since_ts = clock.parse_iso(since) if since else None

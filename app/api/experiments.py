@@ -6,7 +6,7 @@ from flask import jsonify
 
 from app import db
 from app.api import bp
-from app.auth import current_principal, requires
+from app.auth import current_principal, requires, team_experiment
 from app.http import json_body
 from experiments import audit, clock, registry
 from experiments.validation import validate_patch
@@ -34,8 +34,7 @@ def list_experiments():
 @bp.get("/experiments/<key>")
 @requires("analyst")
 def get_experiment(key: str):
-    return jsonify(registry.serialize(registry.get(db.session(), current_principal().team_id,
-                                                   key)))
+    return jsonify(registry.serialize(team_experiment(key)))
 
 
 @bp.patch("/experiments/<key>")
@@ -43,7 +42,7 @@ def get_experiment(key: str):
 def patch_experiment(key: str):
     principal = current_principal()
     session = db.session()
-    experiment = registry.get(session, principal.team_id, key)
+    experiment = team_experiment(key)
     body = json_body()
     changed = _changed_fields(experiment.config, body)
     if changed:  # recorded in the same transaction as the change (registry.patch commits)
@@ -62,7 +61,7 @@ def _changed_fields(current: dict, body: object) -> list[str]:
 @requires("analyst")
 def experiment_history(key: str):
     session = db.session()
-    experiment = registry.get(session, current_principal().team_id, key)
+    experiment = team_experiment(key)
     return jsonify({"history": [
         {"version": h.version, "change": h.change, "actor": h.actor, "details": h.details,
          "config": h.config, "created_at": clock.iso(h.created_at)}

@@ -6,16 +6,12 @@ from flask import Response, current_app, jsonify, request
 
 from app import db
 from app.api import bp
-from app.auth import current_principal, requires
+from app.auth import current_principal, requires, team_experiment
 from app.errors import APIError
-from experiments import clock, registry
+from experiments import clock
 from experiments.learning import imports, snapshots
 from experiments.learning.snapshots import SnapshotInfo
 from experiments.learning.status import learning_status
-
-
-def _experiment(key: str):
-    return registry.get(db.session(), current_principal().team_id, key)
 
 
 def _serialize(info: SnapshotInfo, serving: int | None) -> dict:
@@ -28,14 +24,14 @@ def _serialize(info: SnapshotInfo, serving: int | None) -> dict:
 @bp.get("/experiments/<key>/learning")
 @requires("analyst")
 def learning(key: str):
-    return jsonify(learning_status(db.session(), _experiment(key)))
+    return jsonify(learning_status(db.session(), team_experiment(key)))
 
 
 @bp.get("/experiments/<key>/models")
 @requires("analyst")
 def list_models(key: str):
     session = db.session()
-    experiment = _experiment(key)
+    experiment = team_experiment(key)
     serving = snapshots.serving_info(session, experiment)
     version = serving.version if serving else None
     return jsonify({"serving_version": version, "models": [
@@ -45,7 +41,7 @@ def list_models(key: str):
 @bp.get("/experiments/<key>/models/<version>")
 @requires("analyst")
 def download_model(key: str, version: str):
-    model = snapshots.find(db.session(), _experiment(key), version)
+    model = snapshots.find(db.session(), team_experiment(key), version)
     return Response(model.data, mimetype="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="{key}-v{model.version}.vw"',
         "X-Tailor-Model-Version": str(model.version),
@@ -57,7 +53,7 @@ def download_model(key: str, version: str):
 def import_model(key: str):
     # A model is bigger than a JSON request may be: raise the limit for this route only.
     request.max_content_length = current_app.config["MAX_MODEL_BYTES"]
-    experiment = _experiment(key)
+    experiment = team_experiment(key)
     data = request.get_data(cache=False)
     if not data:
         raise APIError(400, "validation_error", "send the model file as the request body",

@@ -6,9 +6,8 @@ from flask import Response, jsonify, request
 
 from app import db
 from app.api import bp
-from app.auth import current_principal, requires
+from app.auth import requires, team_experiment
 from app.errors import APIError
-from experiments import registry
 from experiments.reports import build_report, parse_options, to_csv
 
 FORMATS = ("json", "csv")
@@ -23,7 +22,7 @@ def ab_report(key: str):
                        [{"field": "format", "message": "must be json or csv"}])
     options = parse_options(request.args)
     session = db.session()
-    experiment = registry.get(session, current_principal().team_id, key)
+    experiment = team_experiment(key)
     report = build_report(session, experiment, options)
     if fmt == "csv":
         return csv_response(to_csv(report), f"{key}-ab-report.csv")

@@ -6,9 +6,9 @@ from flask import current_app, jsonify
 
 from app import db, metrics
 from app.api import bp
-from app.auth import current_principal, requires
+from app.auth import current_principal, requires, team_experiment
 from app.http import json_body
-from experiments import clock, registry, rewards
+from experiments import clock, rewards
 
 
 @bp.post("/events/<event_id>/rewards")
@@ -25,10 +25,9 @@ def reward(event_id: str):
 @bp.post("/experiments/<key>/rewards")
 @requires("client")
 def reward_batch(key: str):
-    principal = current_principal()
+    experiment = team_experiment(key)
     session = db.session()
     body = json_body()
-    experiment = registry.get(session, principal.team_id, key)
     items = body.get("rewards") if isinstance(body, dict) else None
     result = rewards.record_batch(session, experiment, items,
                                   current_app.config["MAX_BATCH_REWARDS"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from experiments.interval import Interval as Interval  # the A/B results carry it
+
 
 class Reason(StrEnum):
     """Machine-readable codes for degenerate data.
@@ -25,24 +27,6 @@ class Reason(StrEnum):
     ZERO_CONTROL_MEAN = "zero_control_mean"
     SINGLE_ARM = "single_arm"
     TRAFFIC_TO_ZERO_SHARE_ARM = "traffic_to_zero_share_arm"
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """A two-sided interval ``[lower, upper]`` with coverage ``level`` (e.g. 0.95).
-
-    Examples:
-        >>> Interval(-0.5, 1.5, 0.95).contains(0.0)
-        True
-    """
-
-    lower: float
-    upper: float
-    level: float
-
-    def contains(self, value: float) -> bool:
-        """Whether ``value`` lies inside the closed interval."""
-        return self.lower <= value <= self.upper
 
 
 @dataclass(frozen=True, slots=True)

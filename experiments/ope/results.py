@@ -13,40 +13,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from experiments.interval import Interval
+
 Verdict = Literal["better", "worse", "inconclusive"]
 Status = Literal["ok", "empty", "too_few_rows", "zero_denominator"]
 IntervalKind = Literal["analytic", "bootstrap", "sequence"]
 
-NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A two-sided interval with its nominal coverage.
-
-    Attributes:
-        lower: Lower bound (NaN when undefined).
-        upper: Upper bound (NaN when undefined).
-        level: Nominal coverage, e.g. 0.95.
-    """
-
-    lower: float
-    upper: float
-    level: float = 0.95
-
-    @classmethod
-    def undefined(cls, level: float = 0.95) -> Interval:
-        """An interval whose bounds could not be computed (too little data)."""
-        return cls(NAN, NAN, level)
-
-    def contains(self, x: float) -> bool:
-        """Whether ``lower <= x <= upper`` (False when the bounds are NaN)."""
-        return self.lower <= x <= self.upper
-
-    @property
-    def width(self) -> float:
-        """``upper - lower``."""
-        return self.upper - self.lower
 
 
 @dataclass(frozen=True)

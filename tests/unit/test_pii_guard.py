@@ -144,8 +144,8 @@ def test_stored_unit_matches_what_guard_stores():
     assert pii.stored_unit(config(unit_field="user_id"), SALT, "u-1", defaults=()) == "u-1"
 
 
-def test_protect_keeps_its_old_contract():
-    result = pii.protect({"email": "a@b.io", "x": 1}, ["email"], "hash", SALT)
+def test_declared_field_hashed_others_kept():
+    result = pii.guard({"email": "a@b.io", "x": 1}, None, config(["email"]), SALT).context
     assert pii.is_hashed(result["email"]) and result["x"] == 1
 
 
