@@ -23,6 +23,7 @@ from experiments.models import Experiment
 
 F = TypeVar("F", bound=Callable[..., Any])
 LIMITER = "tailor.ratelimit"
+KEY_CACHE = "tailor.key_cache"
 PII_DEFAULTS = "tailor.pii_defaults"
 
 
@@ -34,18 +35,33 @@ def _presented_key() -> str | None:
     return request.headers.get("Ocp-Apim-Subscription-Key")
 
 
-def current_principal() -> Principal:
+def current_principal(cached: bool = False) -> Principal:
+    """The calling key's principal (401 if none).
+
+    `cached=True` (rank and reward only) verifies the key against this process's
+    `KeyCache`; the view must then pass `guarded_key_id()` to its write, which refuses a
+    key revoked since it was cached (see `KeyCache`).
+    """
     if "principal" not in g:
         plain = _presented_key()
         if not plain:
             raise APIError(401, "unauthorized", "missing API key (Authorization: Bearer <key>)",
                            headers={"WWW-Authenticate": "Bearer"})
-        principal = keys.authenticate(db.session(), plain)
+        if cached:
+            principal = current_app.extensions[KEY_CACHE].authenticate(db.session(), plain)
+        else:
+            principal = keys.authenticate(db.session(), plain)
         if principal is None:
             raise APIError(401, "unauthorized", "invalid or revoked API key",
                            headers={"WWW-Authenticate": "Bearer"})
         g.principal = principal
+        g.principal_cached = cached
     return g.principal
+
+
+def guarded_key_id() -> str | None:
+    """The key id a write must find unrevoked, or None when the key was read fresh."""
+    return g.principal.key_id if g.get("principal_cached") else None
 
 
 def check_rate_limit(principal: Principal, kind: str) -> None:
@@ -63,13 +79,16 @@ def check_rate_limit(principal: Principal, kind: str) -> None:
         headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def requires(scope: str) -> Callable[[F], F]:
-    """Decorator: the key must have `scope` (admin keys have every scope of their team)."""
+def requires(scope: str, *, cached: bool = False) -> Callable[[F], F]:
+    """Decorator: the key must have `scope` (admin keys have every scope of their team).
+
+    `cached=True`: see `current_principal`; only for views whose write is guarded.
+    """
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = current_principal()
+            principal = current_principal(cached)
             if not principal.allows(scope):
                 raise APIError(403, "forbidden", f"this key has scope {principal.scope!r}; "
                                f"{scope!r} is required")
@@ -96,6 +115,7 @@ def _pii_defaults_off(_exc: BaseException | None) -> None:
 def init_app(app: Flask) -> None:
     """Rate limiter from RATE_LIMIT_RANK / RATE_LIMIT_REWARD; the PII default field list
     (PII_DEFAULT_FIELDS, None = the built-in list) for every request."""
+    app.extensions[KEY_CACHE] = keys.KeyCache()
     app.extensions[LIMITER] = RateLimiter({
         "rank": Limit.parse(app.config.get("RATE_LIMIT_RANK")),
         "reward": Limit.parse(app.config.get("RATE_LIMIT_REWARD"))})

@@ -18,6 +18,10 @@ DEFAULTS: dict[str, Any] = {
     # throughput. Measured in docs/bench-rank.md; see docs/operations.md.
     "SQLITE_SYNCHRONOUS": "NORMAL",
     "DB_POOL_SIZE": 5,
+    # PostgreSQL cancels a statement of the web app running longer than this (ms), so a
+    # stuck query answers 503 instead of holding a worker; 0 = no bound. The longest
+    # legitimate ones are reports over millions of decisions (docs/bench-reports.md).
+    "STATEMENT_TIMEOUT_MS": 120_000,
     "SECRET_KEY": None,
     "SESSION_COOKIE_SECURE": False,
     "PII_SECRET": None,
@@ -39,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE",
-             "MAX_MODEL_BYTES"}
+             "MAX_MODEL_BYTES", "STATEMENT_TIMEOUT_MS"}
 _FLOAT_KEYS = {"MODEL_CHECK_SECONDS", "PROMOTION_MAX_REPORT_AGE_SECONDS",
                "PROMOTION_MAX_DECISION_GROWTH"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}

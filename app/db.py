@@ -11,20 +11,35 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
+from experiments.direct import Direct
+
 EXTENSION = "tailor.db"
+DIRECT = "tailor.db.direct"
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 5) -> sa.Engine:
-    """Build an engine; SQLite gets WAL, a busy timeout and foreign keys on each connection."""
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 5,
+                autocommit: bool = False, statement_timeout_ms: int = 0) -> sa.Engine:
+    """Build an engine; SQLite gets WAL, a busy timeout and foreign keys on each connection.
+
+    `autocommit=True` makes the engine of `experiments.direct` (single idempotent
+    statements, no pre-ping: it retries once on a lost connection instead).
+    `statement_timeout_ms` bounds every statement on PostgreSQL, so that a stuck query
+    answers an error instead of holding a worker thread (0: no bound).
+    """
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                  **options)
         sa.event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
         return engine
     url = _with_psycopg_driver(url)
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return sa.create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        pool_recycle=1800, connect_args={"connect_timeout": 5},
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=not autocommit,
+        pool_recycle=1800, connect_args=connect_args, **options,
     )
 
 
@@ -63,9 +78,16 @@ def init_app(app: Flask) -> None:
         app.config["DATABASE_URL"],
         sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"],
         pool_size=app.config["DB_POOL_SIZE"],
+        statement_timeout_ms=app.config["STATEMENT_TIMEOUT_MS"],
     )
     _forget_pool_after_fork(engine)
     app.extensions[EXTENSION] = sessionmaker(engine, expire_on_commit=False)
+    hot = make_engine(
+        app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"],
+        pool_size=app.config["DB_POOL_SIZE"], autocommit=True,
+        statement_timeout_ms=app.config["STATEMENT_TIMEOUT_MS"])
+    _forget_pool_after_fork(hot)
+    app.extensions[DIRECT] = Direct(hot)
     app.teardown_appcontext(_close_session)
 
 
@@ -84,6 +106,17 @@ def _forget_pool_after_fork(engine: sa.Engine) -> None:
 
 def engine_of(app: Flask) -> sa.Engine:
     return app.extensions[EXTENSION].kw["bind"]
+
+
+def dispose(app: Flask) -> None:
+    """Close every pooled connection of the app's engines (tests, shutdown)."""
+    engine_of(app).dispose()
+    app.extensions[DIRECT].engine.dispose()
+
+
+def direct() -> Direct:
+    """The hot path's single-statement writer (see experiments.direct)."""
+    return current_app.extensions[DIRECT]
 
 
 def session() -> Session:

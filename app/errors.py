@@ -15,6 +15,7 @@ log = logging.getLogger("tailor")
 
 _DOMAIN_STATUS = {
     domain.ValidationFailed: 400,
+    domain.Unauthorized: 401,
     domain.Forbidden: 403,
     domain.NotFound: 404,
     domain.Conflict: 409,
@@ -70,7 +71,8 @@ def _on_api_error(exc: APIError) -> Response:
 def _on_domain_error(exc: domain.DomainError) -> Response:
     _rollback()
     status = next(s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls))
-    return error_response(status, exc.code, exc.message, exc.details)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, exc.code, exc.message, exc.details, headers)
 
 
 def _on_http_exception(exc: HTTPException) -> Response:

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, json, jsonify, request
 
-from app import db
+from app import db, metrics
 from app.auth import current_principal, requires
 from app.http import json_body
 from experiments import ranking, registry, rewards
@@ -164,9 +164,12 @@ def _experiment() -> Experiment:
 
 def _rank(experiment: Experiment, body: dict[str, Any]) -> dict[str, Any]:
     parsed = ranking.parse_request(body, current_app.config["MAX_ACTIONS"])
-    return ranking.rank(db.session(), experiment, parsed,
-                        current_app.extensions["tailor.policies"],
-                        current_principal().pii_salt)
+    principal = current_principal()
+    answer = ranking.rank(db.session(), experiment, parsed,
+                          current_app.extensions["tailor.policies"], principal.pii_salt,
+                          direct=db.direct())
+    metrics.count_decision(principal.team_name, experiment.key, answer["arm"])
+    return answer
 
 
 @bp.post("/rank")
@@ -199,19 +202,20 @@ def _value(body: Any, field: str = "value") -> float:
     return body[field]
 
 
-def _store_reward(experiment: Experiment, event_id: str, value: Any) -> None:
+def _store_reward(experiment: Experiment, event_id: str, value: Any) -> str:
     item = rewards.parse_reward({"type": _reward_type(experiment), "value": value}, event_id)
     decision, _ = rewards.find_for_team(db.session(), experiment.team_id, event_id,
                                         experiment.id)
-    rewards.store(db.session(), decision, experiment, item)
+    return rewards.store(db.session(), decision, experiment, item)
 
 
 @bp.post("/events/<event_id>/reward")
 @requires("client")
 def reward(event_id: str):
     experiment = _experiment()
-    _store_reward(experiment, event_id, _value(json_body()))
+    outcome = _store_reward(experiment, event_id, _value(json_body()))
     db.session().commit()
+    metrics.count_rewards(outcome)
     return Response(status=204)
 
 
@@ -286,12 +290,15 @@ def multislot_reward(event_id: str):
     items = body.get("reward") if isinstance(body, Mapping) else None
     if not isinstance(items, list) or not items:
         raise ValidationFailed.field("reward", "must be a non-empty list of slot rewards")
+    outcomes = []
     for index, item in enumerate(items):
         slot_id = item.get("slotId") if isinstance(item, Mapping) else None
         if not isinstance(slot_id, str) or not slot_id:
             raise ValidationFailed.field(f"reward[{index}].slotId", "must be a slot id")
-        _store_reward(experiment, f"{event_id}:{slot_id}", _value(item))
+        outcomes.append(_store_reward(experiment, f"{event_id}:{slot_id}", _value(item)))
     db.session().commit()
+    for outcome in outcomes:
+        metrics.count_rewards(outcome)
     return Response(status=204)
 
 

@@ -220,10 +220,38 @@ def format_label(cost: float, probability: float) -> str:
     return f"0:{format(cost, '.9g')}:{format(probability, '.9g')}"
 
 
+class ActionLines:
+    """`action_line` remembered per features object, for callers that offer the same
+    (read-only) action objects again and again: rank serves validated actions from a
+    cache and catalog actions from the experiment's configuration, and encoding ten
+    actions cost more than VW's prediction.
+
+    Entries are keyed by object identity and hold a reference to the object, so an id
+    cannot be reused by another object while its entry exists; the objects must not be
+    changed after they were first encoded. Bounded: cleared when full.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._lines: dict[int, tuple[str, Mapping[str, Any] | None, str]] = {}
+
+    def line(self, action_id: str, features: Mapping[str, Any] | None, path: str) -> str:
+        found = self._lines.get(id(features))
+        if found is not None and found[1] is features and found[0] == action_id:
+            return found[2]
+        line = action_line(action_id, features, path)
+        if features is not None:
+            if len(self._lines) >= self.size:
+                self._lines.clear()
+            self._lines[id(features)] = (action_id, features, line)
+        return line
+
+
 def build_example(
     context: Mapping[str, Any],
     actions: Sequence[tuple[str, Mapping[str, Any]]],
     label: tuple[int, float, float] | None = None,
+    lines: ActionLines | None = None,
 ) -> list[str]:
     """The lines of one multi-line (ADF) example: shared line, then one line per action.
 
@@ -232,6 +260,7 @@ def build_example(
         actions: ``(action id, features)`` in the order offered.
         label: ``(chosen index, cost, probability)`` puts ``0:cost:probability`` on the
             chosen action's line (for learning).
+        lines: encode actions through this memo (see `ActionLines`).
 
     Raises:
         FeatureError: for input that cannot be encoded.
@@ -239,12 +268,13 @@ def build_example(
     """
     if not actions:
         raise ValueError("at least one action is required")
-    lines = [shared_line(context)]
+    encode = action_line if lines is None else lines.line
+    example = [shared_line(context)]
     for index, (action_id, features) in enumerate(actions):
-        lines.append(action_line(action_id, features, f"actions[{index}].features"))
+        example.append(encode(action_id, features, f"actions[{index}].features"))
     if label is not None:
         chosen, cost, probability = label
         if not 0 <= chosen < len(actions):
             raise ValueError(f"chosen index {chosen} out of range for {len(actions)} actions")
-        lines[chosen + 1] = f"{format_label(cost, probability)} {lines[chosen + 1]}"
-    return lines
+        example[chosen + 1] = f"{format_label(cost, probability)} {example[chosen + 1]}"
+    return example

@@ -26,6 +26,12 @@ class ValidationFailed(DomainError):
         return cls(f"{field}: {message}", [{"field": field, "message": message}])
 
 
+class Unauthorized(DomainError):
+    """The API key is unknown or revoked (found out after the request began)."""
+
+    code = "unauthorized"
+
+
 class NotFound(DomainError):
     code = "not_found"
 

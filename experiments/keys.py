@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -162,6 +164,92 @@ def authenticate(session: Session, plain: str) -> Principal | None:
     _touch(session, key)
     return Principal(key.team_id, team_name, key.key_id, key.scope, key.default_experiment,
                      pii_salt, key.rate_limits)
+
+
+def active_key_guard() -> sa.ColumnElement[bool]:
+    """SQL true when the bound `auth_key_id` is None (no key involved: imports, tests) or
+    names an unrevoked key; the condition of a write authorized through `KeyCache`."""
+    key_id = sa.bindparam("auth_key_id", type_=sa.String())
+    return sa.or_(key_id.is_(None), sa.exists().where(ApiKey.key_id == key_id,
+                                                      ApiKey.revoked_at.is_(None)))
+
+
+def is_active(session: Session, key_id: str) -> bool:
+    """Is the key still unrevoked (read now, never from a cache)?"""
+    return session.scalar(sa.select(ApiKey.id).where(
+        ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None))) is not None
+
+
+@dataclass
+class _Verified:
+    salt: str
+    secret_hash: str
+    principal: Principal
+    loaded_at: float
+    touched_at: float
+
+
+class KeyCache:
+    """Keys this process has verified, so that rank and reward need no key query.
+
+    A cached key is still checked on every request (HMAC of the presented secret against
+    the stored hash, in constant time). What a cache could get wrong is revocation, so a
+    caller that authenticates through it must make its write conditional on the key
+    being active in the same statement (`ACTIVE_KEY_GUARD` in ranking and rewards) and,
+    when that write is refused, ask `is_active` before answering: a revoked key is
+    refused at once, with no extra round trip for keys that are not. Entries are re-read
+    after `ttl` seconds, which bounds how long a change of a key's rate limits takes to
+    reach this process. The last-used time is written at most once per
+    LAST_USED_RESOLUTION per key and process, as without the cache.
+    """
+
+    def __init__(self, ttl: float = 30.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, _Verified] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, session: Session, plain: str) -> Principal | None:
+        parsed = split_key(plain)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        now = clock.now()
+        entry = self._entries.get(key_id)
+        if entry is None or now - entry.loaded_at > self.ttl:
+            entry = self._load(session, key_id, now)
+            if entry is None:
+                return None
+        if not hmac.compare_digest(entry.secret_hash, _hash(entry.salt, secret)):
+            return None
+        if now - entry.touched_at > LAST_USED_RESOLUTION:
+            entry.touched_at = now
+            session.execute(sa.update(ApiKey).where(ApiKey.key_id == key_id)
+                            .values(last_used_at=now))
+            session.commit()
+        return entry.principal
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            self._entries.pop(key_id, None)
+
+    def _load(self, session: Session, key_id: str, now: float) -> _Verified | None:
+        row = session.execute(
+            sa.select(ApiKey, Team.name, Team.pii_salt).join(Team, Team.id == ApiKey.team_id)
+            .where(ApiKey.key_id == key_id)).first()
+        if row is None or row[0].revoked_at is not None:
+            self.forget(key_id)
+            return None
+        key, team_name, pii_salt = row
+        principal = Principal(key.team_id, team_name, key.key_id, key.scope,
+                              key.default_experiment, pii_salt, key.rate_limits)
+        entry = _Verified(key.salt, key.secret_hash, principal, now,
+                          key.last_used_at if key.last_used_at is not None else -math.inf)
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()  # more keys than entries: start over
+            self._entries[key_id] = entry
+        return entry
 
 
 def _touch(session: Session, key: ApiKey) -> None:

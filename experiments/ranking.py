@@ -23,10 +23,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bandits.features import FeatureError, validate_context
-from bandits.policy import rng_for, sample_index
-from experiments import clock, pii, registry
+from bandits.policy import sample_index, uniform_for
+from experiments import clock, keys, pii, registry
 from experiments.assignment import assign_arm
-from experiments.errors import Conflict, DomainError, Unprocessable, ValidationFailed
+from experiments.direct import Direct
+from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
 from experiments.models import Decision, Experiment
 from experiments.policies import PolicyCache, arm_spec
 from experiments.validation import validate_actions
@@ -107,27 +108,34 @@ def parse_request(body: Any, max_actions: int) -> RankRequest:
         validate_context(context)
     except FeatureError as exc:
         raise ValidationFailed.field(exc.path, exc.reason) from exc
+    # Each field serialized once, canonically: the request's fingerprint is the canonical
+    # form of the whole body, and the actions' part also keys the validated-actions cache.
+    canonical = {name: _canonical(value) for name, value in body.items()}
     actions = body.get("actions")
     if actions is not None:
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
-        actions = _validated_actions(actions)
+        actions = _validated_actions(actions, canonical["actions"])
+    whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
+                           for name in sorted(canonical)) + "}"
     return RankRequest(
         context=dict(context), actions=actions, excluded=_excluded(body),
         event_id=_optional_string(body, "event_id", MAX_EVENT_ID),
         unit_id=_optional_string(body, "unit_id", 256),
         defer_activation=_bool(body, "defer_activation"),
-        request_hash=hashlib.sha256(
-            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest())
+        request_hash=hashlib.sha256(whole.encode()).hexdigest())
 
 
-def _validated_actions(actions: Any) -> list[dict[str, Any]]:
-    """`validate_actions`, remembered by content: clients send the same actions again and
-    again, and validating them encodes every feature (read-only result, shared)."""
-    try:
-        key = json.dumps(actions, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return validate_actions(actions)
+def _canonical(value: Any) -> str:
+    """JSON with sorted keys and no spaces (what `json.dumps(body, sort_keys=True)` writes
+    for each field of the body)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _validated_actions(actions: Any, key: str) -> list[dict[str, Any]]:
+    """`validate_actions`, remembered by content (`key`: the canonical JSON): clients send
+    the same actions again and again, and validating them encodes every feature
+    (read-only result, shared; its objects also key bandits.features.ActionLines)."""
     found = _VALID_ACTIONS.get(key)
     if found is None:
         found = validate_actions(actions)
@@ -203,12 +211,17 @@ def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
 
 def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankRequest,
          policies: PolicyCache, pii_salt: str,
-         experiments: ExperimentCache | None = None) -> dict[str, Any]:
+         experiments: ExperimentCache | None = None, *, direct: Direct | None = None,
+         key_id: str | None = None) -> dict[str, Any]:
     """Choose, log durably (commit), and answer. Idempotent by event id.
 
     `experiment` may be a cached snapshot: the decision is written only if the experiment
     is still at that version, otherwise it is read again (and `experiments` refreshed)
     and the rank done again with the new configuration.
+
+    With `direct`, the decision is written by one autocommit statement (the hot path);
+    without, through `session` (imports, tests). `key_id`: the caller was authenticated
+    from a cache; the write also requires that key to be unrevoked (keys.KeyCache).
     """
     reload = experiments.reload if experiments is not None else _reload
     # The body may hold PII before the guard runs: store only a keyed fingerprint of it.
@@ -216,7 +229,8 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
         pii_salt.encode(), request.request_hash.encode(), hashlib.sha256).hexdigest())
     for _ in range(3):
         try:
-            result = _rank_once(session, experiment, request, policies, pii_salt)
+            result = _rank_once(session, experiment, request, policies, pii_salt, direct,
+                                key_id)
         except DomainError:
             # Refused under a cached configuration: refuse only if it is still current.
             if experiments is None:
@@ -233,8 +247,8 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
 
 
 def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
-               request: RankRequest, policies: PolicyCache,
-               pii_salt: str) -> dict[str, Any] | None:
+               request: RankRequest, policies: PolicyCache, pii_salt: str,
+               direct: Direct | None, key_id: str | None) -> dict[str, Any] | None:
     if experiment.status not in ("running", "paused"):
         raise Conflict(f"experiment {experiment.key!r} is {experiment.status}; "
                        "rank needs running or paused")
@@ -248,10 +262,10 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     policy = policies.resolve(session, cast(Experiment, experiment), spec)
     pairs = [(a["id"], a["features"]) for a in actions]
     pmf = policy.pmf(context, pairs)
-    chosen = sample_index(pmf, rng_for(event_id))
+    chosen = sample_index(pmf, uniform_for(event_id))
     row = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
                     actions, pmf, chosen, getattr(policy, "version", None))
-    result = _commit(session, experiment, row, request)
+    result = _commit(session, experiment, row, request, direct, key_id)
     if result is not None and guarded.warnings:
         result["warnings"] = guarded.warnings
     return result
@@ -277,16 +291,27 @@ def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
 
 
 def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
-            row: dict[str, Any], request: RankRequest) -> dict[str, Any] | None:
+            row: dict[str, Any], request: RankRequest, direct: Direct | None,
+            key_id: str | None) -> dict[str, Any] | None:
     """Insert and commit in one statement; the stored answer if the event id was taken;
-    None if the experiment changed version meanwhile (nothing written)."""
-    connection = session.connection()  # Core, not the ORM: no unit of work to flush
-    statement = _insert_statement(connection.dialect.name)
-    inserted = connection.execute(statement, {**row, "current_version": experiment.version}
-                                  ).scalar()
-    session.commit()
+    None if the experiment changed version meanwhile (nothing written).
+
+    Raises:
+        Unauthorized: `key_id` was revoked after this process cached it.
+    """
+    values = {**row, "current_version": experiment.version, "auth_key_id": key_id}
+    if direct is not None:
+        found = direct.first(_insert_statement(direct.engine.dialect.name), values)
+        inserted = None if found is None else found[0]
+    else:
+        connection = session.connection()  # Core, not the ORM: no unit of work to flush
+        inserted = connection.execute(_insert_statement(connection.dialect.name),
+                                      values).scalar()
+        session.commit()
     if inserted is not None:
         return answer(cast(Decision, SimpleNamespace(**row)))
+    if key_id is not None and not keys.is_active(session, key_id):
+        raise Unauthorized("invalid or revoked API key")
     previous = find_decision(session, experiment.id, row["event_id"])
     return None if previous is None else _replay(previous, request)
 
@@ -294,6 +319,7 @@ def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
 @functools.cache
 def _insert_statement(dialect: str) -> sa.Executable:
     """INSERT ... SELECT <row> WHERE <the experiment is still at current_version>
+    AND <the caller's key, if cached, is unrevoked>
     ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING id.
 
     One round trip replaces the idempotency SELECT and makes a cached experiment safe to
@@ -302,7 +328,7 @@ def _insert_statement(dialect: str) -> sa.Executable:
     current = sa.exists().where(Experiment.id == sa.bindparam("experiment_id"),
                                 Experiment.version == sa.bindparam("current_version"))
     values = sa.select(*[sa.bindparam(name, type_=table.c[name].type)
-                         for name in _INSERT_COLUMNS]).where(current)
+                         for name in _INSERT_COLUMNS]).where(current, keys.active_key_guard())
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (insert(table).from_select(_INSERT_COLUMNS, values)
             .on_conflict_do_nothing(index_elements=["experiment_id", "event_id"])

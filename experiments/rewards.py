@@ -17,10 +17,10 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
-from experiments import clock
-from experiments.errors import Conflict, NotFound, ValidationFailed
+from experiments import clock, keys
+from experiments.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from experiments.models import Decision, Experiment, RewardEvent
 
 REWARD_FIELDS = {"type", "value", "idempotency_key", "event_id"}
@@ -83,19 +83,40 @@ def aggregate(aggregation: str, current: float | None, value: float) -> float:
 
 
 def find_for_team(session: Session, team_id: int, event_id: str,
-                  experiment_id: int | None = None) -> tuple[Decision, Experiment]:
-    query = (sa.select(Decision, Experiment).join(Experiment, Experiment.id ==
-                                                  Decision.experiment_id)
+                  experiment_id: int | None = None,
+                  key_id: str | None = None) -> tuple[Decision, Experiment]:
+    """The team's decision logged with `event_id`, and its experiment.
+
+    Only the decision's scalar columns are loaded (not its context, actions and pmf: a
+    reward never needs them). `key_id`: the caller was authenticated from a cache, and
+    the decision is found only while that key is unrevoked (keys.KeyCache).
+
+    Raises:
+        NotFound, Conflict (the id is used by several experiments), Unauthorized.
+    """
+    query = (sa.select(Decision, Experiment)
+             .options(load_only(*_SCALAR_COLUMNS))
+             .join(Experiment, Experiment.id == Decision.experiment_id)
              .where(Experiment.team_id == team_id, Decision.event_id == event_id))
     if experiment_id is not None:
         query = query.where(Decision.experiment_id == experiment_id)
+    if key_id is not None:
+        query = query.where(keys.active_key_guard()).params(auth_key_id=key_id)
     rows = session.execute(query.limit(2)).all()
     if not rows:
+        if key_id is not None and not keys.is_active(session, key_id):
+            raise Unauthorized("invalid or revoked API key")
         raise NotFound(f"unknown event_id {event_id!r}: no decision was logged with it")
     if len(rows) > 1:
         raise Conflict(f"event_id {event_id!r} is used by several experiments; "
                        "send the reward to the experiment's batch endpoint")
     return rows[0][0], rows[0][1]
+
+
+_SCALAR_COLUMNS = [Decision.id, Decision.experiment_id, Decision.event_id, Decision.arm,
+                   Decision.deferred, Decision.activated_at, Decision.closes_at,
+                   Decision.reward, Decision.reward_count, Decision.learned_version,
+                   Decision.created_at]
 
 
 def store(session: Session, decision: Decision, experiment: Experiment,
@@ -156,9 +177,10 @@ def _update_decision(session: Session, decision: Decision, experiment: Experimen
 
 
 def record(session: Session, team_id: int, reward: RewardInput,
-           experiment_id: int | None = None) -> str:
-    """Record one reward durably (commits)."""
-    decision, experiment = find_for_team(session, team_id, reward.event_id, experiment_id)
+           experiment_id: int | None = None, key_id: str | None = None) -> str:
+    """Record one reward durably (commits). `key_id`: see `find_for_team`."""
+    decision, experiment = find_for_team(session, team_id, reward.event_id, experiment_id,
+                                         key_id)
     outcome = store(session, decision, experiment, reward)
     session.commit()
     return outcome

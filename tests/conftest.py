@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
+from app.db import dispose as db_dispose
 from app.db import make_engine
 from app.migrate import upgrade
 from experiments import keys
@@ -88,9 +89,8 @@ def app(database_url: str):
     app = create_app({"DATABASE_URL": database_url, "TESTING": True,
                       "MODEL_CHECK_SECONDS": 0.0})
     yield app
-    from app.db import engine_of
 
-    engine_of(app).dispose()
+    db_dispose(app)
 
 
 @pytest.fixture

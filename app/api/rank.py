@@ -6,7 +6,7 @@ from flask import current_app, jsonify
 
 from app import db, metrics
 from app.api import bp
-from app.auth import current_principal, requires
+from app.auth import current_principal, guarded_key_id, requires
 from app.http import json_body
 from experiments import ranking
 
@@ -14,7 +14,7 @@ EXPERIMENTS = "tailor.experiments"
 
 
 @bp.post("/experiments/<key>/rank")
-@requires("client")
+@requires("client", cached=True)
 def rank(key: str):
     principal = current_principal()
     session = db.session()
@@ -23,6 +23,7 @@ def rank(key: str):
     experiment = experiments.get(session, principal.team_id, key)
     request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"])
     result = ranking.rank(session, experiment, request, current_app.extensions["tailor.policies"],
-                          principal.pii_salt, experiments)
+                          principal.pii_salt, experiments, direct=db.direct(),
+                          key_id=guarded_key_id())
     metrics.count_decision(principal.team_name, key, result["arm"])
     return jsonify(result)

@@ -6,17 +6,17 @@ from flask import current_app, jsonify
 
 from app import db, metrics
 from app.api import bp
-from app.auth import current_principal, requires, team_experiment
+from app.auth import current_principal, guarded_key_id, requires, team_experiment
 from app.http import json_body
 from experiments import clock, rewards
 
 
 @bp.post("/events/<event_id>/rewards")
-@requires("client")
+@requires("client", cached=True)
 def reward(event_id: str):
     principal = current_principal()
     item = rewards.parse_reward(json_body(), event_id)
-    outcome = rewards.record(db.session(), principal.team_id, item)
+    outcome = rewards.record(db.session(), principal.team_id, item, key_id=guarded_key_id())
     metrics.count_rewards(outcome)
     return jsonify({"event_id": event_id, "status": outcome}), 200 if outcome == "duplicate" \
         else 202

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from app import create_app
-from app.db import engine_of
+from app.db import dispose as db_dispose
 from app.web.formatting import num, pct, pval
 from tests.conftest import make_team
 from tests.e2e.server import ROOT
@@ -41,7 +41,7 @@ def _seed(live_server, database_url) -> str:
                             headers=keys.auth("admin"))
     assert created.status_code == 201, created.text
     seed(app, "homepage-hero", {"champion": 1400, "bandit": 1350, "uniform": 300}, days=14)
-    engine_of(app).dispose()
+    db_dispose(app)
     return keys.analyst
 
 

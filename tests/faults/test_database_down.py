@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
+from app.db import dispose as db_dispose
 from app.db import engine_of
 from bench._servers import free_port
 from tests.conftest import make_team
@@ -29,7 +30,7 @@ def make_app():
 
     yield build
     for app in made:
-        engine_of(app).dispose()
+        db_dispose(app)
 
 
 @pytest.mark.parametrize("path", ["/v1/experiments/x/rank", "/v1/events/e/rewards"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.db import engine_of
+from app.db import dispose as db_dispose
 from tests.integration.helpers import experiment_body, rank
 
 
@@ -15,7 +15,7 @@ def worker_b(app, database_url):
     other = create_app({"DATABASE_URL": database_url, "TESTING": True,
                         "MODEL_CHECK_SECONDS": 0.0})
     yield other.test_client()
-    engine_of(other).dispose()
+    db_dispose(other)
 
 
 def patch(client, team, body):

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
+from app.db import dispose as db_dispose
 from experiments.models import ServiceSecret
 from tests.conftest import session_of
 from tests.integration.helpers import register
@@ -126,9 +127,8 @@ def test_secret_key_is_generated_once_and_shared(app, client, team, database_url
     cookie = client.get_cookie("session")
     other_client.set_cookie("session", cookie.value)
     assert other_client.get("/experiments").status_code == 200
-    from app.db import engine_of
 
-    engine_of(other).dispose()
+    db_dispose(other)
 
 
 def test_configured_secret_and_secure_cookie(database_url, team):
@@ -139,9 +139,8 @@ def test_configured_secret_and_secure_cookie(database_url, team):
     assert "Secure" in response.headers["Set-Cookie"]
     with session_of(app) as session:
         assert session.scalars(sa.select(ServiceSecret)).all() == []
-    from app.db import engine_of
 
-    engine_of(app).dispose()
+    db_dispose(app)
 
 
 def test_api_requests_never_set_a_cookie(client, team):

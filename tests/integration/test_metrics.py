@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
+from app.db import dispose as db_dispose
 from app.db import engine_of
 from experiments import clock
 from experiments.models import Decision, Experiment, Model
@@ -112,7 +113,7 @@ def test_private_metrics_need_an_analyst_or_admin_key(database_url):
             "/metrics", headers=keys.auth("analyst")).get_data(as_text=True)
         assert client.get("/metrics", headers=keys.auth("admin")).status_code == 200
     finally:
-        engine_of(app).dispose()
+        db_dispose(app)
 
 
 def test_metrics_answer_when_the_database_is_down(tmp_path):
@@ -123,4 +124,4 @@ def test_metrics_answer_when_the_database_is_down(tmp_path):
         samples = scrape(app.test_client())
         assert value(samples, "tailor_metrics_database_up") == 0
     finally:
-        engine_of(app).dispose()
+        db_dispose(app)

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
-from app.db import engine_of
+from app.db import dispose as db_dispose
 from app.openapi import ENDPOINTS
 from experiments import keys
 from experiments.models import (
@@ -90,7 +90,7 @@ def world(request, tmp_path_factory):
         session.commit()
         a_key_id = row.key_id
     yield World(app, client, a, b, a_key_id)
-    engine_of(app).dispose()
+    db_dispose(app)
 
 
 def state_of(app, team_id: int) -> dict:

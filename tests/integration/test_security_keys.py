@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
-from app.db import engine_of
-from experiments.models import ApiKey
+from app.db import dispose as db_dispose
+from experiments.models import ApiKey, Decision, RewardEvent
 from tests.conftest import make_team, session_of
 from tests.integration.helpers import register
 
@@ -65,16 +65,28 @@ def test_secrets_are_stored_only_as_salted_hashes(app, client, team):
     assert len({r.salt for r in rows}) == len(rows)
 
 
-def test_revoked_key_is_refused_at_once(client, team):
+def test_revoked_key_is_refused_at_once(app, client, team):
     made = client.post("/v1/keys", json={"scope": "client"}, headers=team.auth()).json
     register(client, team)
-    assert client.post("/v1/experiments/homepage-hero/rank", json={},
+    assert client.post("/v1/experiments/homepage-hero/rank", json={"event_id": "before"},
                        headers=bearer(made["key"])).status_code == 200
+    assert client.post("/v1/events/before/rewards", json={"type": "click"},
+                       headers=bearer(made["key"])).status_code == 202
     revoked = client.delete(f"/v1/keys/{made['key_id']}", headers=team.auth())
     assert revoked.status_code == 200 and revoked.json["revoked_at"]
-    again = client.post("/v1/experiments/homepage-hero/rank", json={},
+    # The key's first rank put it in this process's key cache; the refusal comes from the
+    # write's guard, and nothing is written.
+    again = client.post("/v1/experiments/homepage-hero/rank", json={"event_id": "after"},
                         headers=bearer(made["key"]))
     assert again.status_code == 401
+    assert again.headers["WWW-Authenticate"] == "Bearer"
+    rewarded = client.post("/v1/events/before/rewards", json={"type": "click"},
+                           headers=bearer(made["key"]))
+    assert rewarded.status_code == 401
+    with session_of(app) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Decision)
+                              .where(Decision.event_id == "after")) == 0
+        assert session.scalar(sa.select(sa.func.count()).select_from(RewardEvent)) == 1
     assert client.delete(f"/v1/keys/{made['key_id']}", headers=team.auth()).status_code == 200
 
 
@@ -152,7 +164,7 @@ def limited(database_url):
     app = create_app({"DATABASE_URL": database_url, "TESTING": True,
                       "RATE_LIMIT_RANK": "1/3", "RATE_LIMIT_REWARD": "0"})
     yield app
-    engine_of(app).dispose()
+    db_dispose(app)
 
 
 def test_rank_rate_limit_answers_429_with_retry_after(limited):

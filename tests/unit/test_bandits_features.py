@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bandits.features import (
+    ActionLines,
     FeatureError,
     action_line,
     build_example,
@@ -268,3 +269,17 @@ def test_vw_parses_exactly_the_intended_features(
         assert _indices(action) <= {"a", CONSTANT}
     finally:
         vw.finish_example(examples)
+
+
+def test_action_lines_memo_equals_action_line_and_follows_identity() -> None:
+    memo = ActionLines(size=2)
+    features = {"category": "shoes", "price": 49.0}
+    first = memo.line("hero-1", features, "f")
+    assert first == action_line("hero-1", features, "f")
+    assert memo.line("hero-1", features, "f") is first  # served from the memo
+    # Equal content in another object, or another id, is encoded again (never confused).
+    assert memo.line("hero-2", features, "f") == action_line("hero-2", features, "f")
+    other = {"category": "bags"}
+    assert memo.line("hero-1", other, "f") == action_line("hero-1", other, "f")
+    assert memo.line("hero-1", None, "f") == action_line("hero-1", None, "f")
+    assert len(memo._lines) <= 2  # bounded

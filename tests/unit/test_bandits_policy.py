@@ -18,6 +18,7 @@ from bandits.policy import (
     checked_pmf,
     rng_for,
     sample_index,
+    uniform_for,
 )
 
 ACTIONS = [("hero-1", {"cat": "shoes"}), ("hero-2", {"cat": "bags"}), ("hero-3", {})]
@@ -120,3 +121,29 @@ def test_sample_index_edge_cases() -> None:
     for bad in ([], [0.0, 0.0], [-0.5, 1.5], [float("nan")], [[0.5, 0.5]]):
         with pytest.raises(ValueError):
             sample_index(bad, rng)
+
+
+def test_uniform_for_is_stable_salted_and_uniform() -> None:
+    assert uniform_for("e-1") == uniform_for("e-1")
+    assert uniform_for("e-1") != uniform_for("e-2")
+    assert uniform_for("e-1") != uniform_for("e-1", salt="exp-a")
+    # Golden values: SHA-256 based, so the same in every process and release.
+    assert uniform_for("e-1") == 0.47364982422732904
+    assert uniform_for("e-1", salt="exp-a") == 0.5792762128129898
+    draws = np.array([uniform_for(f"u-{i}") for i in range(20_000)])
+    assert draws.min() >= 0.0 and draws.max() < 1.0
+    assert stats.kstest(draws, "uniform").pvalue > 1e-4
+
+
+def test_sample_index_with_a_uniform_draw_inverts_the_cdf() -> None:
+    pmf = [0.25, 0.0, 0.25, 0.5]
+    assert sample_index(pmf, 0.0) == 0
+    assert sample_index(pmf, 0.2499) == 0
+    assert sample_index(pmf, 0.25) == 2  # never the zero-probability action
+    assert sample_index(pmf, 0.4999) == 2
+    assert sample_index(pmf, 0.5) == 3
+    assert sample_index(pmf, 1.0 - 2**-53) == 3
+    assert sample_index([2.0, 2.0], 0.5) == 1  # unnormalized weights
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError):
+            sample_index(pmf, bad)
