@@ -84,10 +84,13 @@ def _observe(response: Response) -> Response:
 
 
 def _on_database_error(context: Any) -> None:
-    error = context.sqlalchemy_exception
+    count_database_error(context.sqlalchemy_exception, bool(context.is_disconnect))
+
+
+def count_database_error(error: BaseException | None, disconnect: bool) -> None:
     kind = ("integrity" if isinstance(error, sa.exc.IntegrityError)
             else "operational" if isinstance(error, sa.exc.OperationalError) else "other")
-    DATABASE_ERRORS.labels(kind, str(bool(context.is_disconnect)).lower()).inc()
+    DATABASE_ERRORS.labels(kind, str(disconnect).lower()).inc()
 
 
 class DatabaseCollector:
@@ -174,8 +177,13 @@ def metrics():
     return Response(exposition(current_app), content_type=CONTENT_TYPE)
 
 
+def _on_direct_error(error: sa.exc.DBAPIError) -> None:
+    count_database_error(error, error.connection_invalidated)
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_start_timer)
     app.after_request(_observe)
     sa.event.listen(db.engine_of(app), "handle_error", _on_database_error)
+    app.extensions[db.DIRECT].on_error = _on_direct_error
     app.register_blueprint(bp)

@@ -34,32 +34,25 @@ class Compiled:
     def __init__(self, statement: sa.Executable, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
+        # Values written into the statement itself (`.values(target=None)`), by name.
+        self.defaults = {name: value for name, value in compiled.params.items()
+                         if not compiled.binds[name].required}
         self.positions: list[str] | None = (list(compiled.positiontup)
                                             if compiled.positiontup else None)
+        # `JSON().with_variant(JSONB(), "postgresql")`: the type that applies is the
+        # dialect's implementation.
         self.json_names = frozenset(
             name for name, bind in compiled.binds.items()
-            if isinstance(bind.type, sa.JSON) or isinstance(
-                getattr(bind.type, "impl", None), sa.JSON)
-            or _is_json_variant(bind.type, dialect))
+            if isinstance(bind.type.dialect_impl(dialect), sa.JSON))
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
+        merged = {**self.defaults, **values} if self.defaults else values
         converted = {name: (json.dumps(value, separators=(",", ":"))
-                            if name in self.json_names and value is not None
-                            and not isinstance(value, PreSerialized) else value)
-                     for name, value in values.items()}
+                            if name in self.json_names and value is not None else value)
+                     for name, value in merged.items()}
         if self.positions is None:
             return converted
         return tuple(converted[name] for name in self.positions)
-
-
-def _is_json_variant(type_: sa.types.TypeEngine[Any], dialect: Dialect) -> bool:
-    # `JSON().with_variant(JSONB(), "postgresql")`: the type that applies is the variant's.
-    resolved = type_.dialect_impl(dialect)
-    return isinstance(resolved, sa.JSON)
-
-
-class PreSerialized(str):
-    """A JSON document already serialized by the caller (a cached catalog, say)."""
 
 
 class Direct:
@@ -67,27 +60,29 @@ class Direct:
     `engine` must be made with `isolation_level="AUTOCOMMIT"` (app.db.make_engine does)."""
 
     def __init__(self, engine: sa.Engine,
-                 on_error: Callable[[BaseException, bool], None] | None = None) -> None:
+                 on_error: Callable[[sa.exc.DBAPIError], None] | None = None) -> None:
         self.engine = engine
-        self.on_error = on_error
-        self._compiled: dict[int, Compiled] = {}
+        self.on_error = on_error  # sees every database error (metrics)
+        # By identity, holding the statement: its id cannot be reused while it is here.
+        self._compiled: dict[int, tuple[sa.Executable, Compiled]] = {}
         self._lock = threading.Lock()
 
     def compiled(self, statement: sa.Executable) -> Compiled:
         found = self._compiled.get(id(statement))
-        if found is None:
+        if found is None or found[0] is not statement:
             with self._lock:
-                found = self._compiled.setdefault(
-                    id(statement), Compiled(statement, self.engine.dialect))
-        return found
+                found = (statement, Compiled(statement, self.engine.dialect))
+                self._compiled[id(statement)] = found
+        return found[1]
 
     def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run `statement` (idempotent!) and return its first row, committed."""
         compiled = self.compiled(statement)
         parameters = compiled.parameters(values)
         for attempt in (1, 2):
-            connection = self.engine.raw_connection()
+            connection = None
             try:
+                connection = self.engine.raw_connection()
                 cursor = connection.cursor()
                 try:
                     cursor.execute(compiled.sql, parameters)
@@ -96,17 +91,20 @@ class Direct:
                     cursor.close()
                 return None if row is None else tuple(row)
             except self.engine.dialect.loaded_dbapi.Error as exc:
-                lost = self._lost(exc, connection)
-                if self.on_error is not None:
-                    self.on_error(exc, lost)
-                if lost:
+                # No connection at all (the server is down) counts as lost too.
+                lost = connection is None or self._lost(exc, connection)
+                if connection is not None and lost:
                     connection.invalidate(exc)
+                error = sa.exc.DBAPIError.instance(
+                    compiled.sql, parameters, exc, self.engine.dialect.loaded_dbapi.Error,
+                    connection_invalidated=lost, dialect=self.engine.dialect)
+                if self.on_error is not None:
+                    self.on_error(error)
                 if not lost or attempt == 2:
-                    raise sa.exc.DBAPIError.instance(
-                        compiled.sql, parameters, exc, self.engine.dialect.loaded_dbapi.Error,
-                        connection_invalidated=lost, dialect=self.engine.dialect) from exc
+                    raise error from exc
             finally:
-                connection.close()  # back to the pool (a no-op once invalidated)
+                if connection is not None:
+                    connection.close()  # back to the pool (a no-op once invalidated)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _lost(self, exc: BaseException, connection: Any) -> bool:
