@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serve Tailor: gunicorn (the API) and the learner side by side; Ctrl-C stops both.
 set -euo pipefail
-BIN="$(dirname "$0")/../.venv/bin"
+BIN="${TAILOR_BIN:-$(dirname "$0")/../.venv/bin}"  # TAILOR_BIN: another venv's bin/
 PORT="${PORT:-8000}"
 WORKERS="${WORKERS:-2}"
 THREADS="${THREADS:-4}"

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 import sqlalchemy as sa
@@ -141,6 +143,7 @@ class Served:
     extra_env: dict[str, str] | None = None
     port: int = 0
     process: subprocess.Popen | None = None
+    stderr: Any = None  # a file for serve.sh's, gunicorn's and the app's stderr
 
     @property
     def url(self) -> str:
@@ -150,14 +153,17 @@ class Served:
         self.port = self.port or free_port()
         env = {**os.environ, "DATABASE_URL": self.database_url, "PORT": str(self.port),
                "WORKERS": str(self.workers), "THREADS": str(self.threads),
-               "LEARNER": "1" if self.learner else "0", **(self.extra_env or {})}
+               "LEARNER": "1" if self.learner else "0",
+               "TAILOR_BIN": str(Path(sys.executable).parent), **(self.extra_env or {})}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve.sh makes a private one
         self.process = subprocess.Popen(
             ["bash", str(ROOT / "app" / "serve.sh")], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=self.stderr or subprocess.DEVNULL,
+            start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("app/serve.sh exited early")
+                raise RuntimeError(f"app/serve.sh exited early ({self.process.returncode})")
             try:
                 if requests.get(self.url + "/healthz", timeout=2).ok:
                     return self

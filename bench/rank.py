@@ -5,7 +5,8 @@ with `TAILOR_BENCH_NOOP=1` so that `POST /bench/noop` (parse JSON, answer JSON, 
 is served by the same processes. The load generator is `wrk` (closed loop, fixed
 concurrency) with bench/wrk/tailor.lua: distinct event ids, 10 inline actions with
 features, a realistic nested context; the mix alternates rank and a reward for a decision
-ranked by the preceding rank-only cell.
+ranked by the preceding rank-only cell. The ceiling `noop` receives the very body rank
+receives; `noop (context only)` is the smaller body of the first runs (for comparison).
 
     .venv/bin/python -m bench.rank --quick          # ~3 s per cell
     .venv/bin/python -m bench.rank                  # 20 s per cell (docs/bench-rank.md)
@@ -130,7 +131,9 @@ def bench_backend(backend: str, options: argparse.Namespace) -> list[Cell]:
             key, name = tenant.client, EXPERIMENT["key"]
             warm = min(3.0, options.seconds)
             run_wrk(server.url, ["rank", key, name, "warm"], warm, options.concurrency, None)
-            cells = [measure(server, backend, "noop", ["noop", key, name, "noop"], options)]
+            cells = [measure(server, backend, "noop", ["noop", key, name, "noop"], options),
+                     measure(server, backend, "noop (context only)",
+                             ["noop-small", key, name, "noop-small"], options)]
             rank = measure(server, backend, "rank", ["rank", key, name, "rank"], options)
             cells.append(rank)
             pre_count = str(max(1, rank.requests - 4 * options.concurrency))

@@ -1,6 +1,8 @@
 -- wrk script for bench/rank.py: distinct event ids, rank-only / 1:1 rank+reward / no-op.
 -- wrk ... -s bench/wrk/tailor.lua URL -- MODE KEY EXPERIMENT RUN [PRE_RUN PRE_COUNT]
---   MODE: noop | rank | mix. RUN prefixes this cell's event ids (RUN-THREAD-N).
+--   MODE: noop | noop-small | rank | mix. RUN prefixes this cell's event ids (RUN-THREAD-N).
+--   noop: the very body rank gets (context and 10 actions), to the no-op endpoint;
+--   noop-small: only the event id and context (the ceiling used before 2026-11-22).
 --   mix: every 2nd request is a reward for a decision ranked earlier: event ids
 --   PRE_RUN-0-2 .. PRE_RUN-0-(PRE_COUNT+1), ranked by a previous single-thread cell.
 local threads = {}
@@ -54,10 +56,13 @@ function init(args)
   end
 end
 
-local function rank_request(n)
-  local body = '{"event_id":"' .. run .. "-" .. tid .. "-" .. n .. '","context":' ..
+local function rank_body(n)
+  return '{"event_id":"' .. run .. "-" .. tid .. "-" .. n .. '","context":' ..
     contexts[n % 256 + 1] .. ',"actions":' .. actions .. "}"
-  return wrk.format(nil, rank_path, nil, body)
+end
+
+local function rank_request(n)
+  return wrk.format(nil, rank_path, nil, rank_body(n))
 end
 
 local function reward_request(n)
@@ -71,6 +76,8 @@ end
 function request()
   counter = counter + 1
   if mode == "noop" then
+    return wrk.format(nil, "/bench/noop", nil, rank_body(counter))
+  elseif mode == "noop-small" then
     return wrk.format(nil, "/bench/noop", nil, '{"event_id":"' .. run .. "-" .. counter ..
       '","context":' .. contexts[counter % 256 + 1] .. "}")
   elseif mode == "mix" and counter % 2 == 0 then

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import requests
+from bench._servers import Served, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tailor(database_url: str, *args: str) -> str:
@@ -33,48 +25,26 @@ def tailor(database_url: str, *args: str) -> str:
 
 
 @dataclass
-class Server:
-    database_url: str
-    workers: int = 2
-    threads: int = 4
-    extra_env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-    _log: object = field(default_factory=lambda: tempfile.TemporaryFile("w+"))
+class Server(Served):
+    """gunicorn exactly as `make run` starts it (app/serve.sh: gthread, --preload, metrics
+    shared by the workers, no learner unless `learner=True`), its stderr kept for `log()`."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    port: int = field(default_factory=free_port)
+    _log: Any = field(default_factory=lambda: tempfile.TemporaryFile("w+"))
 
     def start(self, timeout: float = 30.0) -> Server:
-        env = {**os.environ, "DATABASE_URL": self.database_url, **self.extra_env}
-        self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread",
-             "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-            stderr=self._log, text=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=5).ok:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not become healthy")
+        self.stderr = self._log
+        try:
+            super().start(timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.log()}") from None
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().stop()
         self._log.close()
 
     def log(self) -> str:
-        """What gunicorn and the app wrote to stderr so far."""
+        """What serve.sh, gunicorn and the app wrote to stderr so far."""
         self._log.seek(0)
         return self._log.read()

@@ -4,6 +4,7 @@ import math
 
 import requests
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import make_engine
 from tests.integration.helpers import experiment_body
@@ -39,6 +40,18 @@ def test_register_rank_reward_over_http(live_server, cli, database_url):
     assert row.propensity == answer["probability"] == pmf[row.chosen_index]
     assert row.action_id == answer["action_id"]
     assert row.reward == 49.0
+
+    # More ranks, each on a new connection so both workers serve some: one scrape of
+    # /metrics adds up every worker's counters (app/serve.sh's PROMETHEUS_MULTIPROC_DIR).
+    for i in range(19):
+        assert requests.post(f"{url}/v1/experiments/homepage-hero/rank",
+                             json={"context": {"user_id": f"u-{i}"}},
+                             headers={"Authorization": f"Bearer {client}",
+                                      "Connection": "close"}, timeout=10).ok
+    families = text_string_to_metric_families(requests.get(f"{url}/metrics", timeout=10).text)
+    decisions = sum(s.value for f in families for s in f.samples
+                    if s.name == "tailor_decisions_total")
+    assert decisions == 20
 
 
 def test_errors_over_http_are_json(live_server):

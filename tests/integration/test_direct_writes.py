@@ -83,3 +83,17 @@ def test_a_lost_pooled_connection_is_replaced_and_the_rank_logged_once(app, clie
         count = session.scalar(sa.select(sa.func.count()).select_from(Decision)
                                .where(Decision.event_id == "after"))
     assert count == 1
+
+
+def test_statement_timeout_bounds_both_engines_on_postgresql(pg_url):
+    from app import create_app
+    from app.db import dispose, engine_of
+
+    app = create_app({"DATABASE_URL": pg_url, "TESTING": True, "STATEMENT_TIMEOUT_MS": 200})
+    try:
+        for engine in (engine_of(app), app.extensions[DIRECT].engine):
+            with pytest.raises(sa.exc.OperationalError, match="statement timeout"), \
+                    engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_sleep(2)"))
+    finally:
+        dispose(app)
