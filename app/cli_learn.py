@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app import db
+from app import cli_partitions, db
 from experiments.learning.learner import LearnerSettings
 from experiments.learning.loop import LearnerLoop, Selection
 
@@ -75,7 +75,10 @@ def _stop_on_signals() -> threading.Event:
 def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -> None:
     settings = _settings(options)
     factory = current_app.extensions[db.EXTENSION]
-    loop = LearnerLoop(factory, settings, Selection(tuple(keys), team))
+    # Partitions are kept ahead by the learner too, so a plain `make run` needs no cron.
+    loop = LearnerLoop(factory, settings, Selection(tuple(keys), team),
+                       maintenance=cli_partitions.scheduled(current_app),
+                       maintenance_seconds=current_app.config["PARTITION_MAINTAIN_SECONDS"])
     if once:
         report = loop.drain()
         rate = report.processed / report.seconds if report.seconds > 0 else 0.0

@@ -40,12 +40,20 @@ DEFAULTS: dict[str, Any] = {
     "PROMOTION_MAX_DECISION_GROWTH": 0.1,
     # Largest model snapshot an admin may import (bytes).
     "MAX_MODEL_BYTES": 256 * 1024 * 1024,
+    # PostgreSQL time partitions of decisions and rewards (docs/SCALING.md): days per
+    # partition, days created ahead, how often the learner maintains them, and the
+    # retention in days (0: keep everything; otherwise older partitions are DROPPED).
+    "PARTITION_PERIOD_DAYS": 1,
+    "PARTITION_AHEAD_DAYS": 7,
+    "PARTITION_MAINTAIN_SECONDS": 3600.0,
+    "PARTITION_RETENTION_DAYS": 0,
 }
 
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE",
-             "MAX_MODEL_BYTES", "STATEMENT_TIMEOUT_MS"}
+             "MAX_MODEL_BYTES", "STATEMENT_TIMEOUT_MS", "PARTITION_PERIOD_DAYS",
+             "PARTITION_AHEAD_DAYS", "PARTITION_RETENTION_DAYS"}
 _FLOAT_KEYS = {"MODEL_CHECK_SECONDS", "PROMOTION_MAX_REPORT_AGE_SECONDS",
-               "PROMOTION_MAX_DECISION_GROWTH"}
+               "PROMOTION_MAX_DECISION_GROWTH", "PARTITION_MAINTAIN_SECONDS"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}
 
 

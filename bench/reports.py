@@ -127,6 +127,10 @@ def _analyze(raw: Any, dialect: str) -> None:
     raw.commit()
 
 
+# SQLite has no sequence for these (id, time) keys: the id the models' NextId gives.
+_SQLITE_NEXT_ID = "(SELECT coalesce(max(id), 0) + 1 FROM {})"
+
+
 def _insert_decisions(raw: Any, dialect: str, rows: list[tuple]) -> int:
     """Insert a chunk; the id of its first row (ids are consecutive within a chunk)."""
     cursor = raw.cursor()
@@ -136,8 +140,8 @@ def _insert_decisions(raw: Any, dialect: str, rows: list[tuple]) -> int:
                 copy.write_row(row)
     else:
         marks = ", ".join("?" * len(DECISION_COLUMNS))
-        cursor.executemany(f"INSERT INTO decisions ({', '.join(DECISION_COLUMNS)}) "
-                           f"VALUES ({marks})", rows)
+        cursor.executemany(f"INSERT INTO decisions (id, {', '.join(DECISION_COLUMNS)}) "
+                           f"VALUES ({_SQLITE_NEXT_ID.format('decisions')}, {marks})", rows)
     cursor.execute("SELECT min(id) FROM decisions WHERE experiment_id = %s AND event_id = %s"
                    .replace("%s", "?" if dialect == "sqlite" else "%s"),
                    (rows[0][0], rows[0][1]))
@@ -156,8 +160,8 @@ def _insert_events(raw: Any, dialect: str, rows: list[tuple]) -> None:
                 copy.write_row(row)
     else:
         marks = ", ".join("?" * len(EVENT_COLUMNS))
-        cursor.executemany(f"INSERT INTO reward_events ({', '.join(EVENT_COLUMNS)}) "
-                           f"VALUES ({marks})", rows)
+        cursor.executemany(f"INSERT INTO reward_events (id, {', '.join(EVENT_COLUMNS)}) "
+                           f"VALUES ({_SQLITE_NEXT_ID.format('reward_events')}, {marks})", rows)
     cursor.close()
 
 

@@ -15,13 +15,16 @@ What the ORM would have done for us, done here instead:
   statement run once more on a fresh one, which is safe only because every statement
   given to `Direct` is idempotent (ON CONFLICT DO NOTHING on its natural key);
 - no pre-ping: the retry above replaces it without a round trip per request.
+
+Where one statement cannot do it (SQLite has no data-modifying CTE), `chain` runs a few
+statements in one explicit transaction on the same kind of connection.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,26 +80,54 @@ class Direct:
 
     def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run `statement` (idempotent!) and return its first row, committed."""
-        compiled = self.compiled(statement)
-        parameters = compiled.parameters(values)
+        return self.chain((statement,), values)
+
+    def chain(self, statements: Sequence[sa.Executable], values: Mapping[str, Any],
+              link: str | None = None) -> tuple[Any, ...] | None:
+        """Run `statements` in order in one transaction, each binding the previous one's
+        first column as `link`; the last one's first row, committed. The first statement
+        that returns no row ends the chain (rolled back) with None.
+
+        One statement runs in autocommit (one round trip); several between BEGIN
+        (IMMEDIATE on SQLite: the write lock is taken up front, so a concurrent writer
+        cannot make the transaction fail halfway) and COMMIT. The chain as a whole must
+        be idempotent, like a single statement (see the module docstring).
+        """
+        compiled = [self.compiled(statement) for statement in statements]
         for attempt in (1, 2):
             connection = None
+            current: Compiled = compiled[0]
+            parameters: Any = None
             try:
                 connection = self.engine.raw_connection()
                 cursor = connection.cursor()
                 try:
-                    cursor.execute(compiled.sql, parameters)
-                    row = cursor.fetchone()
+                    if len(compiled) > 1:
+                        cursor.execute(self._begin)
+                    row: Any = None
+                    for current in compiled:
+                        bound = values if link is None else \
+                            {**values, link: None if row is None else row[0]}
+                        parameters = current.parameters(bound)
+                        cursor.execute(current.sql, parameters)
+                        row = cursor.fetchone()
+                        if row is None:
+                            break
+                    if len(compiled) > 1:
+                        cursor.execute("COMMIT" if row is not None else "ROLLBACK")
                 finally:
                     cursor.close()
                 return None if row is None else tuple(row)
             except self.engine.dialect.loaded_dbapi.Error as exc:
                 # No connection at all (the server is down) counts as lost too.
                 lost = connection is None or self._lost(exc, connection)
-                if connection is not None and lost:
-                    connection.invalidate(exc)
+                if connection is not None:
+                    if lost:
+                        connection.invalidate(exc)
+                    elif len(compiled) > 1:
+                        self._rollback(connection)
                 error = sa.exc.DBAPIError.instance(
-                    compiled.sql, parameters, exc, self.engine.dialect.loaded_dbapi.Error,
+                    current.sql, parameters, exc, self.engine.dialect.loaded_dbapi.Error,
                     connection_invalidated=lost, dialect=self.engine.dialect)
                 if self.on_error is not None:
                     self.on_error(error)
@@ -106,6 +137,20 @@ class Direct:
                 if connection is not None:
                     connection.close()  # back to the pool (a no-op once invalidated)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def _begin(self) -> str:
+        return "BEGIN IMMEDIATE" if self.engine.dialect.name == "sqlite" else "BEGIN"
+
+    @staticmethod
+    def _rollback(connection: Any) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - nothing was open, or the connection broke
+            connection.invalidate()
+        finally:
+            cursor.close()
 
     def _lost(self, exc: BaseException, connection: Any) -> bool:
         try:

@@ -2,11 +2,12 @@
 
 A unit id is stored in clear or, when it is personal data, as the team's keyed hash
 (`experiments.pii`); erasure matches both, so the caller always passes the clear id.
-Everything that points at an erased decision goes with it: its reward events, any other
-table with a foreign key to `decisions.id`, and analyst-supplied candidate probabilities
-for its event id. Reports read the decision log, so they stay consistent: they simply no
-longer count the unit. Model snapshots are not retrained; they hold hashed feature
-weights, not records (see docs/security.md).
+Everything that points at an erased decision goes with it: its reward events and their
+idempotency keys, its own key, any other table referring to `decisions.id` (by foreign
+key, or declared with `models.references` where partitioning rules a foreign key out),
+and analyst-supplied candidate probabilities for its event id. Reports read the decision
+log, so they stay consistent: they simply no longer count the unit. Model snapshots are
+not retrained; they hold hashed feature weights, not records (see docs/security.md).
 
 The act is recorded in the audit log with the unit's keyed hash, never the clear id.
 """
@@ -46,11 +47,15 @@ def _unit_filter(team_id: int, forms: set[str]) -> sa.ColumnElement[bool]:
     return sa.and_(Decision.experiment_id.in_(team_experiments), Decision.unit_id.in_(forms))
 
 
-def _referencing_columns() -> list[sa.Column]:
-    """Every column with a foreign key to decisions.id (reward_events, and any added later)."""
-    decisions = Decision.__table__
-    return [fk.parent for table in Base.metadata.sorted_tables if table is not decisions
-            for fk in table.foreign_keys if fk.column.table is decisions]
+def _referencing_columns(target: sa.Table) -> list[sa.Column]:
+    """Every column of another table that refers to `target.id`, by foreign key or by
+    declaration (decision_keys, reward_events → decisions; reward_keys → reward_events)."""
+    name = f"{target.name}.id"
+    return [column for table in Base.metadata.sorted_tables if table is not target
+            for column in table.columns
+            if column.info.get("references") == name
+            or any(fk.column.table is target and fk.column.name == "id"
+                   for fk in column.foreign_keys)]
 
 
 def _counts(session: Session, condition: sa.ColumnElement[bool]) -> dict[str, int]:
@@ -63,20 +68,30 @@ def _counts(session: Session, condition: sa.ColumnElement[bool]) -> dict[str, in
 
 def _delete_dependents(session: Session, condition: sa.ColumnElement[bool]) -> int:
     """Delete rows pointing at the matched decisions; returns how many reward events went."""
-    ids = sa.select(Decision.id).where(condition)
-    rewards = 0
-    for column in _referencing_columns():
-        result = cast(sa.CursorResult[Any], session.execute(
-            sa.delete(column.table).where(column.in_(ids)), execution_options=_NO_SYNC))
-        if column.table.name == "reward_events":
-            rewards += result.rowcount or 0
+    deleted = _delete_referring(session, cast(sa.Table, Decision.__table__),
+                                sa.select(Decision.id).where(condition))
     same_event = (sa.select(Decision.id)
                   .join(Candidate, Candidate.experiment_id == Decision.experiment_id)
                   .where(condition, Candidate.id == CandidatePmf.candidate_id,
                          Decision.event_id == CandidatePmf.event_id))
     session.execute(sa.delete(CandidatePmf).where(same_event.exists()),
                     execution_options=_NO_SYNC)
-    return rewards
+    return deleted.get("reward_events", 0)
+
+
+def _delete_referring(session: Session, target: sa.Table,
+                      ids: sa.Select[Any]) -> dict[str, int]:
+    """Delete the rows referring to `ids` of `target`, and theirs first; rows per table."""
+    deleted: dict[str, int] = {}
+    for column in _referencing_columns(target):
+        table = cast(sa.Table, column.table)
+        if "id" in table.c:
+            deleted.update(_delete_referring(
+                session, table, sa.select(table.c.id).where(column.in_(ids))))
+        result = cast(sa.CursorResult[Any], session.execute(
+            sa.delete(table).where(column.in_(ids)), execution_options=_NO_SYNC))
+        deleted[table.name] = deleted.get(table.name, 0) + (result.rowcount or 0)
+    return deleted
 
 
 def erase_unit(session: Session, actor: audit.Actor | audit.KeyPrincipal, unit_id: str,

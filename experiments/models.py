@@ -2,6 +2,13 @@
 
 Timestamps are UNIX epoch seconds (float, UTC) so that SQLite and PostgreSQL compare,
 bucket and index them identically; the API renders them as ISO 8601.
+
+On PostgreSQL `decisions` and `reward_events` are partitioned by time (RANGE on
+`created_at` / `received_at`; partitions are managed by `experiments.partitioning`).
+PostgreSQL requires every unique constraint of a partitioned table to include the
+partition key, so their primary keys are (id, time) and their idempotency keys live in
+small unpartitioned tables (`decision_keys`, `reward_keys`). SQLite has the same tables,
+unpartitioned, so that one model and one code path serve both.
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,6 +37,56 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class NextId(FunctionElement[int]):
+    """The id of a new row of a table whose primary key is (id, time).
+
+    PostgreSQL: the table's sequence (`<table>_id_seq`, also its server default).
+    SQLite cannot autoincrement one column of a composite primary key, so the INSERT
+    computes one more than the largest id. That is race-free because the subquery runs
+    inside the INSERT, which holds SQLite's single write lock; ids of deleted rows at the
+    top may be reused, as with SQLite's own rowids. A multi-row VALUES evaluates every
+    subquery before inserting, which would repeat an id: the `<table>_id_unique` trigger
+    (`sqlite_unique_id_trigger`) turns that into an IntegrityError instead.
+    """
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    table_name = ""
+
+
+class NextDecisionId(NextId):
+    inherit_cache = True
+    table_name = "decisions"
+
+
+class NextRewardEventId(NextId):
+    inherit_cache = True
+    table_name = "reward_events"
+
+
+@compiles(NextId)
+def _next_id_by_max(element: NextId, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(SELECT coalesce(max(id), 0) + 1 FROM {element.table_name})"
+
+
+@compiles(NextId, "postgresql")
+def _next_id_from_sequence(element: NextId, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"nextval('{element.table_name}_id_seq')"
+
+
+def sqlite_unique_id_trigger(table: str) -> str:
+    """SQLite: the uniqueness of `id` alone, which the (id, time) primary key no longer
+    enforces (PostgreSQL's sequence gives it there)."""
+    return (f"CREATE TRIGGER {table}_id_unique BEFORE INSERT ON {table} "
+            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id) "
+            f"BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: {table}.id'); END")
+
+
+# A column pointing at another table's id without a foreign key (erasure follows both).
+def references(target: str) -> dict[str, str]:
+    return {"references": target}
 
 
 class Team(Base):
@@ -89,8 +149,10 @@ class Decision(Base):
     """One rank answer: the audit record and the input of learning and every report."""
 
     __tablename__ = "decisions"
+    # Idempotency (experiment_id, event_id) is unique in `decision_keys`: a unique
+    # constraint here would have to include created_at (partitioning), so it would no
+    # longer make a retry days later find the first decision.
     __table_args__ = (
-        sa.UniqueConstraint("experiment_id", "event_id"),
         sa.Index("ix_decisions_experiment_closes", "experiment_id", "closes_at"),
         sa.Index("ix_decisions_experiment_unit", "experiment_id", "unit_id"),
         sa.Index("ix_decisions_experiment_created", "experiment_id", "created_at"),
@@ -103,8 +165,10 @@ class Decision(Base):
         # narrow index instead of the wide rows (context, actions, pmf): ~3-4x faster.
         sa.Index("ix_decisions_report", "experiment_id", "arm", "activated_at", "phase",
                  "closes_at", "created_at", "reward", "action_id", "unit_id"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False,
+                                    default=NextDecisionId())
     experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
     event_id: Mapped[str] = mapped_column(sa.String(128))
     request_hash: Mapped[str] = mapped_column(sa.String(64))
@@ -126,27 +190,71 @@ class Decision(Base):
     reward: Mapped[float | None] = mapped_column(sa.Double)
     reward_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     learned_version: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[float] = mapped_column(sa.Double, primary_key=True)
+
+
+class DecisionKey(Base):
+    """A decision's idempotency key: (experiment, event id) → the decision, for as long as
+    the decision is kept. Written in the same step as the decision (`ranking`); retention
+    deletes it with the decision's partition."""
+
+    __tablename__ = "decision_keys"
+    experiment_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    decision_id: Mapped[int] = mapped_column(BigId, info=references("decisions.id"))
+    # The decision's partition key: the lookup by (id, created_at) reads one partition.
     created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+def decision_of_key() -> sa.ColumnElement[bool]:
+    """Join condition DecisionKey → its Decision, by the full primary key (one partition)."""
+    return sa.and_(Decision.id == DecisionKey.decision_id,
+                   Decision.created_at == DecisionKey.created_at)
 
 
 class RewardEvent(Base):
     """A reward as received; `value` is already mapped by the experiment's reward rule."""
 
     __tablename__ = "reward_events"
+    # (experiment_id, idempotency_key) is unique in `reward_keys`, for the reason given
+    # on Decision.
     __table_args__ = (
-        sa.UniqueConstraint("experiment_id", "idempotency_key"),
         sa.Index("ix_reward_events_decision", "decision_id"),
+        {"postgresql_partition_by": "RANGE (received_at)"},
     )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False,
+                                    default=NextRewardEventId())
     experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
-    decision_id: Mapped[int] = mapped_column(sa.ForeignKey("decisions.id"))
+    # No foreign key: it would have to be (decision_id, decision_created_at) since the
+    # decisions' key includes their partition key, every reward would check it across
+    # partitions, and retention could not drop a day of decisions while rewards received
+    # the next day (another partition) still point at it. Rewards resolve their decision
+    # first in the same transaction (`rewards.find_for_team`) and erasure follows the
+    # declared reference, so integrity is kept by the application.
+    decision_id: Mapped[int] = mapped_column(BigId, info=references("decisions.id"))
     event_id: Mapped[str] = mapped_column(sa.String(128))
     type: Mapped[str] = mapped_column(sa.String(64))
     value: Mapped[float] = mapped_column(sa.Double)
     raw_value: Mapped[float | None] = mapped_column(sa.Double)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(128))
     late: Mapped[bool] = mapped_column(sa.Boolean)
+    received_at: Mapped[float] = mapped_column(sa.Double, primary_key=True)
+
+
+class RewardKey(Base):
+    """A reward's idempotency key (rewards sent without one have none): a duplicate is
+    counted once for as long as the reward event is kept."""
+
+    __tablename__ = "reward_keys"
+    experiment_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    reward_event_id: Mapped[int] = mapped_column(BigId, info=references("reward_events.id"))
     received_at: Mapped[float] = mapped_column(sa.Double)
+
+
+for _table in ("decisions", "reward_events"):
+    sa.event.listen(Base.metadata.tables[_table], "after_create",
+                    sa.DDL(sqlite_unique_id_trigger(_table)).execute_if(dialect="sqlite"))
 
 
 class Model(Base):

@@ -28,7 +28,7 @@ from experiments import clock, keys, pii, registry
 from experiments.assignment import assign_arm
 from experiments.direct import Direct
 from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
-from experiments.models import Decision, Experiment
+from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
 from experiments.policies import PolicyCache, arm_spec
 from experiments.validation import validate_actions
 
@@ -293,7 +293,7 @@ def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
 def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
             row: dict[str, Any], request: RankRequest, direct: Direct | None,
             key_id: str | None) -> dict[str, Any] | None:
-    """Insert and commit in one statement; the stored answer if the event id was taken;
+    """Insert and commit in one step; the stored answer if the event id was taken;
     None if the experiment changed version meanwhile (nothing written).
 
     Raises:
@@ -301,12 +301,11 @@ def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
     """
     values = {**row, "current_version": experiment.version, "auth_key_id": key_id}
     if direct is not None:
-        found = direct.first(_insert_statement(direct.engine.dialect.name), values)
+        found = direct.chain(_insert_statements(direct.engine.dialect.name), values,
+                             link="decision_id")
         inserted = None if found is None else found[0]
     else:
-        connection = session.connection()  # Core, not the ORM: no unit of work to flush
-        inserted = connection.execute(_insert_statement(connection.dialect.name),
-                                      values).scalar()
+        inserted = _insert(session.connection(), values)
         session.commit()
     if inserted is not None:
         return answer(cast(Decision, SimpleNamespace(**row)))
@@ -316,26 +315,58 @@ def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
     return None if previous is None else _replay(previous, request)
 
 
-@functools.cache
-def _insert_statement(dialect: str) -> sa.Executable:
-    """INSERT ... SELECT <row> WHERE <the experiment is still at current_version>
-    AND <the caller's key, if cached, is unrevoked>
-    ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING id.
+def _insert(connection: sa.Connection, params: dict[str, Any]) -> int | None:
+    """Run the rank write (`_insert_statements`) in the caller's transaction: the new
+    decision's id, or None when nothing was written. The caller commits."""
+    found = None
+    for statement in _insert_statements(connection.dialect.name):
+        found = connection.execute(statement, {**params, "decision_id": found}).scalar()
+        if found is None:
+            return None
+    return found
 
-    One round trip replaces the idempotency SELECT and makes a cached experiment safe to
-    use. Built once per dialect; each rank only binds its values."""
-    table = cast(sa.Table, Decision.__table__)
-    current = sa.exists().where(Experiment.id == sa.bindparam("experiment_id"),
-                                Experiment.version == sa.bindparam("current_version"))
-    values = sa.select(*[sa.bindparam(name, type_=table.c[name].type)
-                         for name in _INSERT_COLUMNS]).where(current, keys.active_key_guard())
+
+@functools.cache
+def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
+    """The rank write, run in order in one transaction, each binding the previous one's
+    result as `decision_id`; nothing more is run once one returns no row.
+
+    It claims the idempotency key first: INSERT INTO decision_keys ... SELECT <new id>
+    WHERE <the experiment is still at current_version> AND <the caller's key, if cached,
+    is unrevoked> ON CONFLICT (experiment_id, event_id) DO NOTHING RETURNING
+    decision_id, then inserts the decision with that id. No row: the event id was taken
+    (replay it), the experiment changed (reload it) or the key was revoked (refuse).
+    PostgreSQL runs both as one statement (a data-modifying CTE); SQLite, which has no
+    such CTE, as two statements of the write transaction, which holds its single write
+    lock throughout. Built once per dialect; each rank only binds its values."""
+    decisions = cast(sa.Table, Decision.__table__)
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return (insert(table).from_select(_INSERT_COLUMNS, values)
-            .on_conflict_do_nothing(index_elements=["experiment_id", "event_id"])
-            .returning(table.c.id))
+    key = (insert(DecisionKey).from_select(_KEY_COLUMNS, sa.select(
+        sa.bindparam("experiment_id", type_=sa.Integer),
+        sa.bindparam("event_id", type_=sa.String), NextDecisionId(),
+        sa.bindparam("created_at", type_=sa.Double)).where(_still_current(),
+                                                           keys.active_key_guard()))
+        .on_conflict_do_nothing(index_elements=["experiment_id", "event_id"])
+        .returning(DecisionKey.decision_id))
+    values = [sa.bindparam(name, type_=decisions.c[name].type) for name in _INSERT_COLUMNS]
+    if dialect == "postgresql":
+        claimed = key.cte("claimed")
+        return (insert(decisions).from_select(
+            ["id", *_INSERT_COLUMNS], sa.select(claimed.c.decision_id, *values))
+            .returning(decisions.c.id),)
+    row = sa.insert(decisions).values(
+        id=sa.bindparam("decision_id", type_=decisions.c.id.type),
+        **dict(zip(_INSERT_COLUMNS, values, strict=True))).returning(decisions.c.id)
+    return key, row
+
+
+def _still_current() -> sa.Exists:
+    return sa.exists().where(Experiment.id == sa.bindparam("experiment_id"),
+                             Experiment.version == sa.bindparam("current_version"))
 
 
 _INSERT_COLUMNS = [c.name for c in Decision.__table__.columns if c.name != "id"]
+_KEY_COLUMNS = ["experiment_id", "event_id", "decision_id", "created_at"]
 
 
 def _replay(previous: Decision, request: RankRequest) -> dict[str, Any]:
@@ -345,8 +376,10 @@ def _replay(previous: Decision, request: RankRequest) -> dict[str, Any]:
 
 
 def find_decision(session: Session, experiment_id: int, event_id: str) -> Decision | None:
-    return session.scalars(sa.select(Decision).where(
-        Decision.experiment_id == experiment_id, Decision.event_id == event_id)).first()
+    """The decision logged under this event id, through its key (one index probe, then one
+    partition), however long ago it was written."""
+    return session.scalars(sa.select(Decision).join(DecisionKey, decision_of_key()).where(
+        DecisionKey.experiment_id == experiment_id, DecisionKey.event_id == event_id)).first()
 
 
 def ranking(decision: Decision) -> list[dict[str, Any]]:

@@ -21,7 +21,15 @@ from sqlalchemy.orm import Session, load_only
 
 from experiments import clock, keys
 from experiments.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from experiments.models import Decision, Experiment, RewardEvent
+from experiments.models import (
+    Decision,
+    DecisionKey,
+    Experiment,
+    NextRewardEventId,
+    RewardEvent,
+    RewardKey,
+    decision_of_key,
+)
 
 REWARD_FIELDS = {"type", "value", "idempotency_key", "event_id"}
 
@@ -87,19 +95,22 @@ def find_for_team(session: Session, team_id: int, event_id: str,
                   key_id: str | None = None) -> tuple[Decision, Experiment]:
     """The team's decision logged with `event_id`, and its experiment.
 
-    Only the decision's scalar columns are loaded (not its context, actions and pmf: a
-    reward never needs them). `key_id`: the caller was authenticated from a cache, and
-    the decision is found only while that key is unrevoked (keys.KeyCache).
+    Through the keys: (team's experiments x event id) probes their primary key, then one
+    partition of decisions, however old the decision. Only the decision's scalar columns
+    are loaded (not its context, actions and pmf: a reward never needs them). `key_id`:
+    the caller was authenticated from a cache, and the decision is found only while that
+    key is unrevoked (keys.KeyCache).
 
     Raises:
         NotFound, Conflict (the id is used by several experiments), Unauthorized.
     """
     query = (sa.select(Decision, Experiment)
              .options(load_only(*_SCALAR_COLUMNS))
-             .join(Experiment, Experiment.id == Decision.experiment_id)
-             .where(Experiment.team_id == team_id, Decision.event_id == event_id))
+             .join(DecisionKey, decision_of_key())
+             .join(Experiment, Experiment.id == DecisionKey.experiment_id)
+             .where(Experiment.team_id == team_id, DecisionKey.event_id == event_id))
     if experiment_id is not None:
-        query = query.where(Decision.experiment_id == experiment_id)
+        query = query.where(DecisionKey.experiment_id == experiment_id)
     if key_id is not None:
         query = query.where(keys.active_key_guard()).params(auth_key_id=key_id)
     rows = session.execute(query.limit(2)).all()
@@ -123,37 +134,73 @@ def store(session: Session, decision: Decision, experiment: Experiment,
           reward: RewardInput) -> str:
     """Insert the event and update the decision; "accepted", "late" or "duplicate".
 
-    `INSERT ... ON CONFLICT (experiment_id, idempotency_key) DO NOTHING RETURNING id`
-    decides "duplicate" in the same statement that stores the event, so neither a lookup
-    first nor a savepoint (to keep the rest of a batch after a duplicate) is needed, and
-    two concurrent retries cannot both count. The caller commits.
+    With an idempotency key, `INSERT INTO reward_keys ... ON CONFLICT (experiment_id,
+    idempotency_key) DO NOTHING RETURNING reward_event_id` decides "duplicate" in the
+    step that stores the event (one statement on PostgreSQL, see `_insert_statements`),
+    so neither a lookup first nor a savepoint (to keep the rest of a batch after a
+    duplicate) is needed, and two concurrent retries cannot both count. The caller commits.
     """
     value = mapped_value(experiment.config["reward"], reward)
     now = clock.now()
     late = decision.closes_at is not None and now > decision.closes_at
-    connection = session.connection()
-    inserted = connection.execute(_insert_statement(connection.dialect.name), {
+    inserted = _insert(session.connection(), reward.idempotency_key is not None, {
         "experiment_id": experiment.id, "decision_id": decision.id,
         "event_id": decision.event_id, "type": reward.type, "value": value,
         "raw_value": reward.value, "idempotency_key": reward.idempotency_key, "late": late,
-        "received_at": now}).scalar()
+        "received_at": now})
     if inserted is None:
         return "duplicate"
     if not late and not _update_decision(session, decision, experiment, value):
         # The learner already took this decision (its window closed while this request
         # was in flight): the reward is late after all, and must say so.
-        session.execute(sa.update(RewardEvent).where(RewardEvent.id == inserted)
+        session.execute(sa.update(RewardEvent)
+                        .where(RewardEvent.id == inserted, RewardEvent.received_at == now)
                         .values(late=True).execution_options(synchronize_session=False))
         late = True
     return "late" if late else "accepted"
 
 
+def _insert(connection: sa.Connection, keyed: bool, params: dict[str, Any]) -> int | None:
+    """The new reward event's id; None if its idempotency key was already used."""
+    if not keyed:
+        return connection.execute(_UNKEYED, params).scalar_one()
+    found = None
+    for statement in _insert_statements(connection.dialect.name):
+        found = connection.execute(statement, {**params, "reward_event_id": found}).scalar()
+        if found is None:
+            return None
+    return found
+
+
+_UNKEYED = sa.insert(RewardEvent).returning(RewardEvent.id)
+
+
 @functools.cache
-def _insert_statement(dialect: str) -> sa.Executable:
+def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
+    """Claim the key (the new event's id with it), then insert the event with that id,
+    each binding the previous one's result as `reward_event_id`: one statement (a
+    data-modifying CTE) on PostgreSQL, two of the caller's transaction on SQLite."""
+    table = cast(sa.Table, RewardEvent.__table__)
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return (insert(RewardEvent)
-            .on_conflict_do_nothing(index_elements=["experiment_id", "idempotency_key"])
-            .returning(RewardEvent.id))
+    key = (insert(RewardKey).from_select(
+        ["experiment_id", "idempotency_key", "reward_event_id", "received_at"],
+        sa.select(sa.bindparam("experiment_id", type_=sa.Integer),
+                  sa.bindparam("idempotency_key", type_=sa.String), NextRewardEventId(),
+                  sa.bindparam("received_at", type_=sa.Double))
+        .where(sa.true()))  # SQLite parses INSERT ... SELECT ... ON CONFLICT only so
+        .on_conflict_do_nothing(index_elements=["experiment_id", "idempotency_key"])
+        .returning(RewardKey.reward_event_id))
+    columns = [c.name for c in table.columns if c.name != "id"]
+    values = [sa.bindparam(name, type_=table.c[name].type) for name in columns]
+    if dialect == "postgresql":
+        claimed = key.cte("claimed")
+        return (insert(table).from_select(
+            ["id", *columns], sa.select(claimed.c.reward_event_id, *values))
+            .returning(table.c.id),)
+    row = sa.insert(table).values(
+        id=sa.bindparam("reward_event_id", type_=table.c.id.type),
+        **dict(zip(columns, values, strict=True))).returning(table.c.id)
+    return key, row
 
 
 def _update_decision(session: Session, decision: Decision, experiment: Experiment,
@@ -170,6 +217,7 @@ def _update_decision(session: Session, decision: Decision, experiment: Experimen
     # One UPDATE computes the aggregate in the database, so concurrent rewards compose.
     updated = cast(sa.CursorResult[Any], session.execute(
         sa.update(Decision).where(Decision.id == decision.id,
+                                  Decision.created_at == decision.created_at,
                                   Decision.learned_version.is_(None))
         .values(reward=new, reward_count=Decision.reward_count + 1)
         .execution_options(synchronize_session=False)))

@@ -51,7 +51,9 @@ class LearnerLoop:
     def __init__(self, factory: sessionmaker[Session], settings: LearnerSettings | None = None,
                  selection: Selection | None = None, owner: str | None = None,
                  poll_seconds: float = 0.1, refresh_seconds: float = 1.0,
-                 fault_hook: FaultHook | None = None) -> None:
+                 fault_hook: FaultHook | None = None,
+                 maintenance: Callable[[], object] | None = None,
+                 maintenance_seconds: float = 3600.0) -> None:
         self.settings = settings or LearnerSettings()
         self.selection = selection or Selection()
         self.owner = owner or new_owner()
@@ -61,12 +63,16 @@ class LearnerLoop:
         self._learners: dict[int, ExperimentLearner] = {}
         self._refreshed_at = float("-inf")
         self._busy: list[str] = []
+        # Database upkeep run at start and every `maintenance_seconds` (the partitions).
+        self._maintenance, self._maintenance_seconds = maintenance, maintenance_seconds
+        self._maintained_at = float("-inf")
 
     def run(self, stop: threading.Event) -> None:
         """Learn until ``stop`` is set; then commit, release the leases and return."""
         log.info("learner %s started (%s)", self.owner, self.settings)
         try:
             while not stop.is_set():
+                self._maintain_when_due()
                 if not self._round():
                     stop.wait(self.poll_seconds)
         finally:
@@ -130,6 +136,19 @@ class LearnerLoop:
             log.exception("experiment %s: learner failed; retrying", experiment_id)
             time.sleep(ERROR_BACKOFF_SECONDS)
         return 0
+
+    def _maintain_when_due(self) -> None:
+        if self._maintenance is None or \
+                time.monotonic() - self._maintained_at < self._maintenance_seconds:
+            return
+        self._maintained_at = time.monotonic()
+        try:
+            self._maintenance()
+        except Exception:
+            # Not the learner's job to fail for: partitions exist days ahead, and rows
+            # without one wait in the DEFAULT partition until a later round succeeds.
+            log.exception("database maintenance failed; retrying in %.0fs",
+                          self._maintenance_seconds)
 
     def _guarded(self, action: Callable[[], None]) -> None:
         try:

@@ -8,8 +8,9 @@ When the file gives only the chosen action's propensity, the stored pmf holds th
 probability at the chosen position and null elsewhere (IPS, SNIPS and DR need only the
 logged propensity; the bandit health check skips such decisions).
 
-Idempotent by event id: records whose event id is already logged are skipped. Rows go in
-with one executemany per batch (thousands per transaction). The PII rules of the
+Idempotent by event id: records whose event id is already logged (``decision_keys``) are
+skipped. Rows go in with one executemany per batch (thousands per transaction), their
+keys with one INSERT ... SELECT per chunk in the same transaction. The PII rules of the
 experiment apply to imported contexts as to rank calls. Imported decisions are not learned
 by the online learner unless ``learn=True`` (they are marked skipped otherwise).
 """
@@ -30,7 +31,7 @@ from experiments import clock, pii
 from experiments.errors import DomainError
 from experiments.learning.join import SKIPPED
 from experiments.logio.records import LineError, LoggedRecord
-from experiments.models import Decision, Experiment, Team
+from experiments.models import Decision, DecisionKey, Experiment, Team
 
 PHASE = "imported"
 ARM = "imported"
@@ -163,17 +164,32 @@ class _Writer:
         rows = [self._row(line, record) for line, record in fresh]
         if rows:
             try:
-                self.session.execute(self._insert(), rows)
+                self._insert_rows(rows)
                 self.session.commit()
             except IntegrityError:
-                # Another import wrote some of these meanwhile: recount and retry once.
+                # Another writer took some of these event ids meanwhile: recount, retry once.
                 self.session.rollback()
                 rows = [r for r in rows if r["event_id"] not in self._existing(
                     [r["event_id"] for r in rows])]
-                self.session.execute(self._insert(), rows)
+                self._insert_rows(rows)
                 self.session.commit()
                 result.existing += len(fresh) - len(rows)
         result.inserted += len(rows)
+
+    def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
+        """The decisions, then their keys; a key taken by another writer raises
+        IntegrityError and nothing of the batch is kept."""
+        if not rows:
+            return
+        self.session.execute(self._insert(), rows)
+        event_ids = [r["event_id"] for r in rows]
+        for start in range(0, len(event_ids), IN_CHUNK):
+            self.session.execute(sa.insert(DecisionKey).from_select(
+                ["experiment_id", "event_id", "decision_id", "created_at"],
+                sa.select(Decision.experiment_id, Decision.event_id, Decision.id,
+                          Decision.created_at)
+                .where(Decision.experiment_id == self.experiment.id,
+                       Decision.event_id.in_(event_ids[start:start + IN_CHUNK]))))
 
     def _insert(self) -> sa.Insert:
         """A Core INSERT whose ``actions`` arrive as JSON text: logs repeat the same action
@@ -199,8 +215,9 @@ class _Writer:
         found: set[str] = set()
         for start in range(0, len(event_ids), IN_CHUNK):
             chunk = event_ids[start:start + IN_CHUNK]
-            found.update(self.session.scalars(sa.select(Decision.event_id).where(
-                Decision.experiment_id == self.experiment.id, Decision.event_id.in_(chunk))))
+            found.update(self.session.scalars(sa.select(DecisionKey.event_id).where(
+                DecisionKey.experiment_id == self.experiment.id,
+                DecisionKey.event_id.in_(chunk))))
         return found
 
     def _actions_text(self, actions: list[dict[str, Any]]) -> str:

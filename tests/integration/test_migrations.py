@@ -1,22 +1,38 @@
-"""The schema comes only from migrations: one head, and upgrade == models."""
+"""The schema comes only from migrations: one head, upgrade == models, and an upgrade of
+a database with data keeps every row."""
 
+import hashlib
+import hmac
+import json
+import os
+import time
+import uuid
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.orm import Session
 
+from app import create_app
+from app.db import dispose as db_dispose
 from app.db import make_engine
-from app.migrate import heads
+from app.migrate import heads, include_object, upgrade
+from experiments import keys, ranking, registry
 from experiments.models import Base
+from tests.conftest import pg_admin_url, session_of
+from tests.integration.helpers import ACTIONS, experiment_body
 
 
 def test_single_head():
-    assert heads() == ["0001"]
+    assert heads() == ["0002"]
 
 
 def test_upgrade_from_empty_matches_models(database_url):
     engine = make_engine(database_url)  # the fixture migrated it from empty
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
 
@@ -26,3 +42,103 @@ def test_every_model_table_exists(database_url):
     tables = set(sa.inspect(engine).get_table_names())
     engine.dispose()
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
+
+
+@pytest.fixture
+def empty_url(database_url: str, tmp_path):
+    """A database of the same backend with nothing in it (not even a schema)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin_url = sa.engine.make_url(make_engine(pg_admin_url()).url)
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"tailor_migrate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+DECISION_SQL = (
+    "INSERT INTO decisions (experiment_id, event_id, request_hash, arm, policy, "
+    "experiment_version, phase, unit_id, context, actions, pmf, chosen_index, action_id, "
+    "propensity, deferred, activated_at, closes_at, reward, reward_count, created_at) "
+    "VALUES (:e, :event, :hash, 'champion', 'fixed:hero-1', 1, 'online', :unit, :context, "
+    ":actions, :pmf, 0, 'hero-1', 1.0, false, :t, :t + 600, :reward, :count, :t)")
+
+
+def _seed_0001(session, team, days: int) -> dict[str, str]:
+    """Decisions over `days` days (one rewarded, with a key) written at revision 0001;
+    the event ids → the request hash a rank of BODY gives."""
+    experiment = registry.create(session, team.id, experiment_body(), "test")
+    body = ranking.parse_request(BODY, 10)
+    request_hash = hmac.new(team.pii_salt.encode(), body.request_hash.encode(),
+                            hashlib.sha256).hexdigest()
+    start = time.time() - days * 86400
+    for i in range(days):
+        session.execute(sa.text(DECISION_SQL), {
+            "e": experiment.id, "event": f"old-{i}", "hash": request_hash, "unit": f"u-{i}",
+            "context": json.dumps(BODY["context"]), "actions": json.dumps(ACTIONS),
+            "pmf": json.dumps([1.0, 0.0, 0.0]), "t": start + i * 86400,
+            "reward": 1.0 if i == 0 else None, "count": int(i == 0)})
+    decision_id = session.execute(sa.text(
+        "SELECT id FROM decisions WHERE event_id = 'old-0'")).scalar_one()
+    session.execute(sa.text(
+        "INSERT INTO reward_events (experiment_id, decision_id, event_id, type, value, "
+        "raw_value, idempotency_key, late, received_at) VALUES (:e, :d, 'old-0', 'click', 1.0, "
+        "1.0, 'k-old', false, :t)"), {"e": experiment.id, "d": decision_id, "t": start + 5})
+    session.commit()
+    return {f"old-{i}": request_hash for i in range(days)}
+
+
+BODY = {"event_id": "old-0", "context": {"user_id": "u-0", "hour": 14}}
+
+
+def test_upgrade_from_0001_keeps_every_row_and_idempotency(empty_url) -> None:
+    engine = make_engine(empty_url)
+    upgrade(engine, "0001")
+    with Session(engine) as session:
+        team = keys.get_or_create_team(session, "team-a")
+        session.commit()
+        written = _seed_0001(session, team, days=5)
+        before = session.execute(sa.text(
+            "SELECT id, event_id, created_at, reward FROM decisions ORDER BY id")).all()
+    upgrade(engine)
+    with engine.connect() as conn:
+        after = conn.execute(sa.text(
+            "SELECT id, event_id, created_at, reward FROM decisions ORDER BY id")).all()
+        found_keys = conn.execute(sa.text(
+            "SELECT event_id, decision_id FROM decision_keys ORDER BY decision_id")).all()
+        reward_keys = conn.execute(sa.text(
+            "SELECT idempotency_key FROM reward_keys")).scalars().all()
+        homes = conn.execute(sa.text("SELECT tableoid::regclass::text FROM decisions")
+                             ).scalars().all() if engine.dialect.name == "postgresql" else []
+    engine.dispose()
+    assert after == before and len(after) == len(written)
+    assert found_keys == [(row.event_id, row.id) for row in before]
+    assert reward_keys == ["k-old"]
+    assert "decisions_default" not in homes  # every old day got its partition
+
+    app = create_app({"DATABASE_URL": empty_url, "TESTING": True})
+    client = app.test_client()
+    with session_of(app) as session:
+        team = keys.find_team(session, "team-a")
+        admin = keys.create_key(session, team, "admin")[0]
+        plain = keys.create_key(session, team, "client")[0]
+        session.commit()
+    auth = {"Authorization": f"Bearer {plain}"}
+    replay = client.post("/v1/experiments/homepage-hero/rank", json=BODY, headers=auth)
+    assert replay.status_code == 200 and replay.json["action_id"] == "hero-1"
+    assert client.post("/v1/events/old-0/rewards", json={
+        "type": "click", "idempotency_key": "k-old"}, headers=auth).json["status"] == \
+        "duplicate"
+    new = client.post("/v1/experiments/homepage-hero/rank", json=BODY | {"event_id": "new"},
+                      headers=auth)
+    assert new.status_code == 200
+    log = client.get("/v1/experiments/homepage-hero/decisions?limit=100",
+                     headers={"Authorization": f"Bearer {admin}"}).json["decisions"]
+    assert [d["event_id"] for d in log] == [*written, "new"]
+    assert log[-1]["id"] > max(row.id for row in before)
+    db_dispose(app)

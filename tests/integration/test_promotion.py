@@ -77,11 +77,14 @@ def test_stale_reports_are_not_evidence(app, client, team) -> None:
     app.config["PROMOTION_MAX_REPORT_AGE_SECONDS"] = 3600.0
     with session_of(app) as session:  # 20% more decisions since the report
         exp_id = session.scalar(sa.select(Experiment.id))
+        # SQLite has no id sequence for decisions (models.NextId): number the copies.
+        new_id = "nextval('decisions_id_seq')" if session.bind.dialect.name == "postgresql" \
+            else "id + (SELECT max(id) FROM decisions)"
         session.execute(sa.text(
-            "INSERT INTO decisions (experiment_id, event_id, request_hash, arm, policy, "
+            "INSERT INTO decisions (id, experiment_id, event_id, request_hash, arm, policy, "
             "experiment_version, phase, context, actions, pmf, chosen_index, action_id, "
             "propensity, deferred, activated_at, closes_at, reward_count, created_at) "
-            "SELECT experiment_id, event_id || '-x', request_hash, arm, policy, "
+            f"SELECT {new_id}, experiment_id, event_id || '-x', request_hash, arm, policy, "
             "experiment_version, phase, context, actions, pmf, chosen_index, action_id, "
             "propensity, deferred, activated_at, closes_at, reward_count, created_at "
             "FROM decisions WHERE experiment_id = :e AND id <= 140"), {"e": exp_id})
