@@ -204,9 +204,8 @@ def _value(body: Any, field: str = "value") -> float:
 
 def _store_reward(experiment: Experiment, event_id: str, value: Any) -> str:
     item = rewards.parse_reward({"type": _reward_type(experiment), "value": value}, event_id)
-    decision, _ = rewards.find_for_team(db.session(), experiment.team_id, event_id,
-                                        experiment.id)
-    return rewards.store(db.session(), decision, experiment, item)
+    return rewards.store_one(rewards.SessionExecutor(db.session()), experiment.team_id, item,
+                             experiment.id)
 
 
 @bp.post("/events/<event_id>/reward")

@@ -16,8 +16,9 @@ What the ORM would have done for us, done here instead:
   given to `Direct` is idempotent (ON CONFLICT DO NOTHING on its natural key);
 - no pre-ping: the retry above replaces it without a round trip per request.
 
-Where one statement cannot do it (SQLite has no data-modifying CTE), `chain` runs a few
-statements in one explicit transaction on the same kind of connection.
+Where one statement cannot do it (SQLite has no data-modifying CTE, a reward reads
+before it writes), `chain` and `run` use one explicit transaction on the same kind of
+connection.
 """
 
 from __future__ import annotations
@@ -25,17 +26,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+
+T = TypeVar("T")
 
 
 class Compiled:
     """One statement as the DBAPI takes it: SQL text and how to lay out parameters."""
 
     def __init__(self, statement: sa.Executable, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+        compiled = cast(SQLCompiler, cast(sa.ClauseElement, statement).compile(dialect=dialect))
         self.sql = str(compiled)
         # Values written into the statement itself (`.values(target=None)`), by name.
         self.defaults = {name: value for name, value in compiled.params.items()
@@ -56,6 +60,38 @@ class Compiled:
         if self.positions is None:
             return converted
         return tuple(converted[name] for name in self.positions)
+
+
+class Transaction:
+    """Statements on one raw connection, inside `Direct.run`."""
+
+    def __init__(self, direct: Direct, cursor: Any) -> None:
+        self.dialect = direct.engine.dialect.name
+        self._direct = direct
+        self._cursor = cursor
+        self.rollback_only = False
+        self.committing = False
+        self.last_sql = ""
+        self.last_parameters: Any = None
+
+    def rows(self, statement: sa.Executable, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of `statement` (mind the size: all are fetched)."""
+        self._execute(statement, values)
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+    def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        self._execute(statement, values)
+        row = self._cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    def execute_text(self, sql: str) -> None:
+        self.last_sql, self.last_parameters = sql, None
+        self._cursor.execute(sql)
+
+    def _execute(self, statement: sa.Executable, values: Mapping[str, Any]) -> None:
+        compiled = self._direct.compiled(statement)
+        self.last_sql, self.last_parameters = compiled.sql, compiled.parameters(values)
+        self._cursor.execute(self.last_sql, self.last_parameters)
 
 
 class Direct:
@@ -79,59 +115,78 @@ class Direct:
         return found[1]
 
     def first(self, statement: sa.Executable, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """Run `statement` (idempotent!) and return its first row, committed."""
-        return self.chain((statement,), values)
+        """Run `statement` (idempotent!) in autocommit: its first row, committed."""
+        return self.run(lambda tx: tx.first(statement, values), explicit=False)
 
     def chain(self, statements: Sequence[sa.Executable], values: Mapping[str, Any],
-              link: str | None = None) -> tuple[Any, ...] | None:
+              link: str) -> tuple[Any, ...] | None:
         """Run `statements` in order in one transaction, each binding the previous one's
         first column as `link`; the last one's first row, committed. The first statement
-        that returns no row ends the chain (rolled back) with None.
+        that returns no row ends the chain with None, and nothing is kept. The chain as a
+        whole must be idempotent, like a single statement. One statement runs in
+        autocommit (one round trip)."""
+        if len(statements) == 1:
+            return self.first(statements[0], {**values, link: None})
 
-        One statement runs in autocommit (one round trip); several between BEGIN
-        (IMMEDIATE on SQLite: the write lock is taken up front, so a concurrent writer
-        cannot make the transaction fail halfway) and COMMIT. The chain as a whole must
-        be idempotent, like a single statement (see the module docstring).
+        def work(tx: Transaction) -> tuple[Any, ...] | None:
+            row: tuple[Any, ...] | None = None
+            for statement in statements:
+                row = tx.first(statement, {**values, link: None if row is None else row[0]})
+                if row is None:
+                    tx.rollback_only = True
+                    break
+            return row
+
+        return self.run(work)
+
+    def run(self, work: Callable[[Transaction], T], *, explicit: bool = True) -> T:
+        """`work(tx)` in one transaction on a raw connection, committed unless it raised
+        or set `tx.rollback_only`. BEGIN is IMMEDIATE on SQLite: the write lock is taken
+        up front, so a concurrent writer cannot make the transaction fail halfway.
+
+        A connection lost before COMMIT was sent is replaced and `work` run once more
+        (nothing of the first attempt was kept); lost during COMMIT, the outcome is
+        unknown and the error goes to the caller (503: the client retries, and only
+        idempotent writes are safe to retry). `explicit=False`: no BEGIN/COMMIT, for one
+        statement in autocommit.
         """
-        compiled = [self.compiled(statement) for statement in statements]
         for attempt in (1, 2):
             connection = None
-            current: Compiled = compiled[0]
-            parameters: Any = None
+            tx: Transaction | None = None
             try:
                 connection = self.engine.raw_connection()
                 cursor = connection.cursor()
                 try:
-                    if len(compiled) > 1:
-                        cursor.execute(self._begin)
-                    row: Any = None
-                    for current in compiled:
-                        bound = values if link is None else \
-                            {**values, link: None if row is None else row[0]}
-                        parameters = current.parameters(bound)
-                        cursor.execute(current.sql, parameters)
-                        row = cursor.fetchone()
-                        if row is None:
-                            break
-                    if len(compiled) > 1:
-                        cursor.execute("COMMIT" if row is not None else "ROLLBACK")
+                    tx = Transaction(self, cursor)
+                    if explicit:
+                        tx.execute_text(self._begin)
+                    try:
+                        result = work(tx)
+                    except BaseException:
+                        if explicit:
+                            self._rollback(connection)
+                        raise
+                    if explicit:
+                        tx.committing = True
+                        tx.execute_text("ROLLBACK" if tx.rollback_only else "COMMIT")
+                    return result
                 finally:
                     cursor.close()
-                return None if row is None else tuple(row)
             except self.engine.dialect.loaded_dbapi.Error as exc:
                 # No connection at all (the server is down) counts as lost too.
                 lost = connection is None or self._lost(exc, connection)
                 if connection is not None:
                     if lost:
                         connection.invalidate(exc)
-                    elif len(compiled) > 1:
+                    elif explicit:
                         self._rollback(connection)
                 error = sa.exc.DBAPIError.instance(
-                    current.sql, parameters, exc, self.engine.dialect.loaded_dbapi.Error,
-                    connection_invalidated=lost, dialect=self.engine.dialect)
-                if self.on_error is not None:
+                    tx.last_sql if tx else "", tx.last_parameters if tx else None, exc,
+                    self.engine.dialect.loaded_dbapi.Error, connection_invalidated=lost,
+                    dialect=self.engine.dialect)
+                if self.on_error is not None and isinstance(error, sa.exc.DBAPIError):
                     self.on_error(error)
-                if not lost or attempt == 2:
+                if not lost or attempt == 2 or (tx is not None and tx.committing):
                     raise error from exc
             finally:
                 if connection is not None:
@@ -152,7 +207,7 @@ class Direct:
         finally:
             cursor.close()
 
-    def _lost(self, exc: BaseException, connection: Any) -> bool:
+    def _lost(self, exc: Any, connection: Any) -> bool:
         try:
             return bool(self.engine.dialect.is_disconnect(exc, connection.dbapi_connection,
                                                           None))

@@ -9,10 +9,11 @@ flagged late, and changes nothing.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -20,8 +21,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, load_only
 
 from experiments import clock, keys
+from experiments.direct import Direct
 from experiments.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from experiments.models import (
+    ApiKey,
     Decision,
     DecisionKey,
     Experiment,
@@ -130,8 +133,92 @@ _SCALAR_COLUMNS = [Decision.id, Decision.experiment_id, Decision.event_id, Decis
                    Decision.created_at]
 
 
-def store(session: Session, decision: Decision, experiment: Experiment,
-          reward: RewardInput) -> str:
+# ---- the write path: prebuilt statements, no ORM objects ----------------------------
+
+class Executor(Protocol):
+    """Runs a prebuilt statement in the caller's transaction: a session's connection
+    (`SessionExecutor`) or a raw one of the hot path (`experiments.direct.Transaction`)."""
+
+    dialect: str
+
+    def rows(self, statement: sa.Executable,
+             values: Mapping[str, Any]) -> list[tuple[Any, ...]]: ...
+
+    def first(self, statement: sa.Executable,
+              values: Mapping[str, Any]) -> tuple[Any, ...] | None: ...
+
+
+class SessionExecutor:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def rows(self, statement: sa.Executable,
+             values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.session.connection().execute(statement, values)]
+
+    def first(self, statement: sa.Executable,
+              values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        row = self.session.connection().execute(statement, values).first()
+        return None if row is None else tuple(row)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What storing a reward needs of its decision and experiment."""
+
+    decision_id: int
+    decision_created_at: float
+    event_id: str
+    closes_at: float | None
+    experiment_id: int
+    rule: Mapping[str, Any]  # the experiment's `reward` configuration
+
+
+def find_target(executor: Executor, team_id: int, event_id: str,
+                experiment_id: int | None = None, key_id: str | None = None) -> Target:
+    """The team's decision logged with `event_id` (see `find_for_team`), as a `Target`.
+
+    Raises:
+        NotFound, Conflict (the id is used by several experiments), Unauthorized.
+    """
+    rows = executor.rows(_FIND[experiment_id is not None], {
+        "team_id": team_id, "event_id": event_id, "experiment_id": experiment_id,
+        "auth_key_id": key_id})
+    if not rows:
+        if key_id is not None and executor.first(_KEY_ACTIVE, {"key_id": key_id}) is None:
+            raise Unauthorized("invalid or revoked API key")
+        raise NotFound(f"unknown event_id {event_id!r}: no decision was logged with it")
+    if len(rows) > 1:
+        raise Conflict(f"event_id {event_id!r} is used by several experiments; "
+                       "send the reward to the experiment's batch endpoint")
+    decision_id, created_at, found_event, closes_at, found_experiment, config = rows[0]
+    config = json.loads(config) if isinstance(config, str) else config  # raw SQLite: text
+    return Target(decision_id, created_at, found_event, closes_at, found_experiment,
+                  config["reward"])
+
+
+def _find_statement(by_experiment: bool) -> sa.Select[Any]:
+    # Through the keys: (team's experiments x event id) probes their primary key, then
+    # one partition of decisions, however old the decision.
+    query = (sa.select(Decision.id, Decision.created_at, Decision.event_id,
+                       Decision.closes_at, Experiment.id, Experiment.config)
+             .join(DecisionKey, decision_of_key())
+             .join(Experiment, Experiment.id == DecisionKey.experiment_id)
+             .where(Experiment.team_id == sa.bindparam("team_id"),
+                    DecisionKey.event_id == sa.bindparam("event_id"),
+                    keys.active_key_guard()))
+    if by_experiment:
+        query = query.where(DecisionKey.experiment_id == sa.bindparam("experiment_id"))
+    return query.limit(2)
+
+
+_FIND = {False: _find_statement(False), True: _find_statement(True)}
+_KEY_ACTIVE = sa.select(ApiKey.id).where(ApiKey.key_id == sa.bindparam("key_id"),
+                                         ApiKey.revoked_at.is_(None))
+
+
+def store(executor: Executor, target: Target, reward: RewardInput) -> str:
     """Insert the event and update the decision; "accepted", "late" or "duplicate".
 
     With an idempotency key, `INSERT INTO reward_keys ... ON CONFLICT (experiment_id,
@@ -140,39 +227,54 @@ def store(session: Session, decision: Decision, experiment: Experiment,
     so neither a lookup first nor a savepoint (to keep the rest of a batch after a
     duplicate) is needed, and two concurrent retries cannot both count. The caller commits.
     """
-    value = mapped_value(experiment.config["reward"], reward)
+    value = mapped_value(target.rule, reward)
     now = clock.now()
-    late = decision.closes_at is not None and now > decision.closes_at
-    inserted = _insert(session.connection(), reward.idempotency_key is not None, {
-        "experiment_id": experiment.id, "decision_id": decision.id,
-        "event_id": decision.event_id, "type": reward.type, "value": value,
+    late = target.closes_at is not None and now > target.closes_at
+    inserted = _insert(executor, reward.idempotency_key is not None, {
+        "experiment_id": target.experiment_id, "decision_id": target.decision_id,
+        "event_id": target.event_id, "type": reward.type, "value": value,
         "raw_value": reward.value, "idempotency_key": reward.idempotency_key, "late": late,
         "received_at": now})
     if inserted is None:
         return "duplicate"
-    if not late and not _update_decision(session, decision, experiment, value):
+    # One UPDATE computes the aggregate in the database, so concurrent rewards compose;
+    # it changes nothing once the learner has learned the decision.
+    if not late and executor.first(_UPDATE[target.rule["aggregation"]], {
+            "decision_id": target.decision_id,
+            "decision_created_at": target.decision_created_at,
+            "value": value}) is None:
         # The learner already took this decision (its window closed while this request
         # was in flight): the reward is late after all, and must say so.
-        session.execute(sa.update(RewardEvent)
-                        .where(RewardEvent.id == inserted, RewardEvent.received_at == now)
-                        .values(late=True).execution_options(synchronize_session=False))
+        executor.first(_MARK_LATE, {"reward_event_id": inserted, "event_received_at": now})
         late = True
     return "late" if late else "accepted"
 
 
-def _insert(connection: sa.Connection, keyed: bool, params: dict[str, Any]) -> int | None:
+def store_one(executor: Executor, team_id: int, reward: RewardInput,
+              experiment_id: int | None = None, key_id: str | None = None) -> str:
+    """Find the reward's decision and store it (the caller commits)."""
+    return store(executor, find_target(executor, team_id, reward.event_id, experiment_id,
+                                       key_id), reward)
+
+
+def _insert(executor: Executor, keyed: bool, params: dict[str, Any]) -> int | None:
     """The new reward event's id; None if its idempotency key was already used."""
     if not keyed:
-        return connection.execute(_UNKEYED, params).scalar_one()
+        row = executor.first(_UNKEYED, params)
+        assert row is not None
+        return row[0]
     found = None
-    for statement in _insert_statements(connection.dialect.name):
-        found = connection.execute(statement, {**params, "reward_event_id": found}).scalar()
-        if found is None:
+    for statement in _insert_statements(executor.dialect):
+        row = executor.first(statement, {**params, "reward_event_id": found})
+        if row is None:
             return None
+        found = row[0]
     return found
 
 
-_UNKEYED = sa.insert(RewardEvent).returning(RewardEvent.id)
+_UNKEYED = sa.insert(RewardEvent).values(
+    {c.name: sa.bindparam(c.name, type_=c.type) for c in RewardEvent.__table__.columns
+     if c.name != "id"}).returning(RewardEvent.id)
 
 
 @functools.cache
@@ -203,33 +305,39 @@ def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
     return key, row
 
 
-def _update_decision(session: Session, decision: Decision, experiment: Experiment,
-                     value: float) -> bool:
-    """Fold `value` into the decision's reward unless the learner already learned it."""
-    aggregation = experiment.config["reward"]["aggregation"]
-    column = Decision.reward
+def _update_statement(aggregation: str) -> sa.Executable:
+    """Fold `:value` into the decision's reward unless the learner already learned it."""
+    column, value = Decision.reward, sa.bindparam("value", type_=sa.Double)
     if aggregation == "sum":
-        new = sa.func.coalesce(column, 0.0) + value
+        new: Any = sa.func.coalesce(column, 0.0) + value
     elif aggregation == "max":
         new = sa.case((column.is_(None), value), (column < value, value), else_=column)
-    else:
+    else:  # earliest: the first value received stays
         new = sa.func.coalesce(column, value)
-    # One UPDATE computes the aggregate in the database, so concurrent rewards compose.
-    updated = cast(sa.CursorResult[Any], session.execute(
-        sa.update(Decision).where(Decision.id == decision.id,
-                                  Decision.created_at == decision.created_at,
-                                  Decision.learned_version.is_(None))
-        .values(reward=new, reward_count=Decision.reward_count + 1)
-        .execution_options(synchronize_session=False)))
-    return updated.rowcount == 1
+    return (sa.update(Decision)
+            .where(Decision.id == sa.bindparam("decision_id"),
+                   Decision.created_at == sa.bindparam("decision_created_at"),
+                   Decision.learned_version.is_(None))
+            .values(reward=new, reward_count=Decision.reward_count + 1)
+            .returning(Decision.id))
+
+
+_UPDATE = {aggregation: _update_statement(aggregation)
+           for aggregation in ("sum", "max", "earliest")}
+_MARK_LATE = (sa.update(RewardEvent)
+              .where(RewardEvent.id == sa.bindparam("reward_event_id"),
+                     RewardEvent.received_at == sa.bindparam("event_received_at"))
+              .values(late=True).returning(RewardEvent.id))
 
 
 def record(session: Session, team_id: int, reward: RewardInput,
-           experiment_id: int | None = None, key_id: str | None = None) -> str:
-    """Record one reward durably (commits). `key_id`: see `find_for_team`."""
-    decision, experiment = find_for_team(session, team_id, reward.event_id, experiment_id,
-                                         key_id)
-    outcome = store(session, decision, experiment, reward)
+           experiment_id: int | None = None, key_id: str | None = None,
+           direct: Direct | None = None) -> str:
+    """Record one reward durably (commits). `key_id`: see `find_for_team`. With `direct`,
+    in one transaction on the hot path's raw connection instead of the session's."""
+    if direct is not None:
+        return direct.run(lambda tx: store_one(tx, team_id, reward, experiment_id, key_id))
+    outcome = store_one(SessionExecutor(session), team_id, reward, experiment_id, key_id)
     session.commit()
     return outcome
 
@@ -241,12 +349,11 @@ def record_batch(session: Session, experiment: Experiment, items: Any,
         raise ValidationFailed.field("rewards", f"must be a list of 1 to {max_items} rewards")
     counts = {"accepted": 0, "duplicates": 0, "late": 0}
     rejected: list[dict[str, Any]] = []
+    executor = SessionExecutor(session)
     for index, item in enumerate(items):
         try:
             reward = parse_reward(item)
-            decision, _ = find_for_team(session, experiment.team_id, reward.event_id,
-                                        experiment.id)
-            outcome = store(session, decision, experiment, reward)
+            outcome = store_one(executor, experiment.team_id, reward, experiment.id)
         except (ValidationFailed, NotFound, Conflict) as exc:
             rejected.append({"index": index, "error": {"code": exc.code,
                                                        "message": exc.message}})

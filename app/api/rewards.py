@@ -16,7 +16,8 @@ from experiments import clock, rewards
 def reward(event_id: str):
     principal = current_principal()
     item = rewards.parse_reward(json_body(), event_id)
-    outcome = rewards.record(db.session(), principal.team_id, item, key_id=guarded_key_id())
+    outcome = rewards.record(db.session(), principal.team_id, item, key_id=guarded_key_id(),
+                             direct=db.direct())
     metrics.count_rewards(outcome)
     return jsonify({"event_id": event_id, "status": outcome}), 200 if outcome == "duplicate" \
         else 202
