@@ -6,6 +6,11 @@ PORT="${PORT:-8000}"
 WORKERS="${WORKERS:-2}"
 THREADS="${THREADS:-4}"
 LEARNER="${LEARNER:-1}"  # 0: serve only (benchmarks)
+# gunicorn's access log is off unless TAILOR_ACCESS_LOG=1: its lines carry URLs, and
+# erasure URLs carry unit ids (docs/security.md); it also cost about a tenth of a
+# worker's Python time per request (docs/bench-rank.md). /metrics counts every request.
+ACCESS_LOG=()
+if [ "${TAILOR_ACCESS_LOG:-0}" = 1 ]; then ACCESS_LOG=(--access-logfile -); fi
 
 # /metrics adds up the counters of every gunicorn worker from files in this directory
 # (docs/operations.md); a fresh start begins from zero.
@@ -28,7 +33,7 @@ trap stop INT TERM EXIT
 # --preload: the app is imported once and workers are forked from it, so a worker that
 # dies is replaced in milliseconds instead of re-importing everything (seconds).
 "$BIN/gunicorn" --bind "127.0.0.1:${PORT}" --workers "$WORKERS" --threads "$THREADS" \
-  --worker-class gthread --preload --access-logfile - --graceful-timeout 10 wsgi:app &
+  --worker-class gthread --preload "${ACCESS_LOG[@]}" --graceful-timeout 10 wsgi:app &
 pids+=($!)
 if [ "$LEARNER" != 0 ] && "$BIN/tailor" learn --help >/dev/null 2>&1; then
   "$BIN/tailor" learn &
