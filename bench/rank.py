@@ -153,17 +153,22 @@ def storage(url: str) -> str:
     """Bytes per decision and per reward event on PostgreSQL (tables with their indexes)."""
     engine = make_engine(url)
     with engine.connect() as conn:
+        # Partitioned tables: the parent holds nothing; add up its partitions (and the
+        # idempotency keys each row needs).
         row = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM decisions) AS decisions, "
             "(SELECT avg(pg_column_size(d.*)) FROM decisions d) AS row_bytes, "
-            "pg_total_relation_size('decisions') AS decision_bytes, "
+            "(SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('decisions'))"
+            " + pg_total_relation_size('decision_keys') AS decision_bytes, "
             "(SELECT count(*) FROM reward_events) AS rewards, "
-            "pg_total_relation_size('reward_events') AS reward_bytes")).one()
+            "(SELECT sum(pg_total_relation_size(relid)) "
+            " FROM pg_partition_tree('reward_events'))"
+            " + pg_total_relation_size('reward_keys') AS reward_bytes")).one()
     engine.dispose()
     return (f"postgresql storage: {row.decisions} decisions, {row.row_bytes:.0f} bytes per "
-            f"row, {row.decision_bytes / row.decisions:.0f} bytes per decision with indexes "
-            f"and TOAST; {row.rewards} reward events, "
-            f"{row.reward_bytes / max(1, row.rewards):.0f} bytes each with indexes")
+            f"row, {row.decision_bytes / row.decisions:.0f} bytes per decision with indexes, "
+            f"TOAST and its idempotency key; {row.rewards} reward events, "
+            f"{row.reward_bytes / max(1, row.rewards):.0f} bytes each with indexes and keys")
 
 
 def learner_throughput(url: str, backend: str) -> str:
