@@ -28,6 +28,7 @@ from experiments import clock, keys, pii, registry
 from experiments.assignment import assign_arm
 from experiments.direct import Direct
 from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
+from experiments.keyed import claim_then_insert
 from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
 from experiments.policies import PolicyCache, arm_spec
 from experiments.validation import validate_actions
@@ -339,7 +340,6 @@ def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
     PostgreSQL runs both as one statement (a data-modifying CTE); SQLite, which has no
     such CTE, as two statements of the write transaction, which holds its single write
     lock throughout. Built once per dialect; each rank only binds its values."""
-    decisions = cast(sa.Table, Decision.__table__)
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     key = (insert(DecisionKey).from_select(_KEY_COLUMNS, sa.select(
         sa.bindparam("experiment_id", type_=sa.Integer),
@@ -348,16 +348,7 @@ def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
                                                            keys.active_key_guard()))
         .on_conflict_do_nothing(index_elements=["experiment_id", "event_id"])
         .returning(DecisionKey.decision_id))
-    values = [sa.bindparam(name, type_=decisions.c[name].type) for name in _INSERT_COLUMNS]
-    if dialect == "postgresql":
-        claimed = key.cte("claimed")
-        return (insert(decisions).from_select(
-            ["id", *_INSERT_COLUMNS], sa.select(claimed.c.decision_id, *values))
-            .returning(decisions.c.id),)
-    row = sa.insert(decisions).values(
-        id=sa.bindparam("decision_id", type_=decisions.c.id.type),
-        **dict(zip(_INSERT_COLUMNS, values, strict=True))).returning(decisions.c.id)
-    return key, row
+    return claim_then_insert(dialect, key, cast(sa.Table, Decision.__table__), "decision_id")
 
 
 def _still_current() -> sa.Exists:
@@ -365,7 +356,6 @@ def _still_current() -> sa.Exists:
                              Experiment.version == sa.bindparam("current_version"))
 
 
-_INSERT_COLUMNS = [c.name for c in Decision.__table__.columns if c.name != "id"]
 _KEY_COLUMNS = ["experiment_id", "event_id", "decision_id", "created_at"]
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, load_only
 from experiments import clock, keys
 from experiments.direct import Direct
 from experiments.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from experiments.keyed import claim_then_insert
 from experiments.models import (
     ApiKey,
     Decision,
@@ -282,7 +283,6 @@ def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
     """Claim the key (the new event's id with it), then insert the event with that id,
     each binding the previous one's result as `reward_event_id`: one statement (a
     data-modifying CTE) on PostgreSQL, two of the caller's transaction on SQLite."""
-    table = cast(sa.Table, RewardEvent.__table__)
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     key = (insert(RewardKey).from_select(
         ["experiment_id", "idempotency_key", "reward_event_id", "received_at"],
@@ -292,17 +292,8 @@ def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
         .where(sa.true()))  # SQLite parses INSERT ... SELECT ... ON CONFLICT only so
         .on_conflict_do_nothing(index_elements=["experiment_id", "idempotency_key"])
         .returning(RewardKey.reward_event_id))
-    columns = [c.name for c in table.columns if c.name != "id"]
-    values = [sa.bindparam(name, type_=table.c[name].type) for name in columns]
-    if dialect == "postgresql":
-        claimed = key.cte("claimed")
-        return (insert(table).from_select(
-            ["id", *columns], sa.select(claimed.c.reward_event_id, *values))
-            .returning(table.c.id),)
-    row = sa.insert(table).values(
-        id=sa.bindparam("reward_event_id", type_=table.c.id.type),
-        **dict(zip(columns, values, strict=True))).returning(table.c.id)
-    return key, row
+    return claim_then_insert(dialect, key, cast(sa.Table, RewardEvent.__table__),
+                             "reward_event_id")
 
 
 def _update_statement(aggregation: str) -> sa.Executable:
