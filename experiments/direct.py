@@ -141,8 +141,10 @@ class Transaction:
 
 
 class Direct:
-    """Idempotent single statements on an autocommit engine (see the module docstring):
-    `engine` must be made with `isolation_level="AUTOCOMMIT"` (app.db.make_engine does)."""
+    """The hot path's writes on raw connections of an autocommit engine (see the module
+    docstring): single idempotent statements (`first`), chains of them (`chain`) and short
+    transactions (`run`). `engine` must be made with `isolation_level="AUTOCOMMIT"`
+    (app.db.make_engine does)."""
 
     def __init__(self, engine: sa.Engine,
                  on_error: Callable[[sa.exc.DBAPIError], None] | None = None) -> None:
