@@ -142,3 +142,49 @@ def test_upgrade_from_0001_keeps_every_row_and_idempotency(empty_url) -> None:
     assert [d["event_id"] for d in log] == [*written, "new"]
     assert log[-1]["id"] > max(row.id for row in before)
     db_dispose(app)
+
+
+def _downgrade(engine: sa.Engine, revision: str) -> None:
+    from alembic import command
+
+    from app.migrate import alembic_config
+
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, revision)
+
+
+def test_downgrade_to_0001_and_back_keeps_every_row(empty_url) -> None:
+    """0002 is reversible: back to the unpartitioned tables of 0001 with every decision
+    and keyed reward, then up again to the same rows and keys."""
+    engine = make_engine(empty_url)
+    upgrade(engine, "0001")
+    with Session(engine) as session:
+        team = keys.get_or_create_team(session, "team-a")
+        session.commit()
+        written = _seed_0001(session, team, days=3)
+    upgrade(engine)
+    rows_sql = sa.text("SELECT id, event_id, created_at, reward FROM decisions ORDER BY id")
+    with engine.connect() as conn:
+        at_head = conn.execute(rows_sql).all()
+    _downgrade(engine, "0001")
+    with engine.connect() as conn:
+        at_0001 = conn.execute(rows_sql).all()
+        tables = set(sa.inspect(conn).get_table_names())
+        rewards = conn.execute(sa.text(
+            "SELECT idempotency_key FROM reward_events")).scalars().all()
+    assert at_0001 == at_head and len(at_0001) == len(written)
+    assert "decision_keys" not in tables and "reward_keys" not in tables
+    assert rewards == ["k-old"]
+    upgrade(engine)
+    with engine.connect() as conn:
+        again = conn.execute(rows_sql).all()
+        found_keys = conn.execute(sa.text(
+            "SELECT event_id FROM decision_keys ORDER BY decision_id")).scalars().all()
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert again == at_head
+    assert found_keys == [row.event_id for row in at_head]
+    assert diff == []
