@@ -222,8 +222,7 @@ def reward(event_id: str):
 @requires("client")
 def activate(event_id: str):
     experiment = _experiment()
-    rewards.find_for_team(db.session(), experiment.team_id, event_id, experiment.id)
-    rewards.activate(db.session(), experiment.team_id, event_id)
+    rewards.activate(db.session(), experiment.team_id, event_id, experiment.id)
     return Response(status=204)
 
 
@@ -312,7 +311,7 @@ def multislot_activate(event_id: str):
     if not slot_events:
         raise NotFound(f"unknown eventId {event_id!r}: no multi-slot decision was logged")
     for slot_event in slot_events:
-        rewards.activate(session, experiment.team_id, slot_event)
+        rewards.activate(session, experiment.team_id, slot_event, experiment.id)
     return Response(status=204)
 
 

@@ -133,15 +133,8 @@ _SQLITE_NEXT_ID = "(SELECT coalesce(max(id), 0) + 1 FROM {})"
 
 def _insert_decisions(raw: Any, dialect: str, rows: list[tuple]) -> int:
     """Insert a chunk; the id of its first row (ids are consecutive within a chunk)."""
+    _bulk_insert(raw, dialect, "decisions", DECISION_COLUMNS, rows)
     cursor = raw.cursor()
-    if dialect == "postgresql":
-        with cursor.copy(f"COPY decisions ({', '.join(DECISION_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        marks = ", ".join("?" * len(DECISION_COLUMNS))
-        cursor.executemany(f"INSERT INTO decisions (id, {', '.join(DECISION_COLUMNS)}) "
-                           f"VALUES ({_SQLITE_NEXT_ID.format('decisions')}, {marks})", rows)
     cursor.execute("SELECT min(id) FROM decisions WHERE experiment_id = %s AND event_id = %s"
                    .replace("%s", "?" if dialect == "sqlite" else "%s"),
                    (rows[0][0], rows[0][1]))
@@ -151,17 +144,22 @@ def _insert_decisions(raw: Any, dialect: str, rows: list[tuple]) -> int:
 
 
 def _insert_events(raw: Any, dialect: str, rows: list[tuple]) -> None:
-    if not rows:
-        return
+    if rows:
+        _bulk_insert(raw, dialect, "reward_events", EVENT_COLUMNS, rows)
+
+
+def _bulk_insert(raw: Any, dialect: str, table: str, columns: list[str],
+                 rows: list[tuple]) -> None:
+    """COPY on PostgreSQL (ids from the sequence); executemany on SQLite (ids as NextId)."""
     cursor = raw.cursor()
     if dialect == "postgresql":
-        with cursor.copy(f"COPY reward_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
     else:
-        marks = ", ".join("?" * len(EVENT_COLUMNS))
-        cursor.executemany(f"INSERT INTO reward_events (id, {', '.join(EVENT_COLUMNS)}) "
-                           f"VALUES ({_SQLITE_NEXT_ID.format('reward_events')}, {marks})", rows)
+        marks = ", ".join("?" * len(columns))
+        cursor.executemany(f"INSERT INTO {table} (id, {', '.join(columns)}) "
+                           f"VALUES ({_SQLITE_NEXT_ID.format(table)}, {marks})", rows)
     cursor.close()
 
 

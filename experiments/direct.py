@@ -64,6 +64,22 @@ class Compiled:
         return tuple(converted[name] for name in self.positions)
 
 
+First = Callable[[sa.Executable, Mapping[str, Any]], "tuple[Any, ...] | None"]
+
+
+def chained(first: First, statements: Sequence[sa.Executable], values: Mapping[str, Any],
+            link: str) -> tuple[Any, ...] | None:
+    """Run `statements` with `first` in order, each binding the previous one's first
+    column as `link` (None for the first one); the last one's row, or None as soon as one
+    returns no row (the caller must then keep nothing of the transaction)."""
+    row: tuple[Any, ...] | None = None
+    for statement in statements:
+        row = first(statement, {**values, link: None if row is None else row[0]})
+        if row is None:
+            return None
+    return row
+
+
 class SqliteWriter:
     """One hot-path writer at a time on a SQLite file, across threads and processes.
 
@@ -179,12 +195,8 @@ class Direct:
             return self.first(statements[0], {**values, link: None})
 
         def work(tx: Transaction) -> tuple[Any, ...] | None:
-            row: tuple[Any, ...] | None = None
-            for statement in statements:
-                row = tx.first(statement, {**values, link: None if row is None else row[0]})
-                if row is None:
-                    tx.rollback_only = True
-                    break
+            row = chained(tx.first, statements, values, link)
+            tx.rollback_only = row is None
             return row
 
         return self.run(work)

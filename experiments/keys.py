@@ -151,19 +151,26 @@ def authenticate(session: Session, plain: str) -> Principal | None:
     if parsed is None:
         return None
     key_id, secret = parsed
-    row = session.execute(
-        sa.select(ApiKey, Team.name, Team.pii_salt).join(Team, Team.id == ApiKey.team_id)
-        .where(ApiKey.key_id == key_id)
-    ).first()
-    if row is None:
+    found = _active_key(session, key_id)
+    if found is None:
         return None
-    key, team_name, pii_salt = row
-    if key.revoked_at is not None or not hmac.compare_digest(
-            key.secret_hash, _hash(key.salt, secret)):
+    key, principal = found
+    if not hmac.compare_digest(key.secret_hash, _hash(key.salt, secret)):
         return None
     _touch(session, key)
-    return Principal(key.team_id, team_name, key.key_id, key.scope, key.default_experiment,
-                     pii_salt, key.rate_limits)
+    return principal
+
+
+def _active_key(session: Session, key_id: str) -> tuple[ApiKey, Principal] | None:
+    """The unrevoked key `key_id` and the principal it stands for, or None."""
+    row = session.execute(
+        sa.select(ApiKey, Team.name, Team.pii_salt).join(Team, Team.id == ApiKey.team_id)
+        .where(ApiKey.key_id == key_id)).first()
+    if row is None or row[0].revoked_at is not None:
+        return None
+    key, team_name, pii_salt = row
+    return key, Principal(key.team_id, team_name, key.key_id, key.scope,
+                          key.default_experiment, pii_salt, key.rate_limits)
 
 
 def active_key_guard() -> sa.ColumnElement[bool]:
@@ -174,10 +181,13 @@ def active_key_guard() -> sa.ColumnElement[bool]:
                                                       ApiKey.revoked_at.is_(None)))
 
 
+ACTIVE_KEY = sa.select(ApiKey.id).where(ApiKey.key_id == sa.bindparam("key_id"),
+                                        ApiKey.revoked_at.is_(None))
+
+
 def is_active(session: Session, key_id: str) -> bool:
     """Is the key still unrevoked (read now, never from a cache)?"""
-    return session.scalar(sa.select(ApiKey.id).where(
-        ApiKey.key_id == key_id, ApiKey.revoked_at.is_(None))) is not None
+    return session.scalar(ACTIVE_KEY, {"key_id": key_id}) is not None
 
 
 @dataclass
@@ -234,15 +244,11 @@ class KeyCache:
             self._entries.pop(key_id, None)
 
     def _load(self, session: Session, key_id: str, now: float) -> _Verified | None:
-        row = session.execute(
-            sa.select(ApiKey, Team.name, Team.pii_salt).join(Team, Team.id == ApiKey.team_id)
-            .where(ApiKey.key_id == key_id)).first()
-        if row is None or row[0].revoked_at is not None:
+        found = _active_key(session, key_id)
+        if found is None:
             self.forget(key_id)
             return None
-        key, team_name, pii_salt = row
-        principal = Principal(key.team_id, team_name, key.key_id, key.scope,
-                              key.default_experiment, pii_salt, key.rate_limits)
+        key, principal = found
         entry = _Verified(key.salt, key.secret_hash, principal, now,
                           key.last_used_at if key.last_used_at is not None else -math.inf)
         with self._lock:

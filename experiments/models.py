@@ -229,7 +229,7 @@ class RewardEvent(Base):
     # decisions' key includes their partition key, every reward would check it across
     # partitions, and retention could not drop a day of decisions while rewards received
     # the next day (another partition) still point at it. Rewards resolve their decision
-    # first in the same transaction (`rewards.find_for_team`) and erasure follows the
+    # first in the same transaction (`rewards.find_target`) and erasure follows the
     # declared reference, so integrity is kept by the application.
     decision_id: Mapped[int] = mapped_column(BigId, info=references("decisions.id"))
     event_id: Mapped[str] = mapped_column(sa.String(128))

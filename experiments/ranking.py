@@ -212,7 +212,7 @@ def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
 
 def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankRequest,
          policies: PolicyCache, pii_salt: str,
-         experiments: ExperimentCache | None = None, *, direct: Direct | None = None,
+         experiments: ExperimentCache | None = None, *, direct: Direct,
          key_id: str | None = None) -> dict[str, Any]:
     """Choose, log durably (commit), and answer. Idempotent by event id.
 
@@ -220,9 +220,10 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
     is still at that version, otherwise it is read again (and `experiments` refreshed)
     and the rank done again with the new configuration.
 
-    With `direct`, the decision is written by one autocommit statement (the hot path);
-    without, through `session` (imports, tests). `key_id`: the caller was authenticated
-    from a cache; the write also requires that key to be unrevoked (keys.KeyCache).
+    The decision is written through `direct` (one autocommit statement on PostgreSQL,
+    one short transaction on SQLite); `session` only reads. `key_id`: the caller was
+    authenticated from a cache; the write also requires that key to be unrevoked
+    (keys.KeyCache).
     """
     reload = experiments.reload if experiments is not None else _reload
     # The body may hold PII before the guard runs: store only a keyed fingerprint of it.
@@ -249,7 +250,7 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
 
 def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
                request: RankRequest, policies: PolicyCache, pii_salt: str,
-               direct: Direct | None, key_id: str | None) -> dict[str, Any] | None:
+               direct: Direct, key_id: str | None) -> dict[str, Any] | None:
     if experiment.status not in ("running", "paused"):
         raise Conflict(f"experiment {experiment.key!r} is {experiment.status}; "
                        "rank needs running or paused")
@@ -292,7 +293,7 @@ def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
 
 
 def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
-            row: dict[str, Any], request: RankRequest, direct: Direct | None,
+            row: dict[str, Any], request: RankRequest, direct: Direct,
             key_id: str | None) -> dict[str, Any] | None:
     """Insert and commit in one step; the stored answer if the event id was taken;
     None if the experiment changed version meanwhile (nothing written).
@@ -301,30 +302,14 @@ def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,
         Unauthorized: `key_id` was revoked after this process cached it.
     """
     values = {**row, "current_version": experiment.version, "auth_key_id": key_id}
-    if direct is not None:
-        found = direct.chain(_insert_statements(direct.engine.dialect.name), values,
-                             link="decision_id")
-        inserted = None if found is None else found[0]
-    else:
-        inserted = _insert(session.connection(), values)
-        session.commit()
-    if inserted is not None:
+    found = direct.chain(_insert_statements(direct.engine.dialect.name), values,
+                         link="decision_id")
+    if found is not None:
         return answer(cast(Decision, SimpleNamespace(**row)))
     if key_id is not None and not keys.is_active(session, key_id):
         raise Unauthorized("invalid or revoked API key")
     previous = find_decision(session, experiment.id, row["event_id"])
     return None if previous is None else _replay(previous, request)
-
-
-def _insert(connection: sa.Connection, params: dict[str, Any]) -> int | None:
-    """Run the rank write (`_insert_statements`) in the caller's transaction: the new
-    decision's id, or None when nothing was written. The caller commits."""
-    found = None
-    for statement in _insert_statements(connection.dialect.name):
-        found = connection.execute(statement, {**params, "decision_id": found}).scalar()
-        if found is None:
-            return None
-    return found
 
 
 @functools.cache

@@ -18,14 +18,13 @@ from typing import Any, Protocol, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from experiments import clock, keys
-from experiments.direct import Direct
+from experiments.direct import Direct, chained
 from experiments.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from experiments.keyed import claim_then_insert
 from experiments.models import (
-    ApiKey,
     Decision,
     DecisionKey,
     Experiment,
@@ -94,46 +93,6 @@ def aggregate(aggregation: str, current: float | None, value: float) -> float:
     return current  # earliest: the first value received stays
 
 
-def find_for_team(session: Session, team_id: int, event_id: str,
-                  experiment_id: int | None = None,
-                  key_id: str | None = None) -> tuple[Decision, Experiment]:
-    """The team's decision logged with `event_id`, and its experiment.
-
-    Through the keys: (team's experiments x event id) probes their primary key, then one
-    partition of decisions, however old the decision. Only the decision's scalar columns
-    are loaded (not its context, actions and pmf: a reward never needs them). `key_id`:
-    the caller was authenticated from a cache, and the decision is found only while that
-    key is unrevoked (keys.KeyCache).
-
-    Raises:
-        NotFound, Conflict (the id is used by several experiments), Unauthorized.
-    """
-    query = (sa.select(Decision, Experiment)
-             .options(load_only(*_SCALAR_COLUMNS))
-             .join(DecisionKey, decision_of_key())
-             .join(Experiment, Experiment.id == DecisionKey.experiment_id)
-             .where(Experiment.team_id == team_id, DecisionKey.event_id == event_id))
-    if experiment_id is not None:
-        query = query.where(DecisionKey.experiment_id == experiment_id)
-    if key_id is not None:
-        query = query.where(keys.active_key_guard()).params(auth_key_id=key_id)
-    rows = session.execute(query.limit(2)).all()
-    if not rows:
-        if key_id is not None and not keys.is_active(session, key_id):
-            raise Unauthorized("invalid or revoked API key")
-        raise NotFound(f"unknown event_id {event_id!r}: no decision was logged with it")
-    if len(rows) > 1:
-        raise Conflict(f"event_id {event_id!r} is used by several experiments; "
-                       "send the reward to the experiment's batch endpoint")
-    return rows[0][0], rows[0][1]
-
-
-_SCALAR_COLUMNS = [Decision.id, Decision.experiment_id, Decision.event_id, Decision.arm,
-                   Decision.deferred, Decision.activated_at, Decision.closes_at,
-                   Decision.reward, Decision.reward_count, Decision.learned_version,
-                   Decision.created_at]
-
-
 # ---- the write path: prebuilt statements, no ORM objects ----------------------------
 
 class Executor(Protocol):
@@ -171,6 +130,7 @@ class Target:
     decision_id: int
     decision_created_at: float
     event_id: str
+    activated_at: float | None
     closes_at: float | None
     experiment_id: int
     rule: Mapping[str, Any]  # the experiment's `reward` configuration
@@ -178,7 +138,11 @@ class Target:
 
 def find_target(executor: Executor, team_id: int, event_id: str,
                 experiment_id: int | None = None, key_id: str | None = None) -> Target:
-    """The team's decision logged with `event_id` (see `find_for_team`), as a `Target`.
+    """The team's decision logged with `event_id`, as a `Target`.
+
+    Only the decision's scalar columns are read (not its context, actions and pmf: a
+    reward never needs them). `key_id`: the caller was authenticated from a cache, and the
+    decision is found only while that key is unrevoked (keys.KeyCache).
 
     Raises:
         NotFound, Conflict (the id is used by several experiments), Unauthorized.
@@ -187,15 +151,15 @@ def find_target(executor: Executor, team_id: int, event_id: str,
         "team_id": team_id, "event_id": event_id, "experiment_id": experiment_id,
         "auth_key_id": key_id})
     if not rows:
-        if key_id is not None and executor.first(_KEY_ACTIVE, {"key_id": key_id}) is None:
+        if key_id is not None and executor.first(keys.ACTIVE_KEY, {"key_id": key_id}) is None:
             raise Unauthorized("invalid or revoked API key")
         raise NotFound(f"unknown event_id {event_id!r}: no decision was logged with it")
     if len(rows) > 1:
         raise Conflict(f"event_id {event_id!r} is used by several experiments; "
                        "send the reward to the experiment's batch endpoint")
-    decision_id, created_at, found_event, closes_at, found_experiment, config = rows[0]
+    decision_id, created_at, found_event, activated_at, closes_at, experiment, config = rows[0]
     config = json.loads(config) if isinstance(config, str) else config  # raw SQLite: text
-    return Target(decision_id, created_at, found_event, closes_at, found_experiment,
+    return Target(decision_id, created_at, found_event, activated_at, closes_at, experiment,
                   config["reward"])
 
 
@@ -203,7 +167,8 @@ def _find_statement(by_experiment: bool) -> sa.Select[Any]:
     # Through the keys: (team's experiments x event id) probes their primary key, then
     # one partition of decisions, however old the decision.
     query = (sa.select(Decision.id, Decision.created_at, Decision.event_id,
-                       Decision.closes_at, Experiment.id, Experiment.config)
+                       Decision.activated_at, Decision.closes_at, Experiment.id,
+                       Experiment.config)
              .join(DecisionKey, decision_of_key())
              .join(Experiment, Experiment.id == DecisionKey.experiment_id)
              .where(Experiment.team_id == sa.bindparam("team_id"),
@@ -215,8 +180,6 @@ def _find_statement(by_experiment: bool) -> sa.Select[Any]:
 
 
 _FIND = {False: _find_statement(False), True: _find_statement(True)}
-_KEY_ACTIVE = sa.select(ApiKey.id).where(ApiKey.key_id == sa.bindparam("key_id"),
-                                         ApiKey.revoked_at.is_(None))
 
 
 def store(executor: Executor, target: Target, reward: RewardInput) -> str:
@@ -264,13 +227,9 @@ def _insert(executor: Executor, keyed: bool, params: dict[str, Any]) -> int | No
         row = executor.first(_UNKEYED, params)
         assert row is not None
         return row[0]
-    found = None
-    for statement in _insert_statements(executor.dialect):
-        row = executor.first(statement, {**params, "reward_event_id": found})
-        if row is None:
-            return None
-        found = row[0]
-    return found
+    row = chained(executor.first, _insert_statements(executor.dialect), params,
+                  "reward_event_id")
+    return None if row is None else row[0]
 
 
 _UNKEYED = sa.insert(RewardEvent).values(
@@ -324,7 +283,7 @@ _MARK_LATE = (sa.update(RewardEvent)
 def record(session: Session, team_id: int, reward: RewardInput,
            experiment_id: int | None = None, key_id: str | None = None,
            direct: Direct | None = None) -> str:
-    """Record one reward durably (commits). `key_id`: see `find_for_team`. With `direct`,
+    """Record one reward durably (commits). `key_id`: see `find_target`. With `direct`,
     in one transaction on the hot path's raw connection instead of the session's."""
     if direct is not None:
         return direct.run(lambda tx: store_one(tx, team_id, reward, experiment_id, key_id))
@@ -358,12 +317,31 @@ def record_batch(session: Session, experiment: Experiment, items: Any,
     return {**counts, "rejected": rejected}
 
 
-def activate(session: Session, team_id: int, event_id: str) -> Decision:
-    """Activate a deferred decision: its reward window starts now (idempotent)."""
-    decision, experiment = find_for_team(session, team_id, event_id)
-    if decision.activated_at is None:
-        now = clock.now()
-        decision.activated_at = now
-        decision.closes_at = now + experiment.config["reward"]["window_seconds"]
-        session.commit()
-    return decision
+def activate(session: Session, team_id: int, event_id: str,
+             experiment_id: int | None = None) -> float:
+    """Activate a deferred decision: its reward window starts now (idempotent). Returns
+    when it was activated (now, or the first activation)."""
+    executor = SessionExecutor(session)
+    target = find_target(executor, team_id, event_id, experiment_id)
+    if target.activated_at is not None:
+        return target.activated_at
+    now = clock.now()
+    # Only if still inactive: of two concurrent activations, the first one's time stays.
+    done = executor.first(_ACTIVATE, {
+        "decision_id": target.decision_id, "decision_created_at": target.decision_created_at,
+        "now": now, "closes": now + target.rule["window_seconds"]})
+    session.commit()
+    if done is not None:
+        return now
+    return cast(float, session.scalar(sa.select(Decision.activated_at).where(
+        Decision.id == target.decision_id,
+        Decision.created_at == target.decision_created_at)))
+
+
+_ACTIVATE = (sa.update(Decision)
+             .where(Decision.id == sa.bindparam("decision_id"),
+                    Decision.created_at == sa.bindparam("decision_created_at"),
+                    Decision.activated_at.is_(None))
+             .values(activated_at=sa.bindparam("now", type_=sa.Double),
+                     closes_at=sa.bindparam("closes", type_=sa.Double))
+             .returning(Decision.id))

@@ -39,5 +39,5 @@ def reward_batch(key: str):
 @bp.post("/events/<event_id>/activate")
 @requires("client")
 def activate(event_id: str):
-    decision = rewards.activate(db.session(), current_principal().team_id, event_id)
-    return jsonify({"event_id": event_id, "activated_at": clock.iso(decision.activated_at)})
+    activated_at = rewards.activate(db.session(), current_principal().team_id, event_id)
+    return jsonify({"event_id": event_id, "activated_at": clock.iso(activated_at)})

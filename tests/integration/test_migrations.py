@@ -93,17 +93,23 @@ def _seed_0001(session, team, days: int) -> dict[str, str]:
     return {f"old-{i}": request_hash for i in range(days)}
 
 
+def _seeded_at_0001(engine: sa.Engine, days: int) -> dict[str, str]:
+    """Migrate an empty database to 0001 and seed it (`_seed_0001`) for team-a."""
+    upgrade(engine, "0001")
+    with Session(engine) as session:
+        team = keys.get_or_create_team(session, "team-a")
+        session.commit()
+        return _seed_0001(session, team, days)
+
+
 BODY = {"event_id": "old-0", "context": {"user_id": "u-0", "hour": 14}}
 
 
 def test_upgrade_from_0001_keeps_every_row_and_idempotency(empty_url) -> None:
     engine = make_engine(empty_url)
-    upgrade(engine, "0001")
-    with Session(engine) as session:
-        team = keys.get_or_create_team(session, "team-a")
-        session.commit()
-        written = _seed_0001(session, team, days=5)
-        before = session.execute(sa.text(
+    written = _seeded_at_0001(engine, days=5)
+    with engine.connect() as conn:
+        before = conn.execute(sa.text(
             "SELECT id, event_id, created_at, reward FROM decisions ORDER BY id")).all()
     upgrade(engine)
     with engine.connect() as conn:
@@ -159,11 +165,7 @@ def test_downgrade_to_0001_and_back_keeps_every_row(empty_url) -> None:
     """0002 is reversible: back to the unpartitioned tables of 0001 with every decision
     and keyed reward, then up again to the same rows and keys."""
     engine = make_engine(empty_url)
-    upgrade(engine, "0001")
-    with Session(engine) as session:
-        team = keys.get_or_create_team(session, "team-a")
-        session.commit()
-        written = _seed_0001(session, team, days=3)
+    written = _seeded_at_0001(engine, days=3)
     upgrade(engine)
     rows_sql = sa.text("SELECT id, event_id, created_at, reward FROM decisions ORDER BY id")
     with engine.connect() as conn:

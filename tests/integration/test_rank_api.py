@@ -145,6 +145,12 @@ def test_deferred_activation(app, client, team):
     assert response.status_code == 200
     row = decisions(app)[0]
     assert row.activated_at is not None and row.closes_at is not None
+    assert row.closes_at == pytest.approx(row.activated_at + 600)
+    # Idempotent: a second activation answers the first one's time and moves nothing.
+    again = client.post("/v1/events/d-1/activate", headers=team.auth("client"))
+    assert again.status_code == 200
+    assert again.json["activated_at"] == response.json["activated_at"]
+    assert decisions(app)[0].closes_at == row.closes_at
     assert body["event_id"] == "d-1"
     assert client.post("/v1/events/nope/activate",
                        headers=team.auth("client")).status_code == 404
