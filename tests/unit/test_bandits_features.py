@@ -140,7 +140,8 @@ _scalars = st.one_of(
     st.integers(),
     st.floats(),
     st.floats(min_value=-1e-25, max_value=1e-25),
-    st.sampled_from([1e-30, -1.2345678e-30, 9.9e-31, 1e-38, 5e-324, 3.4e38, -3.39999e38, 1 / 3]),
+    st.sampled_from([1e-30, -1.2345678e-30, 9.9e-31, 1e-38, 5e-324, 3.4e38, -3.39999e38, 1 / 3,
+                     7.428255371772729e-30, 9.99999999e-29, 1e-28, -1.23456789e-28]),
     st.text(),
     st.sampled_from(["", " ", "|", ":", "a b", "x:1", "|a z", "\n", "\t", "%", "=", "0"]),
 )
@@ -171,7 +172,7 @@ def _oracle_value(key: str, value: Any, path: str) -> list[tuple[str, float]]:
             raise _Invalid(path)
         if not math.isfinite(value) or abs(value) > 3.4e38:
             raise _Invalid(path)
-        return [] if abs(value) < 1e-30 else [(escape_key(key), float(np.float32(value)))]
+        return [] if abs(value) < 1e-28 else [(escape_key(key), float(np.float32(value)))]
     if isinstance(value, list):
         names: list[tuple[str, float]] = []
         for i, item in enumerate(value):
@@ -283,3 +284,19 @@ def test_action_lines_memo_equals_action_line_and_follows_identity() -> None:
     assert memo.line("hero-1", other, "f") == action_line("hero-1", other, "f")
     assert memo.line("hero-1", None, "f") == action_line("hero-1", None, "f")
     assert len(memo._lines) <= 2  # bounded
+
+
+@pytest.mark.parametrize("value", [7.428255371772729e-30, 9.99999999e-29, 1.23456789e-28])
+def test_tiny_numbers_are_either_dropped_or_read_back_by_vw(value: float) -> None:
+    """VW's parser reads `7.42825537e-30` as 0: such values must not be encoded at all."""
+    vw = _workspace()
+    try:
+        examples = vw.parse(build_example({"x": 1}, [("a", {"f": value})]))
+        encoded = [w for _h, w in _parsed(vw, examples[1], "a")]
+        if value < 1e-28:
+            assert encoded == [1.0]  # only the action id
+        else:
+            assert sorted(encoded) == pytest.approx(sorted([1.0, value]), rel=1e-6)
+        vw.finish_example(examples)
+    finally:
+        vw.finish()
