@@ -31,9 +31,11 @@ stop() {
 trap stop INT TERM EXIT
 
 # --preload: the app is imported once and workers are forked from it, so a worker that
-# dies is replaced in milliseconds instead of re-importing everything (seconds).
-"$BIN/gunicorn" --bind "127.0.0.1:${PORT}" --workers "$WORKERS" --threads "$THREADS" \
-  --worker-class gthread --preload "${ACCESS_LOG[@]}" --graceful-timeout 10 wsgi:app &
+# dies is replaced in milliseconds instead of re-importing everything (seconds). The hooks
+# freeze that imported heap out of the garbage collector's reach (app/gunicorn_hooks.py).
+"$BIN/gunicorn" --config python:app.gunicorn_hooks --bind "127.0.0.1:${PORT}" \
+  --workers "$WORKERS" --threads "$THREADS" --worker-class gthread --preload \
+  "${ACCESS_LOG[@]}" --graceful-timeout 10 wsgi:app &
 pids+=($!)
 if [ "$LEARNER" != 0 ] && "$BIN/tailor" learn --help >/dev/null 2>&1; then
   "$BIN/tailor" learn &
