@@ -43,6 +43,7 @@ class ClosedDecision:
 
     decision_id: int
     closes_at: float
+    created_at: float
     arm: str
     phase: str
     context: dict[str, Any]
@@ -74,8 +75,9 @@ def fetch_closed(session: Session, experiment_id: int, *, cutoff: float,
                  after: Cursor | None, limit: int, default: float) -> list[ClosedDecision]:
     """Unlearned decisions with ``closes_at <= cutoff``, in (closes_at, id) order."""
     query = sa.select(
-        Decision.id, Decision.closes_at, Decision.arm, Decision.phase, Decision.context,
-        Decision.actions, Decision.chosen_index, Decision.propensity, Decision.reward,
+        Decision.id, Decision.closes_at, Decision.created_at, Decision.arm, Decision.phase,
+        Decision.context, Decision.actions, Decision.chosen_index, Decision.propensity,
+        Decision.reward,
     ).where(Decision.experiment_id == experiment_id, Decision.learned_version.is_(None),
             Decision.closes_at <= cutoff)
     if after is not None:
@@ -88,15 +90,42 @@ def fetch_closed(session: Session, experiment_id: int, *, cutoff: float,
 
 def _closed(row: Any, default: float) -> ClosedDecision:
     return ClosedDecision(
-        decision_id=row.id, closes_at=row.closes_at, arm=row.arm, phase=row.phase,
-        context=row.context,
+        decision_id=row.id, closes_at=row.closes_at, created_at=row.created_at, arm=row.arm,
+        phase=row.phase, context=row.context,
         actions=[(a["id"], a.get("features") or {}) for a in row.actions],
         chosen_index=row.chosen_index, propensity=min(float(row.propensity), 1.0),
         reward=joined_reward(row.reward, default), aggregate=row.reward)
 
 
-def mark(session: Session, decision_ids: Sequence[int], version: int) -> None:
+@dataclass(frozen=True)
+class Created:
+    """The span of ``created_at`` of a set of decisions (both ends included).
+
+    ``decisions`` is partitioned by ``created_at`` on PostgreSQL: a statement that names
+    decisions by id alone probes the id index of every partition (one per day, for as
+    long as decisions are kept); bounded by this span it reads only the partitions of
+    these days.
+    """
+
+    first: float
+    last: float
+
+    def including(self, created_at: float) -> Created:
+        return Created(min(self.first, created_at), max(self.last, created_at))
+
+    def clause(self) -> sa.ColumnElement[bool]:
+        return Decision.created_at.between(self.first, self.last)
+
+
+def _by_id(ids: Sequence[int], created: Created | None) -> sa.ColumnElement[bool]:
+    where = Decision.id.in_(ids)
+    return where if created is None else sa.and_(where, created.clause())
+
+
+def mark(session: Session, decision_ids: Sequence[int], version: int,
+         created: Created | None = None) -> None:
     """Set ``learned_version`` on decisions that have none (the caller commits).
+    ``created``: their span of ``created_at``, when known (see ``Created``).
 
     Raises:
         QueueChanged: if any of them is already marked (or was erased), so a snapshot
@@ -105,14 +134,22 @@ def mark(session: Session, decision_ids: Sequence[int], version: int) -> None:
     for start in range(0, len(decision_ids), MARK_CHUNK):
         chunk = list(decision_ids[start:start + MARK_CHUNK])
         result = cast(sa.CursorResult[Any], session.execute(
-            sa.update(Decision).where(Decision.id.in_(chunk), Decision.learned_version.is_(None))
-            .values(learned_version=version).execution_options(synchronize_session=False)))
+            mark_statement(chunk, version, created)))
         if result.rowcount != len(chunk):
             raise QueueChanged(f"{len(chunk) - result.rowcount} decision(s) were learned "
                                "or erased meanwhile")
 
 
-def verify_rewards(session: Session, learned: Mapping[int, float | None]) -> None:
+def mark_statement(decision_ids: Sequence[int], version: int,
+                   created: Created | None = None) -> sa.Update:
+    """The UPDATE of ``mark`` for one chunk of ids."""
+    return (sa.update(Decision).where(_by_id(decision_ids, created),
+                                      Decision.learned_version.is_(None))
+            .values(learned_version=version).execution_options(synchronize_session=False))
+
+
+def verify_rewards(session: Session, learned: Mapping[int, float | None],
+                   created: Created | None = None) -> None:
     """Check, inside the snapshot transaction and after ``mark``, that no reward reached
     these decisions after the learner read them (a reward whose commit was delayed past
     the grace period). ``mark`` locked the rows (PostgreSQL) or took the write lock
@@ -124,7 +161,7 @@ def verify_rewards(session: Session, learned: Mapping[int, float | None]) -> Non
     ids = list(learned)
     for start in range(0, len(ids), MARK_CHUNK):
         rows = session.execute(sa.select(Decision.id, Decision.reward).where(
-            Decision.id.in_(ids[start:start + MARK_CHUNK])))
+            _by_id(ids[start:start + MARK_CHUNK], created)))
         changed = [row.id for row in rows if row.reward != learned[row.id]]
         if changed:
             raise QueueChanged(f"{len(changed)} reward(s) arrived while being learned")

@@ -70,6 +70,7 @@ class _Lineage:
     progress: Progress
     learned: dict[int, float | None] = field(default_factory=dict)  # id → reward as read
     skipped: list[int] = field(default_factory=list)
+    created: join.Created | None = None  # of every learned or skipped decision
     cursor: Cursor | None = None
     first_pending_at: float | None = None
     busy_seconds: float = 0.0
@@ -198,6 +199,9 @@ class ExperimentLearner:
         lineage.cursor = decision.cursor
         if lineage.first_pending_at is None:
             lineage.first_pending_at = time.monotonic()
+        lineage.created = (join.Created(decision.created_at, decision.created_at)
+                           if lineage.created is None
+                           else lineage.created.including(decision.created_at))
         if not join.learnable(decision.phase, decision.arm):
             lineage.skipped.append(decision.decision_id)
             return
@@ -262,7 +266,7 @@ class ExperimentLearner:
         with self._factory() as session:
             lease.hold(session, self.experiment_id, self.owner, self.settings.lease_seconds)
             version = self._publish(session, lineage, data) if data is not None else None
-            join.mark(session, lineage.skipped, join.SKIPPED)
+            join.mark(session, lineage.skipped, join.SKIPPED, lineage.created)
             self._record(session, lineage, version)
             self._prune_if_due(session)
             self._hook("before_commit")
@@ -283,8 +287,8 @@ class ExperimentLearner:
                          "examples_in_snapshot": len(lineage.learned)})
         except IntegrityError as exc:
             raise Superseded("another version was published at the same moment") from exc
-        join.mark(session, list(lineage.learned), model.version)
-        join.verify_rewards(session, lineage.learned)
+        join.mark(session, list(lineage.learned), model.version, lineage.created)
+        join.verify_rewards(session, lineage.learned, lineage.created)
         return model.version
 
     def _record(self, session: Session, lineage: _Lineage, version: int | None) -> None:
@@ -317,7 +321,7 @@ class ExperimentLearner:
         self.committed += lineage.pending
         if version is not None:
             lineage.base_version = version
-        lineage.learned, lineage.skipped = {}, []
+        lineage.learned, lineage.skipped, lineage.created = {}, [], None
         # Restart the scan from the oldest unlearned decision: a decision that committed
         # late (closes_at behind the cursor) is picked up by the next batch.
         lineage.cursor, lineage.first_pending_at, lineage.busy_seconds = None, None, 0.0

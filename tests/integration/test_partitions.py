@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from app.db import EXTENSION, engine_of
 from experiments import clock, partitioning
+from experiments.learning import join
 from experiments.learning.loop import LearnerLoop
 from experiments.partitions import DAY, Span, partition_name, period
 from tests.integration.helpers import rank, register
@@ -241,3 +242,27 @@ def test_partition_spans_are_whole_days(postgresql, app) -> None:
     with engine_of(app).connect() as connection:
         spans = [p.span for p in partitioning.partitions(connection, "decisions") if p.span]
     assert spans and all(isinstance(s, Span) and s.start % DAY == 0 for s in spans)
+
+
+def test_the_learner_marks_decisions_in_their_own_days_partitions_only(
+        app, client, team, postgresql, monkeypatch) -> None:
+    first_day = period(time.time()).start + 10 * DAY  # days no other test ranks on
+    maintain(app, first_day, ahead=4)
+    register(client, team)
+    for day in range(3):
+        at(monkeypatch, first_day + day * DAY + 60)
+        assert rank(client, team, **(BODY | {"event_id": f"mark-{day}"})).status_code == 200
+    (decision_id, created_at), = rows(
+        app, "SELECT id, created_at FROM decisions WHERE event_id = 'mark-1'")
+    days = [day_partition("decisions", first_day + day * DAY) for day in range(3)]
+
+    def scanned(created: join.Created | None) -> set[str]:
+        statement = join.mark_statement([decision_id], 7, created)
+        sql = statement.compile(dialect=engine_of(app).dialect,
+                                compile_kwargs={"literal_binds": True})
+        plan = "\n".join(r[0] for r in rows(app, f"EXPLAIN {sql}"))
+        return {name for name in days if name in plan}
+
+    # By id alone every partition is probed; with the span only that day's.
+    assert scanned(None) == set(days)
+    assert scanned(join.Created(created_at, created_at)) == {days[1]}
