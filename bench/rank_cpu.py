@@ -1,0 +1,262 @@
+"""Where a rank's CPU goes, stage by stage, next to the no-op's: in one process, through
+the Flask app's WSGI entry (no gunicorn, no sockets), on a private SQLite or PostgreSQL.
+
+bench/rank.py measures whole requests through gunicorn; this splits the Python side of
+one. The no-op and the rank requests are timed whole first, then the rank requests again
+with each part of the view wrapped to add up its CPU time (callees included), scaled so
+that the parts add up as in the unwrapped run. The bodies are those of
+bench/wrk/tailor.lua (10 actions with features, a nested context), and the time is this
+process's CPU time (`time.process_time`): a busy machine stretches wall time, hardly this.
+A PostgreSQL write also costs the server's backend CPU, which is not counted here.
+
+    .venv/bin/python -m bench.rank_cpu                       # SQLite and PostgreSQL
+    .venv/bin/python -m bench.rank_cpu --backends sqlite --calls 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench._servers import create_tenant, database
+from bench.rank import CATEGORIES, EXPERIMENT
+
+SEGMENTS = ["new", "returning", "loyal", "churn-risk"]
+COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES", "IT", "PL"]
+DEVICES = ["mobile", "desktop", "tablet"]
+
+
+def context(i: int) -> dict[str, Any]:
+    """bench/wrk/tailor.lua's context_json(i)."""
+    return {"user_id": f"u-{i * 7919 % 50000}",
+            "user": {"segment": SEGMENTS[i % 4], "country": COUNTRIES[i % 8],
+                     "device": DEVICES[i % 3], "tenure_days": i * 13 % 900, "orders": i % 17},
+            "page": {"type": "home", "hour": i % 24, "weekday": i % 7},
+            "interests": [CATEGORIES[i % 10], CATEGORIES[(i + 3) % 10]],
+            "returning": i % 2 == 0}
+
+
+ACTIONS = [{"id": f"hero-{a}", "features": {
+    "category": CATEGORIES[a - 1], "price": 10 + a * 7 + 0.5, "brand": f"b{a % 4}",
+    "tags": [CATEGORIES[(a + 5) % 10], "sale"], "discount": a % 3 == 0}} for a in range(1, 11)]
+
+
+def body(run: str, i: int) -> bytes:
+    return json.dumps({"event_id": f"{run}-{i}", "context": context(i % 256),
+                       "actions": ACTIONS}).encode()
+
+
+def cpu_us(action: Callable[[int], Any], calls: int, warm: int = 200) -> float:
+    """CPU microseconds per call of `action(i)`, i = 0 .. calls-1 (after `warm` calls)."""
+    for i in range(warm):
+        action(-1 - i)
+    started = time.process_time()
+    for i in range(calls):
+        action(i)
+    return (time.process_time() - started) / calls * 1e6
+
+
+class Wsgi:
+    """POST a body to the app's WSGI callable, as gunicorn would hand it over."""
+
+    def __init__(self, app: Any, key: str) -> None:
+        self.app, self.key = app, key
+
+    def post(self, path: str, data: bytes) -> bytes:
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "",
+            "QUERY_STRING": "", "SERVER_NAME": "bench", "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)),
+            "HTTP_AUTHORIZATION": f"Bearer {self.key}", "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True,
+            "wsgi.run_once": False}
+        status: list[str] = []
+        chunks = self.app(environ, lambda s, _h, _e=None: status.append(s))
+        try:
+            answer = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        if not status[0].startswith("200"):
+            raise RuntimeError(f"{path}: {status[0]} {answer[:300]!r}")
+        return answer
+
+
+# The rank view's parts, as (label, module, attribute) in call order, indented by depth:
+# each is timed inclusively (its callees included) inside real rank requests.
+PARTS = [
+    ("auth: check the key (KeyCache)", "app.auth", "current_principal"),
+    ("decode the JSON body", "app.api.rank", "json_body"),
+    ("the experiment (per-process cache)", "experiments.ranking.ExperimentCache", "get"),
+    ("parse and validate the request", "experiments.ranking", "parse_request"),
+    ("rank: choose and write", "experiments.ranking", "rank"),
+    ("  offered actions", "experiments.ranking", "offered_actions"),
+    ("  PII guard of the context", "experiments.ranking.pii", "guard"),
+    ("  arm assignment", "experiments.ranking", "choose_arm"),
+    ("  the arm's policy (cache, model check)", "experiments.policies.PolicyCache",
+     "resolve"),
+    ("  pmf: VW --cb_explore_adf (bandit arm)", "bandits.policy.VWPolicy", "pmf"),
+    ("  pmf: fixed champion", "bandits.policy.FixedPolicy", "pmf"),
+    ("  sample the action", "experiments.ranking", "sample_index"),
+    ("  the decision row", "experiments.ranking", "_decision"),
+    ("  the durable write (key claim + row, committed)", "experiments.ranking", "_commit"),
+    ("count the decision (Prometheus)", "app.api.rank.metrics", "count_decision"),
+    ("encode the answer (jsonify)", "app.api.rank", "jsonify"),
+    ("the view (all of the above)", "view_functions", "api.rank"),
+]
+
+
+def _resolve(path: str) -> Any:
+    import importlib
+
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:]:
+            target = getattr(target, name)
+        return target
+    raise ImportError(path)
+
+
+class Timed:
+    """Replace each part by a wrapper that adds its CPU time (inclusive) and calls."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cpu = {label: 0.0 for label, _, _ in PARTS}
+        self.calls = dict.fromkeys(self.cpu, 0)
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def __enter__(self) -> Timed:
+        import functools
+
+        for label, where, name in PARTS:
+            if where == "view_functions":  # the view as Flask registered it
+                self._wrap_view(label, name)
+                continue
+            owner = _resolve(where)
+            original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+
+            def timed(*args: Any, _f: Any = original, _l: str = label, **kwargs: Any) -> Any:
+                started = time.process_time()
+                try:
+                    return _f(*args, **kwargs)
+                finally:
+                    self.cpu[_l] += time.process_time() - started
+                    self.calls[_l] += 1
+
+            wrapper = functools.wraps(original)(timed)
+            self._undo.append((owner, name, original))
+            setattr(owner, name, wrapper)
+        return self
+
+    def _wrap_view(self, label: str, endpoint: str) -> None:
+        views = self.app.view_functions
+        original = views[endpoint]
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.cpu[label] += time.process_time() - started
+                self.calls[label] += 1
+
+        views[endpoint] = timed
+        self._undo.append((views, endpoint, original))
+
+    def __exit__(self, *_exc: object) -> None:
+        for owner, name, original in reversed(self._undo):
+            if isinstance(owner, dict):
+                owner[name] = original
+            else:
+                setattr(owner, name, original)
+
+
+def stages(app: Any, tenant: Any, calls: int) -> list[tuple[str, float, int]]:
+    """(stage, CPU µs per rank, calls): the whole views unwrapped, then the parts."""
+    client = Wsgi(app, tenant.client)
+    rank_path = f"/v1/experiments/{EXPERIMENT['key']}/rank"
+    bodies = {name: [body(name, i) for i in range(-200, 2 * calls)] for name in
+              ("noop", "rank")}
+    noop = cpu_us(lambda i: client.post("/bench/noop", bodies["noop"][i + 200]), calls)
+    whole = cpu_us(lambda i: client.post(rank_path, bodies["rank"][i + 200]), calls)
+    rows = [("no-op request (WSGI in, JSON out; Flask)", noop, calls),
+            ("rank request (WSGI in, JSON out; Flask)", whole, calls)]
+    with Timed(app) as timed:
+        started = time.process_time()
+        for i in range(calls, 2 * calls):
+            client.post(rank_path, bodies["rank"][i + 200])
+        instrumented = time.process_time() - started
+    # The wrappers' own cost inflates the instrumented run a little: scale it out.
+    scale = whole / (instrumented / calls * 1e6)
+    rows += [(label, timed.cpu[label] / calls * 1e6 * scale, timed.calls[label])
+             for label, _, _ in PARTS]
+    return rows
+
+
+def measure(backend: str, calls: int) -> list[tuple[str, float, int]]:
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tailor-m-"))
+    with database(backend) as url:
+        from app import create_app
+
+        app = create_app({"DATABASE_URL": url, "BENCH_NOOP": True})
+        tenant = create_tenant(url)
+        response = app.test_client().post(
+            "/v1/experiments", json=EXPERIMENT,
+            headers={"Authorization": f"Bearer {tenant.admin}"})
+        if response.status_code != 201:
+            raise RuntimeError(response.get_data(as_text=True))
+        try:
+            return list(stages(app, tenant, calls))
+        finally:
+            from app.db import dispose
+            dispose(app)
+
+
+def table(backend: str, rows: list[tuple[str, float, int]]) -> list[str]:
+    found = {name: us for name, us, _ in rows}
+    noop = found["no-op request (WSGI in, JSON out; Flask)"]
+    whole = found["rank request (WSGI in, JSON out; Flask)"]
+    write = found["  the durable write (key claim + row, committed)"]
+    view = found["the view (all of the above)"]
+    lines = [f"| {backend} | {name.replace('  ', '&nbsp;&nbsp;')} | {us:,.0f} | {n:,} | "
+             f"{us / whole * 100:.0f}% |" for name, us, n in rows]
+    lines += [
+        f"| {backend} | Flask around the view (request context, routing, metrics hooks) | "
+        f"{whole - view:,.0f} | | {(whole - view) / whole * 100:.0f}% |",
+        f"| {backend} | **no-op / rank** (what bench.rank's 60% goal compares) | | | "
+        f"**{noop / whole * 100:.0f}%** |",
+        f"| {backend} | no-op / (rank - the write): the same if the write cost nothing | | | "
+        f"{noop / (whole - write) * 100:.0f}% |"]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--calls", type=int, default=3000)
+    options = parser.parse_args(argv)
+    started = time.monotonic()
+    lines = []
+    for backend in options.backends.split(","):
+        lines += table(backend, measure(backend, options.calls))
+    print(f"bench.rank_cpu: {options.calls} calls per stage, CPU time of one process, "
+          f"took {time.monotonic() - started:.0f} s")
+    print("| backend | part | CPU µs per rank | calls | share of a rank |")
+    print("|---|---|---|---|---|")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
