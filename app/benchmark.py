@@ -1,5 +1,6 @@
 """`POST /bench/noop`: the ceiling of bench/rank.py (parse a JSON body, answer a small JSON,
-no database), registered only when the config `BENCH_NOOP` is true."""
+no database), registered only when the config `BENCH_NOOP` is true. It echoes the body's
+`event_id`, as rank does, so that the load generator can match answers to requests."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ bp = Blueprint("bench", __name__)
 @bp.post("/bench/noop")
 def noop():
     body = json_body()
-    return jsonify({"ok": True, "fields": len(body) if isinstance(body, dict) else 0})
+    if not isinstance(body, dict):
+        return jsonify({"ok": True, "fields": 0})
+    return jsonify({"ok": True, "event_id": body.get("event_id"), "fields": len(body)})
 
 
 def init_app(app: Flask) -> None:

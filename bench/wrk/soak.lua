@@ -1,31 +1,209 @@
--- wrk script for bench/soak.py: rank calls at a fixed pace per connection.
--- wrk ... -s bench/wrk/soak.lua URL -- rank KEY EXPERIMENT RUN DELAY_MS
--- Each connection waits DELAY_MS before each request, so the rate is about
--- connections * 1000 / (DELAY_MS + latency).
-dofile("bench/wrk/tailor.lua")
+-- wrk script for bench/soak.py: rank calls on a fixed-rate (open-loop) schedule.
+-- wrk -t1 -cN ... -s bench/wrk/soak.lua URL -- rank KEY EXPERIMENT RUN RATE
+--
+-- One schedule per wrk thread (RATE is per thread; bench/soak.py runs -t1): slot k is due
+-- at start + k / RATE, whatever the server does. delay() claims the next slot and waits
+-- until it is due; when every connection is busy no slot is claimed, the schedule falls
+-- behind and the next requests go at once, late. Latency is measured from each request's
+-- intended time (its slot's due time), as wrk2 does ("corrected latency"), so a stall
+-- counts against every request it delayed, not only the few in flight (coordinated
+-- omission). Latency from the actual send is reported next to it; tailor.lua's
+-- TAILOR_RESULT line (wrk's own histogram) is kept.
+--
+-- Slots to requests: wrk calls delay() before every request (each connection's first
+-- included), then, once that delay has passed, request() on the same connection, with
+-- other connections' callbacks in between; Lua is not told which connection is calling.
+-- So claimed slots wait in a FIFO and each request() takes the earliest. wrk's timers
+-- have 1 ms resolution (it truncates the delay to whole ms) and two that fall due in the
+-- same loop iteration may fire in either order, so two requests sent within the same
+-- millisecond may swap due times: exact enough (the set of intended times is exactly
+-- the schedule). A request's intended time is min(due, send): a send up to 1 ms early
+-- (the truncation) is measured from the send, so corrected latency >= latency from send.
+--
+-- Responses to requests: exact, by event id. The rank answer carries the request's
+-- "event_id" (RUN-THREAD-N, tailor.lua's rank_body); N keys the tables of intended and
+-- send times (entries are deleted when answered). An answer without a known id (an error
+-- body) is attributed to the oldest unanswered request, the largest latency it can have.
+--
+-- Latency from the send is kept too (the same as wrk's per-request latency; checked
+-- against strace's timestamps of the writes and reads). wrk 4's own histogram (the wrk_*
+-- fields of tailor.lua's TAILOR_RESULT) is not that: see tailor.lua.
+dofile("bench/wrk/tailor.lua")  -- also defines now_us(), the monotonic clock
 
-local rank_init, rank_done = init, done
+local LIMIT_US = 50000     -- the goal: no request over 50 ms
+local BUCKET_US = 100      -- latency histograms: 0.1 ms buckets up to 10 s (wrk's
+local BUCKETS = 100000     -- --timeout); bucket BUCKETS + 1 holds the rest
 
+local rank_setup, rank_init, rank_request, rank_done = setup, init, request, done
+
+-- Main Lua state: the threads, for done() (tailor.lua's list is local to it).
+local soak_threads = {}
+
+function setup(thread)
+  rank_setup(thread)
+  table.insert(soak_threads, thread)
+end
+
+-- Thread Lua state. Globals, so that done() can read them with thread:get().
 function init(args)
   rank_init(args)
-  delay_ms = tonumber(args[5])
+  local rate = tonumber(args[5])
+  if mode ~= "rank" or rate == nil or rate <= 0 then
+    error("soak.lua: arguments are rank KEY EXPERIMENT RUN RATE (requests per second)")
+  end
+  soak = {
+    rate = rate, interval_us = 1e6 / rate,
+    start_us = -1, last_us = -1,  -- the schedule's start; the latest callback
+    claimed = 0,                  -- slots handed out (slot k is due at start + k * interval)
+    sent = 0, answered = 0, non_2xx = 0, unmatched = 0,
+    sent_late = 0, max_lag_us = 0,  -- sends over 1 ms after their due time; the largest lag
+    over = 0, over_from_send = 0, max_us = 0, max_from_send_us = 0,
+  }
+  soak_hist, send_hist = {}, {}  -- latency from the intended time; from the send
+  for b = 1, BUCKETS + 1 do soak_hist[b], send_hist[b] = 0, 0 end
+  soak_intended = {}  -- request number N -> intended send time (µs), until answered
+  sent_at = {}        -- request number N -> actual send time (µs), until answered
+  due_queue, due_head, due_tail = {}, 1, 0  -- slots claimed by delay(), not yet sent
+  oldest = 1          -- no unanswered request below this number (see response())
+  prefix = run .. "-" .. tid .. "-"
+  -- wrk calls request() once on the first thread's state before the run (to check the
+  -- request); that call takes no slot.
+  checking = (tid == 0)
+end
+
+local function claim(now)
+  if soak.start_us < 0 then soak.start_us = now end
+  local due = soak.start_us + soak.claimed * soak.interval_us
+  soak.claimed = soak.claimed + 1
+  return due
 end
 
 function delay()
-  return delay_ms
+  local now = now_us()
+  soak.last_us = now
+  local due = claim(now)
+  due_tail = due_tail + 1
+  due_queue[due_tail] = due
+  local wait_ms = (due - now) / 1000
+  return wait_ms > 0 and wait_ms or 0  -- wrk truncates to whole ms
+end
+
+function request()
+  if checking then
+    checking = false
+    return rank_request()
+  end
+  local now = now_us()
+  soak.last_us = now
+  local due
+  if due_head <= due_tail then
+    due = due_queue[due_head]
+    due_queue[due_head] = nil
+    due_head = due_head + 1
+  else
+    due = claim(now)  -- no slot waiting: cannot happen (see above)
+  end
+  local lag = now - due  -- all connections were busy, or wrk's loop was late
+  if lag > 1000 then soak.sent_late = soak.sent_late + 1 end
+  if lag > soak.max_lag_us then soak.max_lag_us = lag end
+  local req = rank_request()
+  soak_intended[counter] = math.min(due, now)
+  sent_at[counter] = now
+  soak.sent = soak.sent + 1
+  return req
+end
+
+function response(status, headers, body)
+  local now = now_us()
+  soak.last_us = now
+  soak.answered = soak.answered + 1
+  if status < 200 or status > 299 then soak.non_2xx = soak.non_2xx + 1 end
+  local n
+  local id = body:match('"event_id"%s*:%s*"([^"]*)"')
+  if id and id:sub(1, #prefix) == prefix then n = tonumber(id:sub(#prefix + 1)) end
+  if n == nil or soak_intended[n] == nil then
+    soak.unmatched = soak.unmatched + 1
+    while oldest <= counter and soak_intended[oldest] == nil do oldest = oldest + 1 end
+    n = oldest
+    if soak_intended[n] == nil then return end  -- nothing unanswered: cannot happen
+  end
+  local corrected, from_send = now - soak_intended[n], now - sent_at[n]
+  soak_intended[n], sent_at[n] = nil, nil
+  local b = math.min(math.floor(corrected / BUCKET_US) + 1, BUCKETS + 1)
+  soak_hist[b] = soak_hist[b] + 1
+  b = math.min(math.floor(from_send / BUCKET_US) + 1, BUCKETS + 1)
+  send_hist[b] = send_hist[b] + 1
+  if corrected > soak.max_us then soak.max_us = corrected end
+  if from_send > soak.max_from_send_us then soak.max_from_send_us = from_send end
+  if corrected > LIMIT_US then soak.over = soak.over + 1 end
+  if from_send > LIMIT_US then soak.over_from_send = soak.over_from_send + 1 end
+end
+
+-- Main Lua state again.
+local function percentile(hist, count, max_us, p)
+  if count == 0 then return 0 end
+  local rank, total = math.max(1, math.ceil(p / 100 * count)), 0
+  for b = 1, BUCKETS do
+    total = total + hist[b]
+    if total >= rank then return math.min(b * BUCKET_US, max_us) end  -- bucket's upper edge
+  end
+  return max_us
 end
 
 function done(summary, latency, requests)
   rank_done(summary, latency, requests)
-  -- Share of requests slower than 50 ms: bisect the percentile where latency crosses it.
-  local over = 0.0
-  if latency.max > 50000 then
-    local lo, hi = 0.0, 100.0
-    for _ = 1, 40 do
-      local mid = (lo + hi) / 2
-      if latency:percentile(mid) > 50000 then hi = mid else lo = mid end
+  local hist, shist = {}, {}
+  for b = 1, BUCKETS + 1 do hist[b], shist[b] = 0, 0 end
+  local t = {rate = 0, scheduled = 0, sent = 0, answered = 0, non_2xx = 0, unmatched = 0,
+             over = 0, over_from_send = 0, max_us = 0, max_from_send_us = 0,
+             late_unanswered = 0, late_unsent = 0, unanswered = 0, seconds = 0,
+             sent_late = 0, max_lag_us = 0}
+  for _, thread in ipairs(soak_threads) do
+    local s = thread:get("soak")
+    if s.start_us >= 0 then
+      -- The schedule ran from its start to the thread's latest callback (wrk stops each
+      -- thread's loop within 0.1 s of the end of the run; a stall right at the end, with
+      -- no callback at all, would be cut off).
+      local finish = s.last_us
+      local seconds = (finish - s.start_us) / 1e6
+      -- Known to be over the limit though not answered: slots due over 50 ms before the
+      -- end and never sent (slots are sent in order), and requests sent whose intended time
+      -- is over 50 ms before the end.
+      local due_before = math.floor((finish - LIMIT_US - s.start_us) / s.interval_us) + 1
+      t.late_unsent = t.late_unsent + math.max(0, due_before - s.sent)
+      for _, intended in pairs(thread:get("soak_intended")) do
+        t.unanswered = t.unanswered + 1
+        if finish - intended > LIMIT_US then t.late_unanswered = t.late_unanswered + 1 end
+      end
+      t.scheduled = t.scheduled + math.floor((finish - s.start_us) / s.interval_us) + 1
+      t.seconds = math.max(t.seconds, seconds)
+      t.rate = t.rate + s.rate
+      for _, k in ipairs({"sent", "answered", "non_2xx", "unmatched", "over", "over_from_send",
+                          "sent_late"}) do
+        t[k] = t[k] + s[k]
+      end
+      t.max_lag_us = math.max(t.max_lag_us, s.max_lag_us)
+      t.max_us = math.max(t.max_us, s.max_us)
+      t.max_from_send_us = math.max(t.max_from_send_us, s.max_from_send_us)
+      local h, sh = thread:get("soak_hist"), thread:get("send_hist")
+      for b = 1, BUCKETS + 1 do hist[b], shist[b] = hist[b] + h[b], shist[b] + sh[b] end
     end
-    over = 100.0 - hi
   end
-  io.write(string.format('TAILOR_SOAK {"over_50ms_percent":%.5f}\n', over))
+  local function p(x) return math.floor(percentile(hist, t.answered, t.max_us, x)) end
+  local function q(x)
+    return math.floor(percentile(shist, t.answered, t.max_from_send_us, x))
+  end
+  io.write(string.format(
+    'TAILOR_SOAK {"target_rate":%.3f,"achieved_rate":%.3f,"schedule_seconds":%.3f,' ..
+    '"scheduled":%d,"sent":%d,"answered":%d,"unanswered":%d,"non_2xx":%d,"unmatched":%d,' ..
+    '"corrected_p50_us":%d,"corrected_p99_us":%d,"corrected_p999_us":%d,' ..
+    '"corrected_max_us":%d,"over_50ms_corrected":%d,"over_50ms_answered":%d,' ..
+    '"late_unanswered":%d,"late_unsent":%d,"send_p50_us":%d,"send_p99_us":%d,' ..
+    '"send_p999_us":%d,"send_max_us":%d,"over_50ms_send":%d,"sent_late_1ms":%d,' ..
+    '"max_send_lag_us":%d}\n',
+    t.rate, t.seconds > 0 and t.sent / t.seconds or 0, t.seconds,
+    t.scheduled, t.sent, t.answered, t.unanswered, t.non_2xx, t.unmatched,
+    p(50), p(99), p(99.9), math.floor(t.max_us), t.over + t.late_unanswered + t.late_unsent,
+    t.over, t.late_unanswered, t.late_unsent, q(50), q(99), q(99.9),
+    math.floor(t.max_from_send_us), t.over_from_send, t.sent_late, math.floor(t.max_lag_us)))
 end

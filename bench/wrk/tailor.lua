@@ -5,7 +5,31 @@
 --   noop-small: only the event id and context (the ceiling used before 2026-11-22).
 --   mix: every 2nd request is a reward for a decision ranked earlier: event ids
 --   PRE_RUN-0-2 .. PRE_RUN-0-(PRE_COUNT+1), ranked by a previous single-thread cell.
+--
+-- Latency is measured here, per request, from its send to its answer (TAILOR_RESULT's
+-- client_* fields). wrk 4's own histogram is not that: after the run, stats_correct()
+-- adds synthetic samples n - i, n - 2i, ... for every latency n >= 2i, where i = duration
+-- / (requests / connections), its guess at coordinated omission in an open-loop world;
+-- its percentiles are kept as wrk_* for comparison. Every answer carries an event id:
+-- rank and the no-op echo the request's (RUN-THREAD-N), a reward its target's, which
+-- matches the answer to its send time; an answer that matches nothing is counted.
 local threads = {}
+
+local ffi = require("ffi")
+ffi.cdef [[
+struct tailor_timespec { long tv_sec; long tv_nsec; };
+int clock_gettime(int clock_id, struct tailor_timespec *tp);
+]]
+local timespec = ffi.new("struct tailor_timespec")
+
+-- Monotonic microseconds (global: bench/wrk/soak.lua uses it too).
+function now_us()
+  ffi.C.clock_gettime(1, timespec)  -- CLOCK_MONOTONIC
+  return tonumber(timespec.tv_sec) * 1e6 + tonumber(timespec.tv_nsec) / 1e3
+end
+
+local LATENCY_BUCKET_US = 20       -- from-send latency histogram: 20 µs buckets to 2 s,
+local LATENCY_BUCKETS = 100000     -- the last one holding the rest (exact max kept apart)
 
 function setup(thread)
   thread:set("tid", #threads)
@@ -51,13 +75,19 @@ function init(args)
   for i = 1, 256 do contexts[i] = context_json(i) end
   actions = actions_json()
   counter = 0
+  prefix = run .. "-" .. tid .. "-"
+  sent_at = {}         -- request number -> send time (µs), until answered
+  reward_sent = {}     -- target event id -> list of send times of rewards in flight
+  client = {answered = 0, unmatched = 0, max_us = 0}
+  client_hist = {}
+  for b = 1, LATENCY_BUCKETS do client_hist[b] = 0 end
   if mode == "mix" and (pre_count == nil or pre_count < 1) then
     error("mix needs PRE_RUN and PRE_COUNT")
   end
 end
 
 local function rank_body(n)
-  return '{"event_id":"' .. run .. "-" .. tid .. "-" .. n .. '","context":' ..
+  return '{"event_id":"' .. prefix .. n .. '","context":' ..
     contexts[n % 256 + 1] .. ',"actions":' .. actions .. "}"
 end
 
@@ -65,33 +95,101 @@ local function rank_request(n)
   return wrk.format(nil, rank_path, nil, rank_body(n))
 end
 
-local function reward_request(n)
+local function reward_target(n)
   -- +2: wrk calls request() once before the run, so id 1 is never sent.
-  local target = pre_run .. "-0-" .. ((n * 7 + tid * 104729) % pre_count + 2)
+  return pre_run .. "-0-" .. ((n * 7 + tid * 104729) % pre_count + 2)
+end
+
+local function reward_request(n)
+  local target = reward_target(n)
   local body = '{"type":"click","value":1.0,"idempotency_key":"' .. run .. "-" .. tid ..
     "-" .. n .. '"}'
   return wrk.format(nil, "/v1/events/" .. target .. "/rewards", nil, body)
 end
 
-function request()
+local function next_request()
   counter = counter + 1
   if mode == "noop" then
     return wrk.format(nil, "/bench/noop", nil, rank_body(counter))
   elseif mode == "noop-small" then
-    return wrk.format(nil, "/bench/noop", nil, '{"event_id":"' .. run .. "-" .. counter ..
+    return wrk.format(nil, "/bench/noop", nil, '{"event_id":"' .. prefix .. counter ..
       '","context":' .. contexts[counter % 256 + 1] .. "}")
   elseif mode == "mix" and counter % 2 == 0 then
+    local target = reward_target(counter)
+    local flying = reward_sent[target]
+    if flying == nil then
+      flying = {}
+      reward_sent[target] = flying
+    end
+    flying[#flying + 1] = now_us()
     return reward_request(counter)
   end
   return rank_request(counter)
 end
 
+-- wrk calls request() just before it writes each request.
+function request()
+  local req = next_request()
+  if not (mode == "mix" and counter % 2 == 0) then sent_at[counter] = now_us() end
+  return req
+end
+
+function response(status, headers, body)
+  local now = now_us()
+  local sent
+  local id = body:match('"event_id"%s*:%s*"([^"]*)"')
+  if id and id:sub(1, #prefix) == prefix then
+    local n = tonumber(id:sub(#prefix + 1))
+    sent = n and sent_at[n]
+    if sent then sent_at[n] = nil end
+  elseif id and reward_sent[id] then
+    sent = table.remove(reward_sent[id], 1)
+    if #reward_sent[id] == 0 then reward_sent[id] = nil end
+  end
+  if sent == nil then
+    client.unmatched = client.unmatched + 1
+    return
+  end
+  local us = now - sent
+  client.answered = client.answered + 1
+  if us > client.max_us then client.max_us = us end
+  local b = math.min(math.floor(us / LATENCY_BUCKET_US) + 1, LATENCY_BUCKETS)
+  client_hist[b] = client_hist[b] + 1
+end
+
+-- The upper edge of the bucket holding the p-th percentile (main Lua state).
+local function percentile(hist, count, max_us, p)
+  if count == 0 then return 0 end
+  local rank, total = math.max(1, math.ceil(p / 100 * count)), 0
+  for b = 1, LATENCY_BUCKETS - 1 do
+    total = total + hist[b]
+    if total >= rank then return math.min(b * LATENCY_BUCKET_US, max_us) end
+  end
+  return max_us
+end
+
 function done(summary, latency, requests)
+  local hist, answered, unmatched, max_us = {}, 0, 0, 0
+  for b = 1, LATENCY_BUCKETS do hist[b] = 0 end
+  for _, thread in ipairs(threads) do
+    local c = thread:get("client")
+    -- bench/wrk/soak.lua answers with its own response(): nothing was recorded here.
+    if c and c.answered > 0 then
+      answered, unmatched = answered + c.answered, unmatched + c.unmatched
+      max_us = math.max(max_us, c.max_us)
+      local h = thread:get("client_hist")
+      for b = 1, LATENCY_BUCKETS do hist[b] = hist[b] + h[b] end
+    end
+  end
+  local function p(x) return math.floor(percentile(hist, answered, max_us, x)) end
   local e = summary.errors
   io.write(string.format(
     'TAILOR_RESULT {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,' ..
-    '"timeouts":%d,"p50_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    '"timeouts":%d,"client_answered":%d,"client_unmatched":%d,"client_p50_us":%d,' ..
+    '"client_p99_us":%d,"client_p999_us":%d,"client_max_us":%d,"wrk_p50_us":%d,' ..
+    '"wrk_p99_us":%d,"wrk_p999_us":%d,"max_us":%d,"mean_us":%.1f}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
+    answered, unmatched, p(50), p(99), p(99.9), math.floor(max_us),
     latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max,
     latency.mean))
 end
