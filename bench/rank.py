@@ -67,6 +67,7 @@ class Cell:
     socket_errors: int
     wrk_cores: float
     server_cores: float
+    database_cores: float  # PostgreSQL's processes (0 for SQLite: it runs in the server)
     decisions_added: int
 
 
@@ -101,10 +102,13 @@ def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
             options: argparse.Namespace) -> Cell:
     before_rows = count_rows(server.database_url, "decisions")
     pids = server.pids()
-    server_before = cpu_seconds(pids)
+    database_pids = postgres_pids() if backend == "postgresql" else []
+    server_before, database_before = cpu_seconds(pids), cpu_seconds(database_pids)
     result, wrk_cpu = run_wrk(server.url, wrk_args, options.seconds, options.concurrency,
                               options.pin_wrk)
     server_cpu = cpu_seconds(pids) - server_before
+    # Backends that started during the cell are missed; the server keeps its pool open.
+    database_cpu = cpu_seconds(database_pids) - database_before
     seconds = result["duration_us"] / 1e6
     return Cell(
         backend=backend, workload=workload, concurrency=options.concurrency,
@@ -114,7 +118,22 @@ def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
         wrk_p99_ms=result["wrk_p99_us"] / 1e3, unmatched=result["client_unmatched"],
         non_2xx=result["status_errors"], socket_errors=result["socket_errors"],
         wrk_cores=wrk_cpu / seconds, server_cores=server_cpu / seconds,
+        database_cores=database_cpu / seconds,
         decisions_added=count_rows(server.database_url, "decisions") - before_rows)
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on this machine (its backends and background workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() == "postgres":
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
 
 
 def register(server: Served, admin: str) -> None:
@@ -211,7 +230,8 @@ def unsuccessful(server: Served) -> dict[str, float]:
 def table(cells: list[Cell]) -> str:
     header = ("| backend | workload | conc | requests | RPS | % of noop | p50 ms | p99 ms | "
               "p99.9 ms | max ms | wrk's p99 ms (corrected) | non-2xx | unmatched | "
-              "decisions added | wrk cores | server cores | server CPU ms/request |")
+              "decisions added | wrk cores | server cores | server CPU ms/request | "
+              "PostgreSQL CPU ms/request |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     ceiling = {c.backend: c.rps for c in cells if c.workload == "noop"}
     for c in cells:
@@ -221,7 +241,8 @@ def table(cells: list[Cell]) -> str:
             f"{share} | {c.p50_ms:.2f} | {c.p99_ms:.2f} | {c.p999_ms:.2f} | {c.max_ms:.1f} | "
             f"{c.wrk_p99_ms:.2f} | {c.non_2xx + c.socket_errors} | {c.unmatched} | "
             f"{c.decisions_added} | {c.wrk_cores:.2f} | "
-            f"{c.server_cores:.2f} | {1000 * c.server_cores / c.rps:.2f} |")
+            f"{c.server_cores:.2f} | {1000 * c.server_cores / c.rps:.2f} | "
+            f"{1000 * c.database_cores / c.rps:.2f} |")
     return "\n".join(lines)
 
 
