@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-WORKERS ?= 2
-THREADS ?= 4
+WORKERS ?= 4
+THREADS ?= 2
 export DATABASE_URL ?= sqlite:///var/tailor.db
 
 .PHONY: run test test-faults lint bench install clean

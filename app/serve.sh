@@ -3,8 +3,11 @@
 set -euo pipefail
 BIN="${TAILOR_BIN:-$(dirname "$0")/../.venv/bin}"  # TAILOR_BIN: another venv's bin/
 PORT="${PORT:-8000}"
-WORKERS="${WORKERS:-2}"
-THREADS="${THREADS:-4}"
+# 4 processes x 2 threads: clients that keep few connections open (a pool, a benchmark)
+# are pinned to the workers that accepted them; with 2 workers one could get them all and
+# leave a core idle (docs/bench-rank.md, third pass). 4 spread the load over both cores.
+WORKERS="${WORKERS:-4}"
+THREADS="${THREADS:-2}"
 LEARNER="${LEARNER:-1}"  # 0: serve only (benchmarks)
 # gunicorn's access log is off unless TAILOR_ACCESS_LOG=1: its lines carry URLs, and
 # erasure URLs carry unit ids (docs/security.md); it also cost about a tenth of a

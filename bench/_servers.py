@@ -134,7 +134,10 @@ def cpu_seconds(pids: list[int]) -> float:
 
 @dataclass
 class Served:
-    """`app/serve.sh` running on a free port (stop() or use as a context manager)."""
+    """`app/serve.sh` running on a free port (stop() or use as a context manager).
+
+    The layout defaults to 2 workers x 4 threads, lighter for tests; `make run` (and the
+    benchmarks, which pass it) use 4 x 2."""
 
     database_url: str
     workers: int = 2

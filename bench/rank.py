@@ -68,6 +68,7 @@ class Cell:
     wrk_cores: float
     server_cores: float
     database_cores: float  # PostgreSQL's processes (0 for SQLite: it runs in the server)
+    busiest_share: float  # of the server's CPU, the busiest process's (1/workers: even)
     decisions_added: int
 
 
@@ -104,9 +105,14 @@ def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
     pids = server.pids()
     database_pids = postgres_pids() if backend == "postgresql" else []
     server_before, database_before = cpu_seconds(pids), cpu_seconds(database_pids)
+    each_before = [cpu_seconds([pid]) for pid in pids]
     result, wrk_cpu = run_wrk(server.url, wrk_args, options.seconds, options.concurrency,
                               options.pin_wrk)
     server_cpu = cpu_seconds(pids) - server_before
+    # wrk opens its connections at once and keeps them: the workers that accept them
+    # serve them to the end, so one worker may get most of the load (and only one core).
+    busiest = max(cpu_seconds([pid]) - before for pid, before in
+                  zip(pids, each_before, strict=True))
     # Backends that started during the cell are missed; the server keeps its pool open.
     database_cpu = cpu_seconds(database_pids) - database_before
     seconds = result["duration_us"] / 1e6
@@ -118,7 +124,7 @@ def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
         wrk_p99_ms=result["wrk_p99_us"] / 1e3, unmatched=result["client_unmatched"],
         non_2xx=result["status_errors"], socket_errors=result["socket_errors"],
         wrk_cores=wrk_cpu / seconds, server_cores=server_cpu / seconds,
-        database_cores=database_cpu / seconds,
+        database_cores=database_cpu / seconds, busiest_share=busiest / max(server_cpu, 1e-9),
         decisions_added=count_rows(server.database_url, "decisions") - before_rows)
 
 
@@ -230,8 +236,8 @@ def unsuccessful(server: Served) -> dict[str, float]:
 def table(cells: list[Cell]) -> str:
     header = ("| backend | workload | conc | requests | RPS | % of noop | p50 ms | p99 ms | "
               "p99.9 ms | max ms | wrk's p99 ms (corrected) | non-2xx | unmatched | "
-              "decisions added | wrk cores | server cores | server CPU ms/request | "
-              "PostgreSQL CPU ms/request |")
+              "decisions added | wrk cores | server cores | busiest worker's share | "
+              "server CPU ms/request | PostgreSQL CPU ms/request |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     ceiling = {c.backend: c.rps for c in cells if c.workload == "noop"}
     for c in cells:
@@ -241,7 +247,8 @@ def table(cells: list[Cell]) -> str:
             f"{share} | {c.p50_ms:.2f} | {c.p99_ms:.2f} | {c.p999_ms:.2f} | {c.max_ms:.1f} | "
             f"{c.wrk_p99_ms:.2f} | {c.non_2xx + c.socket_errors} | {c.unmatched} | "
             f"{c.decisions_added} | {c.wrk_cores:.2f} | "
-            f"{c.server_cores:.2f} | {1000 * c.server_cores / c.rps:.2f} | "
+            f"{c.server_cores:.2f} | {100 * c.busiest_share:.0f}% | "
+            f"{1000 * c.server_cores / c.rps:.2f} | "
             f"{1000 * c.database_cores / c.rps:.2f} |")
     return "\n".join(lines)
 
@@ -252,8 +259,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per cell")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4)  # as `make run`
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pin-wrk", default=None, metavar="CPUS",
                         help="taskset the load generator to these CPUs (e.g. 1)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",

@@ -41,8 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32,
                         help="at most this many requests in flight (see above)")
     parser.add_argument("--backend", default="postgresql", choices=["sqlite", "postgresql"])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4)  # as `make run`
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--learner", action="store_true",
                         help="run `tailor learn` beside gunicorn, as `make run` does")
     options = parser.parse_args(argv)
