@@ -206,6 +206,9 @@ def stages(app: Any, tenant: Any, calls: int) -> list[tuple[str, float, int]]:
 
 
 def measure(backend: str, calls: int) -> list[tuple[str, float, int]]:
+    """`stages` on a fresh, migrated database of `backend` with one registered experiment."""
+    # The app's metrics are multiprocess-mode ones: their directory must exist before the
+    # app is imported, hence the imports below.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tailor-m-"))
     with database(backend) as url:
         from app import create_app
@@ -218,7 +221,7 @@ def measure(backend: str, calls: int) -> list[tuple[str, float, int]]:
         if response.status_code != 201:
             raise RuntimeError(response.get_data(as_text=True))
         try:
-            return list(stages(app, tenant, calls))
+            return stages(app, tenant, calls)
         finally:
             from app.db import dispose
             dispose(app)
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = []
     for backend in options.backends.split(","):
         lines += table(backend, measure(backend, options.calls))
-    print(f"bench.rank_cpu: {options.calls} calls per stage, CPU time of one process, "
+    print(f"bench.rank_cpu: {options.calls} calls per cell, CPU time of one process, "
           f"took {time.monotonic() - started:.0f} s")
     print("| backend | part | CPU µs per rank | calls | share of a rank |")
     print("|---|---|---|---|---|")
