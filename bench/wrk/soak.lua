@@ -140,15 +140,6 @@ function response(status, headers, body)
 end
 
 -- Main Lua state again.
-local function percentile(hist, count, max_us, p)
-  if count == 0 then return 0 end
-  local rank, total = math.max(1, math.ceil(p / 100 * count)), 0
-  for b = 1, BUCKETS do
-    total = total + hist[b]
-    if total >= rank then return math.min(b * BUCKET_US, max_us) end  -- bucket's upper edge
-  end
-  return max_us
-end
 
 function done(summary, latency, requests)
   rank_done(summary, latency, requests)
@@ -189,9 +180,13 @@ function done(summary, latency, requests)
       for b = 1, BUCKETS + 1 do hist[b], shist[b] = hist[b] + h[b], shist[b] + sh[b] end
     end
   end
-  local function p(x) return math.floor(percentile(hist, t.answered, t.max_us, x)) end
+  local function p(x)
+    return math.floor(histogram_percentile(hist, BUCKETS + 1, BUCKET_US, t.answered,
+                                           t.max_us, x))
+  end
   local function q(x)
-    return math.floor(percentile(shist, t.answered, t.max_from_send_us, x))
+    return math.floor(histogram_percentile(shist, BUCKETS + 1, BUCKET_US, t.answered,
+                                           t.max_from_send_us, x))
   end
   io.write(string.format(
     'TAILOR_SOAK {"target_rate":%.3f,"achieved_rate":%.3f,"schedule_seconds":%.3f,' ..

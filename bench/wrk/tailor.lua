@@ -157,13 +157,15 @@ function response(status, headers, body)
   client_hist[b] = client_hist[b] + 1
 end
 
--- The upper edge of the bucket holding the p-th percentile (main Lua state).
-local function percentile(hist, count, max_us, p)
+-- The p-th percentile of a histogram of `count` latencies in buckets of `bucket_us`
+-- (bucket b holds [(b - 1) * bucket_us, b * bucket_us); bucket `last` holds the rest):
+-- the upper edge of its bucket, at most `max_us`. Global: bench/wrk/soak.lua uses it too.
+function histogram_percentile(hist, last, bucket_us, count, max_us, p)
   if count == 0 then return 0 end
   local rank, total = math.max(1, math.ceil(p / 100 * count)), 0
-  for b = 1, LATENCY_BUCKETS - 1 do
+  for b = 1, last - 1 do
     total = total + hist[b]
-    if total >= rank then return math.min(b * LATENCY_BUCKET_US, max_us) end
+    if total >= rank then return math.min(b * bucket_us, max_us) end
   end
   return max_us
 end
@@ -181,7 +183,10 @@ function done(summary, latency, requests)
       for b = 1, LATENCY_BUCKETS do hist[b] = hist[b] + h[b] end
     end
   end
-  local function p(x) return math.floor(percentile(hist, answered, max_us, x)) end
+  local function p(x)
+    return math.floor(histogram_percentile(hist, LATENCY_BUCKETS, LATENCY_BUCKET_US, answered,
+                                           max_us, x))
+  end
   local e = summary.errors
   io.write(string.format(
     'TAILOR_RESULT {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,' ..
