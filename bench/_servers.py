@@ -132,6 +132,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on this machine (its backends and background workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() == "postgres":
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 @dataclass
 class Served:
     """`app/serve.sh` running on a free port (stop() or use as a context manager).

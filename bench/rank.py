@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import make_engine
-from bench._servers import Served, count_rows, cpu_seconds, create_tenant, database
+from bench._servers import Served, count_rows, cpu_seconds, create_tenant, database, postgres_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "wrk" / "tailor.lua"
@@ -104,15 +104,14 @@ def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
     before_rows = count_rows(server.database_url, "decisions")
     pids = server.pids()
     database_pids = postgres_pids() if backend == "postgresql" else []
-    server_before, database_before = cpu_seconds(pids), cpu_seconds(database_pids)
-    each_before = [cpu_seconds([pid]) for pid in pids]
+    before, database_before = [cpu_seconds([p]) for p in pids], cpu_seconds(database_pids)
     result, wrk_cpu = run_wrk(server.url, wrk_args, options.seconds, options.concurrency,
                               options.pin_wrk)
-    server_cpu = cpu_seconds(pids) - server_before
-    # wrk opens its connections at once and keeps them: the workers that accept them
-    # serve them to the end, so one worker may get most of the load (and only one core).
-    busiest = max(cpu_seconds([pid]) - before for pid, before in
-                  zip(pids, each_before, strict=True))
+    used = [cpu_seconds([p]) - b for p, b in zip(pids, before, strict=True)]
+    server_cpu = sum(used)
+    # The busiest process's share shows how wrk's kept-alive connections were spread over
+    # the workers (see app/serve.sh on SO_REUSEPORT).
+    busiest = max(used)
     # Backends that started during the cell are missed; the server keeps its pool open.
     database_cpu = cpu_seconds(database_pids) - database_before
     seconds = result["duration_us"] / 1e6
@@ -126,20 +125,6 @@ def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
         wrk_cores=wrk_cpu / seconds, server_cores=server_cpu / seconds,
         database_cores=database_cpu / seconds, busiest_share=busiest / max(server_cpu, 1e-9),
         decisions_added=count_rows(server.database_url, "decisions") - before_rows)
-
-
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL process on this machine (its backends and background workers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as handle:
-                    if handle.read().strip() == "postgres":
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def register(server: Served, admin: str) -> None:

@@ -7,7 +7,7 @@ latency is counted from its slot's due time ("corrected"), so a stall counts aga
 every request it delayed, not only the few in flight (coordinated omission). Each
 request's latency from its actual send (wrk's measure) is shown next to it; the corrected
 one is never smaller. (wrk's own histogram, the "wrk p99" column, is neither: after the
-run wrk 4 adds synthetic samples to it, see bench/wrk/soak.lua.)
+run wrk 4 adds synthetic samples to it, see bench/wrk/tailor.lua.)
 
 Connections bound the requests in flight: a request goes out on an idle connection, so
 at most `--connections` are outstanding. While the server keeps up, about

@@ -62,7 +62,7 @@ function init(args)
   soak_hist, send_hist = {}, {}  -- latency from the intended time; from the send
   for b = 1, BUCKETS + 1 do soak_hist[b], send_hist[b] = 0, 0 end
   soak_intended = {}  -- request number N -> intended send time (µs), until answered
-  sent_at = {}        -- request number N -> actual send time (µs), until answered
+  -- (tailor.lua's request() keeps the actual send times, in sent_at)
   due_queue, due_head, due_tail = {}, 1, 0  -- slots claimed by delay(), not yet sent
   oldest = 1          -- no unanswered request below this number (see response())
   prefix = run .. "-" .. tid .. "-"
@@ -108,7 +108,6 @@ function request()
   if lag > soak.max_lag_us then soak.max_lag_us = lag end
   local req = rank_request()
   soak_intended[counter] = math.min(due, now)
-  sent_at[counter] = now
   soak.sent = soak.sent + 1
   return req
 end

@@ -100,13 +100,14 @@ local function reward_target(n)
   return pre_run .. "-0-" .. ((n * 7 + tid * 104729) % pre_count + 2)
 end
 
-local function reward_request(n)
-  local target = reward_target(n)
+local function reward_request(target, n)
   local body = '{"type":"click","value":1.0,"idempotency_key":"' .. run .. "-" .. tid ..
     "-" .. n .. '"}'
   return wrk.format(nil, "/v1/events/" .. target .. "/rewards", nil, body)
 end
 
+-- The next request, and the event id its answer will carry when that is not the
+-- request's own (a reward answers with its target's).
 local function next_request()
   counter = counter + 1
   if mode == "noop" then
@@ -116,21 +117,24 @@ local function next_request()
       '","context":' .. contexts[counter % 256 + 1] .. "}")
   elseif mode == "mix" and counter % 2 == 0 then
     local target = reward_target(counter)
-    local flying = reward_sent[target]
-    if flying == nil then
-      flying = {}
-      reward_sent[target] = flying
-    end
-    flying[#flying + 1] = now_us()
-    return reward_request(counter)
+    return reward_request(target, counter), target
   end
   return rank_request(counter)
 end
 
 -- wrk calls request() just before it writes each request.
 function request()
-  local req = next_request()
-  if not (mode == "mix" and counter % 2 == 0) then sent_at[counter] = now_us() end
+  local req, target = next_request()
+  if target == nil then
+    sent_at[counter] = now_us()
+  else
+    local flying = reward_sent[target]
+    if flying == nil then
+      flying = {}
+      reward_sent[target] = flying
+    end
+    flying[#flying + 1] = now_us()
+  end
   return req
 end
 
