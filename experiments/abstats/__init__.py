@@ -31,7 +31,13 @@ from .results import (
     StatWarning,
 )
 from .segments import compare, compare_segments
-from .sequential import DEFAULT_EFFECT_SIZE, mixing_variance, sequential_path, sequential_test
+from .sequential import (
+    DEFAULT_EFFECT_SIZE,
+    mixing_variance,
+    sequential_cumulative,
+    sequential_path,
+    sequential_test,
+)
 from .summary import summarize
 
 __all__ = [
@@ -58,6 +64,7 @@ __all__ = [
     "ratio_difference",
     "sample_size_per_arm",
     "sample_size_warnings",
+    "sequential_cumulative",
     "sequential_path",
     "sequential_test",
     "srm_test",
