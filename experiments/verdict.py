@@ -209,3 +209,31 @@ def reconcile(decisions: Sequence[Decision]) -> str | None:
     }[best.source]
     return (f"Trust {SOURCE_NAMES[best.source]} ({best.verdict.replace('_', ' ')}): {why}. "
             f"Here {others}.")
+
+
+def from_interval(source: str, arm: str | None, diff: float | None,
+                  interval: Interval | None, metric: str = "value") -> Decision:
+    """The verdict of an interval-only source (OPE, progressive validation).
+
+    Significant when the interval of ``diff`` (treatment minus champion) excludes 0;
+    an undefined interval (NaN bounds) or difference is not enough data.
+
+    Examples:
+        >>> from_interval("ope", "model:3", 0.02, Interval(0.01, 0.03)).verdict
+        'ship'
+        >>> from_interval("ope", "model:3", -0.01, Interval(-0.03, 0.01)).verdict
+        'keep_running'
+    """
+    defined = diff is not None and diff == diff
+    bounds = interval is not None and interval.lower == interval.lower \
+        and interval.upper == interval.upper
+    significant = bounds and interval is not None and (interval.lower > 0 or interval.upper < 0)
+    return decide(Evidence(source, arm, metric, diff if defined else None, None,
+                           interval if bounds else None, significant, relative=False))
+
+
+def legacy_label(decision: Decision) -> str:
+    """``better`` / ``worse`` / ``inconclusive``: the older verdict words of OPE and
+    ``/learning``, derived from the one verdict (``ship`` is better, ``stop_harm`` worse).
+    """
+    return {"ship": "better", "stop_harm": "worse"}.get(decision.verdict, "inconclusive")
