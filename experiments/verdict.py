@@ -135,7 +135,7 @@ def decide(e: Evidence) -> Decision:
         'invalid'
     """
     if e.invalid:
-        return Decision("invalid", e.arm, f"Do not trust this comparison: {e.invalid}.",
+        return Decision("invalid", None, f"Do not trust this comparison: {e.invalid}.",
                         source=e.source)
     if e.diff is None:
         return Decision("keep_running", e.arm, "Not enough data to compare yet.",

@@ -1,21 +1,20 @@
-"""Unit-level SQL aggregates: GROUP BY unit first, then per-arm sums of per-unit sums.
+"""Unit-level SQL aggregates: each unit's running sums first, then per-arm sums of them.
 
-Tailor assigns arms per unit and units come back, so the report analyses units. Three
+Tailor assigns arms per unit and units come back, so the report analyses units. Two
 layers of SQL, no rows ever reach Python:
 
-1. ``cells``: decisions grouped by (unit, arm, hour[, segment][, covariate]): the number of
-   decisions ``c``, each metric's sum ``s`` (and decision-level square sum, min and max to
-   recognise 0/1 metrics), the first activation ``t0``. A decision without a unit id is a
-   unit of its own (the key is ``(unit_id, id if unit_id IS NULL)``).
-2. ``running``: window functions over each unit's cells in time order: the unit's running
-   decision count ``X`` and metric sums ``Y`` after each cell, and the arm, segment and
-   covariate of its first cell (its first decision's).
-3. per (first arm, hour[, segment]): the *increments* of the unit-level sufficient
-   statistics ``n, Σx, Σx², Σy, Σy², Σxy``: a cell raises a unit's ``x`` from ``X - c`` to
-   ``X``, so it adds ``X² - (X - c)² = c (2X - c)`` to ``Σx²`` and ``c Y + s X - c s`` to
-   ``Σxy``. Increments telescope: summed over the hours up to a look they are exactly the
-   statistics of the units seen so far (cumulative curves and sequential looks); summed
-   over all hours they are the report's totals.
+1. ``running``: window functions over each unit's decisions in time order give, per
+   decision, the unit's running decision count ``x`` and metric sums ``y`` up to it, and
+   the arm, segment and covariate of the unit's first decision. A decision without a unit
+   id is a unit of its own (the partition key is ``(unit_id, id if unit_id IS NULL)``).
+2. per (first arm, time bucket[, segment]): the *increments* of the unit-level sufficient
+   statistics ``n, Σx, Σx², Σy, Σy², Σxy``. A decision with value ``s`` raises its unit's
+   ``x`` from ``x - 1`` to ``x`` and ``y`` from ``y - s`` to ``y``, so it adds
+   ``x² - (x - 1)² = 2x - 1`` to ``Σx²``, ``s (2y - s)`` to ``Σy²`` and ``y + s x - s`` to
+   ``Σxy`` (and 1 to ``n`` when it is the unit's first). Increments telescope: summed over
+   the buckets up to a look they are exactly the statistics of the units seen so far
+   (cumulative curves, sequential looks); summed over all buckets they are the totals.
+   Decision-level square sums, minima and maxima ride along to recognise 0/1 metrics.
 
 Window functions run on SQLite (3.25+) and PostgreSQL (including the time-partitioned
 ``decisions`` table).
@@ -171,65 +170,52 @@ def _values(session: Session, scope: Scope, req: Request) -> sa.Subquery:
     return query.subquery()
 
 
-def _cells(values: sa.Subquery, req: Request) -> sa.Subquery:
-    keys = [values.c.u, values.c.nid, values.c.arm, values.c.hour]
-    keys += [values.c[k] for k in ("seg", "z") if k in values.c]
-    sums: list[Any] = [sa.func.count().label("c"), sa.func.min(values.c.ts).label("t0"),
-                       sa.func.sum(values.c.pend).label("pend"),
-                       sa.func.sum(values.c.onl).label("onl")]
-    for col in req.columns:
-        v = values.c[col]
-        sums += [sa.func.sum(v).label(f"s_{col}"), sa.func.sum(v * v).label(f"q_{col}"),
-                 sa.func.min(v).label(f"lo_{col}"), sa.func.max(v).label(f"hi_{col}")]
-    return sa.select(*keys, *sums).group_by(*keys).subquery()
-
-
-def _running(cells: sa.Subquery, req: Request) -> sa.Subquery:
-    unit = [cells.c.u, cells.c.nid]
-    order = [cells.c.hour, cells.c.t0, cells.c.arm]
+def _running(values: sa.Subquery, req: Request) -> sa.Subquery:
+    """Per decision, window functions over its unit's decisions in time order: the unit's
+    running decision count ``x`` and metric sums ``y_*`` up to this decision, and the arm,
+    segment and covariate of the unit's first decision."""
+    unit = [values.c.u, values.c.nid]
+    order = [values.c.ts]
 
     def running(fn: Any) -> Any:
         return fn.over(partition_by=unit, order_by=order, rows=(None, 0))
 
-    def first(col: Any) -> Any:
-        return running(sa.func.first_value(col))
-
-    cols: list[Any] = [first(cells.c.arm).label("farm"), cells.c.hour, cells.c.c,
-                       cells.c.pend, cells.c.onl, cells.c.u,
-                       running(sa.func.sum(cells.c.c)).label("x")]
-    if "seg" in cells.c:
-        cols.append(first(cells.c.seg).label("fseg"))
-    if "z" in cells.c:
-        cols.append(first(cells.c.z).label("fz"))
+    cols: list[Any] = [running(sa.func.first_value(values.c.arm)).label("farm"),
+                       values.c.hour, values.c.pend, values.c.onl, values.c.u,
+                       running(sa.func.count()).label("x")]
+    if "seg" in values.c:
+        cols.append(running(sa.func.first_value(values.c.seg)).label("fseg"))
+    if "z" in values.c:
+        cols.append(running(sa.func.first_value(values.c.z)).label("fz"))
     for col in req.columns:
-        cols += [cells.c[f"{p}_{col}"] for p in ("s", "q", "lo", "hi")]
-        cols.append(running(sa.func.sum(cells.c[f"s_{col}"])).label(f"y_{col}"))
+        cols += [values.c[col].label(f"s_{col}"),
+                 running(sa.func.sum(values.c[col])).label(f"y_{col}")]
     return sa.select(*cols).subquery()
 
 
 def _increments(run: sa.Subquery, req: Request) -> list[Any]:
-    c, x = run.c.c, run.c.x
-    new = sa.case((x == c, 1), else_=0)
-    out: list[Any] = [sa.func.sum(new), sa.func.sum(c), sa.func.sum(c * (2 * x - c)),
+    # Each decision raises its unit's x from x - 1 to x and y from y - s to y.
+    x = run.c.x
+    new = sa.case((x == 1, 1), else_=0)
+    out: list[Any] = [sa.func.sum(new), sa.func.count(), sa.func.sum(2 * x - 1),
                       sa.func.sum(run.c.pend), sa.func.sum(run.c.onl),
-                      sa.func.sum(sa.case((run.c.u.is_(None), c), else_=0))]
+                      sa.func.sum(sa.case((run.c.u.is_(None), 1), else_=0))]
     for col in req.columns:
         s, y = run.c[f"s_{col}"], run.c[f"y_{col}"]
-        out += [sa.func.sum(s), sa.func.sum(s * (2 * y - s)), sa.func.sum(c * y + s * x - c * s),
-                sa.func.sum(run.c[f"q_{col}"]), sa.func.min(run.c[f"lo_{col}"]),
-                sa.func.max(run.c[f"hi_{col}"])]
+        out += [sa.func.sum(s), sa.func.sum(s * (2 * y - s)), sa.func.sum(y + s * x - s),
+                sa.func.sum(s * s), sa.func.min(s), sa.func.max(s)]
     if req.covariate:
         z = sa.func.coalesce(run.c.fz, 0.0)
         s0 = run.c[f"s_{REWARD_COLUMN}"]
         missing = sa.case((run.c.fz.is_(None), new), else_=0)
-        out += [sa.func.sum(new * z), sa.func.sum(new * z * z), sa.func.sum(z * c),
+        out += [sa.func.sum(new * z), sa.func.sum(new * z * z), sa.func.sum(z),
                 sa.func.sum(z * s0), sa.func.sum(missing)]
     return out
 
 
 def unit_cells(session: Session, scope: Scope, req: Request) -> dict[tuple[Any, ...], Cell]:
     """Unit-level increments per (first arm[, hour][, segment]), keyed in that order."""
-    run = _running(_cells(_values(session, scope, req), req), req)
+    run = _running(_values(session, scope, req), req)
     keys: list[Any] = [run.c.farm]
     if req.by_hour:
         keys.append(run.c.hour)

@@ -75,7 +75,7 @@ def seed(app, key: str, sizes: dict[str, int], seed_: int = 11, *, binary: bool 
 
     Without ``returning`` no decision has a unit, so every decision is a unit of its own
     and the report's numbers are the decision-level golden ones. With ``returning``, 80%
-    of the decisions come from units of their arm (about 100 per arm) that come back.
+    of the decisions come from units of their arm (``n / 4`` per arm) that come back.
     """
     rng = np.random.default_rng(seed_)
     exp_id, now = experiment_id(app, key), clock.now()
@@ -92,7 +92,7 @@ def seed(app, key: str, sizes: dict[str, int], seed_: int = 11, *, binary: bool 
             buy = 0.0 if binary else float(rng.exponential(20.0) if rng.random() < 0.05 else 0)
             country = None if rng.random() < 0.1 else str(rng.choice(COUNTRIES, p=[.4, .3, .2, .1]))
             unit = None if not returning or rng.random() < 0.2 else \
-                f"{arm}-u{int(rng.integers(0, 100))}"
+                f"{arm}-u{int(rng.integers(0, max(n // 4, 1)))}"
             action = str(rng.choice(["hero-1", "hero-2", "hero-3"]))
             got = click + buy
             decisions.append(_decision(
