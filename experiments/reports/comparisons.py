@@ -179,10 +179,13 @@ def serialize(comparisons: list[ArmComparison], control: str, alpha: float,
     the Holm-adjusted one whatever the adjustment.
     """
     raw = [c.result.p_value for c in comparisons]
-    fixed = adjust(raw, adjustment)
-    always = adjust([c.sequential.p_value for c in comparisons], adjustment)
-    holm_p = holm(raw, alpha=alpha).p_adjusted
-    holm_q = adjust([c.sequential.p_value for c in comparisons], "holm")
+    seq = [c.sequential.p_value for c in comparisons]
+    # statsmodels' multipletests runs gc.collect() on every call (0.05-0.2 s in a large
+    # process): one call per family, Holm reused when it is the report's correction.
+    fixed = adjust(raw, adjustment) if raw else ()
+    always = adjust(seq, adjustment) if seq else ()
+    holm_p = fixed if adjustment == "holm" else holm(raw, alpha=alpha).p_adjusted
+    holm_q = always if adjustment == "holm" else holm(seq, alpha=alpha).p_adjusted
     return [_row(c, control, alpha, (p, q), (h, hq), adjustment)
             for c, p, q, h, hq in zip(comparisons, fixed, always, holm_p, holm_q, strict=True)]
 
