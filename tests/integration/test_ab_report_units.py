@@ -108,3 +108,29 @@ def test_decision_and_plain_notes(client, team, returning):
     row = body["comparisons"][0]
     assert 0 <= row["bayes"]["chance_to_win"] <= 1
     assert body["timeline"]["series"]["bandit"][-1]["units"] == body["arms"]["bandit"]["units"]
+
+
+def test_decisions_without_a_unit_are_counted_and_warned_about(app, client, team):
+    from tests.integration.test_ab_report import _decision, _write, experiment_id
+
+    register(client, team, key="nounit", unit_field="user_id")
+    exp_id = experiment_id(app, "nounit")
+    rows = [_decision(exp_id, i, ("champion", "bandit")[i % 2], 1.7e9 + i,
+                      unit_id=None if i % 5 else f"u{i % 7}", reward=float(i % 3 == 0))
+            for i in range(200)]
+    _write(app, rows, [])
+    body = report(client, team, "nounit")
+    without = {a: row["decisions_without_unit"] for a, row in body["arms"].items()}
+    assert without == {"champion": 80, "bandit": 80}
+    # Units u0..u6 appear in both arms; each belongs to the arm of its first decision.
+    first: dict[str, int] = {}
+    for i in range(0, 200, 5):
+        first.setdefault(f"u{i % 7}", i)
+    arm_of = {u: ("champion", "bandit")[i % 2] for u, i in first.items()}
+    for arm in ("champion", "bandit"):
+        mine = {u for u, a in arm_of.items() if a == arm}
+        n = sum(1 for i in range(0, 200, 5) if f"u{i % 7}" in mine)
+        assert body["arms"][arm]["units"] == 80 + len(mine)
+        assert body["arms"][arm]["n"] == 80 + n
+    warning = [w for w in body["warnings"] if w["code"] == "unit_field_missing"]
+    assert len(warning) == 1 and "'user_id'" in warning[0]["message"]
