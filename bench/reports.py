@@ -1,7 +1,8 @@
 """How long the A/B report takes on 100k and 1M logged decisions (SQLite and PostgreSQL).
 
 Synthetic decisions are bulk-inserted (SQLite `executemany`, PostgreSQL `COPY`), not sent
-through the API: 3 arms (champion 45%, bandit 45%, uniform 10%), 28 days, a context with
+through the API: 3 arms (champion 45%, bandit 45%, uniform 10%) assigned per unit, one unit
+per 10 decisions on average (1M decisions over 100k units), 28 days, a context with
 a country and an hour, 3 actions; about 12% of decisions get a click and 2% a purchase
 (reward events joined per decision). A second, smaller experiment shares the tables, so
 the report must find its own rows. The report is built in-process exactly as
@@ -46,6 +47,7 @@ DECISION_COLUMNS = ["experiment_id", "event_id", "request_hash", "arm", "policy"
 EVENT_COLUMNS = ["experiment_id", "decision_id", "event_id", "type", "value", "raw_value",
                  "idempotency_key", "late", "received_at"]
 CHUNK = 50_000
+UNIT_VISITS = 10  # decisions per unit on average: 1M decisions over 100k units
 
 
 def register(url: str, key: str) -> int:
@@ -68,12 +70,14 @@ def synthetic(exp_id: int, n: int, seed: int) -> Iterator[tuple[list[tuple], lis
     start = clock.now() - 28 * 86400
     actions, pmf = json.dumps(ACTIONS), json.dumps([1 / 3] * 3)
     arm_names = np.array(list(ARMS))
+    units = max(n // UNIT_VISITS, 1)
+    arm_of_unit = rng.choice(arm_names, units, p=list(ARMS.values()))  # arms per unit
     for offset in range(0, n, CHUNK):
         m = min(CHUNK, n - offset)
-        arm = rng.choice(arm_names, m, p=list(ARMS.values()))
         created = np.sort(rng.uniform(start, start + 28 * 86400 - 1000, m))
         country = rng.choice(COUNTRIES, m, p=[.3, .2, .15, .1, .1, .05, .05, .05])
-        unit = rng.integers(0, max(n // 3, 1), m)
+        unit = rng.integers(0, units, m)
+        arm = arm_of_unit[unit]
         chosen = rng.integers(0, 3, m)
         click = rng.random(m) < np.vectorize(CLICK.get)(arm)
         buy = np.where(rng.random(m) < 0.02, rng.exponential(40.0, m), 0.0)

@@ -13,6 +13,7 @@ from typing import Any
 
 from bandits.exploration import ExplorationError, validate_learner
 from bandits.features import FeatureError, action_line
+from experiments.analysis_config import validate_analysis
 from experiments.errors import ValidationFailed
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -24,8 +25,10 @@ ARM_NAMES = ("champion", "bandit")
 MAX_WINDOW_SECONDS = 30 * 24 * 3600
 TOP_LEVEL = {"key", "name", "actions", "reward", "learner", "champion", "arms", "unit_field",
              "pii_fields", "pii_mode", "status", "alpha", "description"}
+TOP_LEVEL |= {"analysis"}  # the A/B report's analysis settings (experiments.analysis_config)
 PATCHABLE = {"name", "description", "status", "arms", "learner", "actions", "alpha",
              "pii_fields", "pii_mode"}
+PATCHABLE |= {"analysis"}
 
 DEFAULT_REWARD = {"events": {"reward": "value"}, "aggregation": "sum",
                   "window_seconds": 600, "default": 0.0}
@@ -246,3 +249,5 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
         raise fail("status", f"must be one of {', '.join(STATUSES)}")
     config["status"] = status
     config["alpha"] = _alpha(src.get("alpha", 0.05))
+    if src.get("analysis") is not None:
+        config["analysis"] = validate_analysis(src["analysis"], config["reward"])

@@ -48,6 +48,13 @@ def pval(value: float | None) -> str:
 
 
 def when(ts: float, unit: str = "day") -> str:
-    """A timestamp (epoch seconds, UTC) as a date, or date and hour for hourly looks."""
+    """A timestamp (epoch seconds, UTC) as a date, or date and time for finer looks.
+
+    Examples:
+        >>> when(0.0), when(3600.0, "hour"), when(300.0, "5 minutes")
+        ('1970-01-01', '01-01 01:00', '01-01 00:05')
+    """
     moment = datetime.fromtimestamp(ts, tz=UTC)
-    return moment.strftime("%m-%d %H:00") if unit == "hour" else moment.strftime("%Y-%m-%d")
+    if unit == "day":
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%m-%d %H:%M")

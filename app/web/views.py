@@ -12,12 +12,13 @@ from markupsafe import Markup
 from app import db
 from app.api.reports import csv_response
 from app.errors import APIError
-from app.web import bp, charts, login, ope_section
+from app.web import bp, charts, login, ope_section, verdicts
 from experiments import registry
 from experiments.errors import DomainError
+from experiments.learning.status import learning_status
 from experiments.reports import build_report, parse_options, to_csv
 
-REPORT_ARGS = ("segment", "lift", "include_open", "top")
+REPORT_ARGS = ("segment", "lift", "include_open", "top", "multiple_testing")
 
 
 def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,8 +88,12 @@ def logout():
 @bp.get("/experiments")
 @signed_in
 def experiments():
-    rows = registry.list_for_team(db.session(), g.principal.team_id)
-    return render_template("experiments.html", experiments=rows)
+    session = db.session()
+    rows = registry.list_for_team(session, g.principal.team_id)
+    # One A/B report per experiment: the list shows each one's units, lift and verdict.
+    summaries = {e.key: verdicts.list_row(build_report(session, e),
+                                          learning_status(session, e)) for e in rows}
+    return render_template("experiments.html", experiments=rows, summaries=summaries)
 
 
 @bp.get("/experiments/<key>")
@@ -99,11 +104,12 @@ def experiment_page(key: str):
     options = parse_options(request.args)
     report = build_report(session, experiment, options)
     query = {name: request.args[name] for name in REPORT_ARGS if request.args.get(name)}
+    ope = ope_section.context(session, experiment)  # the newest stored OPE report
     return render_template(
         "experiment.html", experiment=experiment, report=report, options=options,
         query=query, timeline_svg=Markup(charts.timeline_svg(report)),
-        forest_svg=Markup(charts.forest_svg(report)),
-        **ope_section.context(session, experiment))  # the newest stored OPE report
+        forest_svg=Markup(charts.forest_svg(report)), ci_bar=charts.ci_bar,
+        **verdicts.page_verdicts(session, experiment, report, ope["ope"]), **ope)
 
 
 @bp.get("/experiments/<key>/report.<any(json, csv):fmt>")

@@ -21,6 +21,7 @@ from .aggregates import MeanStats
 from .compare import compare_means, compare_proportions
 from .guards import HolmResult, SRMResult, holm, sample_size_warnings, srm_test
 from .power import minimum_detectable_lift, power_at_lift, sample_size_per_arm
+from .ratio import RatioDifference, RatioStats, ratio_difference
 from .results import (
     ArmSummary,
     Comparison,
@@ -30,7 +31,13 @@ from .results import (
     StatWarning,
 )
 from .segments import compare, compare_segments
-from .sequential import DEFAULT_EFFECT_SIZE, mixing_variance, sequential_path, sequential_test
+from .sequential import (
+    DEFAULT_EFFECT_SIZE,
+    mixing_variance,
+    sequential_cumulative,
+    sequential_path,
+    sequential_test,
+)
 from .summary import summarize
 
 __all__ = [
@@ -40,6 +47,8 @@ __all__ = [
     "HolmResult",
     "Interval",
     "MeanStats",
+    "RatioDifference",
+    "RatioStats",
     "Reason",
     "SRMResult",
     "SequentialResult",
@@ -52,8 +61,10 @@ __all__ = [
     "minimum_detectable_lift",
     "mixing_variance",
     "power_at_lift",
+    "ratio_difference",
     "sample_size_per_arm",
     "sample_size_warnings",
+    "sequential_cumulative",
     "sequential_path",
     "sequential_test",
     "srm_test",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -18,6 +19,28 @@ from numpy.typing import ArrayLike
 _ZERO_VARIANCE_RTOL = 1e-12
 
 SqlNumber = int | float | Decimal | None
+
+
+class Sample(Protocol):
+    """What the analysis functions read from a sample's statistics.
+
+    :class:`MeanStats` (independent observations) and
+    :class:`~experiments.abstats.ratio.RatioStats` (a ratio of per-unit sums, delta
+    method) both provide it: ``n`` observations (units), the ``mean``, a per-observation
+    ``variance`` and the variance of the mean.
+    """
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def mean(self) -> float: ...
+    @property
+    def variance(self) -> float: ...
+    @property
+    def std(self) -> float: ...
+    @property
+    def mean_variance(self) -> float: ...
+    def __add__(self, other: Any) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)

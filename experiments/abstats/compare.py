@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import core
-from .aggregates import MeanStats
+from .aggregates import MeanStats, Sample
 from .results import Comparison, Interval, Reason
 from .sequential import DEFAULT_EFFECT_SIZE, sequential_test
 from .summary import pair_reason
 
 
 def compare_means(
-    control: MeanStats,
-    treatment: MeanStats,
+    control: Sample,
+    treatment: Sample,
     *,
     alpha: float = 0.05,
     effect_size: float = DEFAULT_EFFECT_SIZE,
@@ -120,8 +120,8 @@ def _proportion_reason(control: MeanStats, treatment: MeanStats, pooled: bool) -
 
 def _assemble(
     method: str,
-    control: MeanStats,
-    treatment: MeanStats,
+    control: Sample,
+    treatment: Sample,
     est: core.Estimate,
     alpha: float,
     effect_size: float,
@@ -146,11 +146,12 @@ def _assemble(
 
 
 def _degenerate(
-    method: str, control: MeanStats, treatment: MeanStats, reason: Reason, alpha: float
+    method: str, control: Sample, treatment: Sample, reason: Reason, alpha: float
 ) -> Comparison:
     empty = reason is Reason.EMPTY
     ci = None
-    if method != "welch" and not empty:
+    if isinstance(control, MeanStats) and isinstance(treatment, MeanStats) \
+            and method != "welch" and not empty:
         args = (treatment.successes, treatment.n, control.successes, control.n)
         lower, upper = core.newcombe(*args, alpha)
         ci = Interval(float(lower), float(upper), 1 - alpha)
@@ -171,7 +172,7 @@ def _degenerate(
 
 
 def _lift(
-    control: MeanStats, treatment: MeanStats, alpha: float
+    control: Sample, treatment: Sample, alpha: float
 ) -> tuple[float | None, Interval | None, Reason | None]:
     """Relative lift and its delta-method interval, or the reason they are undefined."""
     reason = pair_reason(control, treatment)

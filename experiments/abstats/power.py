@@ -22,14 +22,14 @@ from typing import Literal
 
 from scipy import optimize, stats
 
-from .aggregates import MeanStats
+from .aggregates import MeanStats, Sample  # noqa: F401  (MeanStats: docstring examples)
 from .summary import degenerate_reason
 
 Distribution = Literal["t", "normal"]
 
 
 def power_at_lift(
-    control: MeanStats,
+    control: Sample,
     lift: float,
     n_treatment: int,
     *,
@@ -57,7 +57,7 @@ def power_at_lift(
 
 
 def minimum_detectable_lift(
-    control: MeanStats,
+    control: Sample,
     n_treatment: int,
     *,
     alpha: float = 0.05,
@@ -84,7 +84,7 @@ def minimum_detectable_lift(
 
 
 def sample_size_per_arm(
-    control: MeanStats,
+    control: Sample,
     lift: float,
     *,
     alpha: float = 0.05,
@@ -112,7 +112,7 @@ def sample_size_per_arm(
     return math.ceil(_solve_increasing(gap, 100.0, lower=2.0) - 1e-9)
 
 
-def _scale(control: MeanStats) -> float | None:
+def _scale(control: Sample) -> float | None:
     """``|mu| / sigma``, turning a relative lift into a standardised effect."""
     if degenerate_reason(control) or control.mean == 0:
         return None

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import accumulate
+from typing import cast
 
 from . import core
-from .aggregates import MeanStats
+from .aggregates import MeanStats, Sample  # noqa: F401  (MeanStats: docstring examples)
 from .results import Interval, SequentialResult
 from .summary import pair_reason
 
@@ -41,15 +42,15 @@ DEFAULT_EFFECT_SIZE = 0.1
 
 
 def mixing_variance(
-    control: MeanStats, treatment: MeanStats, effect_size: float = DEFAULT_EFFECT_SIZE
+    control: Sample, treatment: Sample, effect_size: float = DEFAULT_EFFECT_SIZE
 ) -> float:
     """The mSPRT mixing variance ``tau2 = effect_size**2 * (var_c + var_t) / 2``."""
     return effect_size**2 * (control.variance + treatment.variance) / 2
 
 
 def sequential_test(
-    control: MeanStats,
-    treatment: MeanStats,
+    control: Sample,
+    treatment: Sample,
     *,
     alpha: float = 0.05,
     effect_size: float = DEFAULT_EFFECT_SIZE,
@@ -84,8 +85,8 @@ def sequential_test(
 
 
 def sequential_path(
-    control_daily: Sequence[MeanStats],
-    treatment_daily: Sequence[MeanStats],
+    control_daily: Sequence[Sample],
+    treatment_daily: Sequence[Sample],
     *,
     alpha: float = 0.05,
     effect_size: float = DEFAULT_EFFECT_SIZE,
@@ -115,7 +116,42 @@ def sequential_path(
         raise ValueError("control_daily and treatment_daily must have the same length")
     best: float | None = None
     path = []
-    for c, t in zip(accumulate(control_daily), accumulate(treatment_daily), strict=True):
+    for c, t in zip(_running(control_daily), _running(treatment_daily), strict=True):
+        look = sequential_test(c, t, alpha=alpha, effect_size=effect_size)
+        if look.p_value is not None:
+            best = look.p_value if best is None else min(best, look.p_value)
+        path.append(SequentialResult(best, look.ci, look.reason))
+    return tuple(path)
+
+
+def _running(increments: Sequence[Sample]) -> list[Sample]:
+    """Cumulative statistics after each increment (statistics add)."""
+    return cast(list[Sample], list(accumulate(increments, lambda a, b: a + b)))
+
+
+def sequential_cumulative(
+    control: Sequence[Sample],
+    treatment: Sequence[Sample],
+    *,
+    alpha: float = 0.05,
+    effect_size: float = DEFAULT_EFFECT_SIZE,
+) -> tuple[SequentialResult, ...]:
+    """Sequential results after each look, from the *cumulative* statistics at each look.
+
+    As :func:`sequential_path` (running minimum of the p-value, that look's confidence
+    sequence) for statistics that are not sums of per-look increments, such as unit-level
+    ratio statistics (a returning unit changes its own sums).
+
+    Examples:
+        >>> day = MeanStats(n=100, total=10.0, total_sq=10.0)
+        >>> [r.p_value for r in sequential_cumulative([day, day + day], [day, day + day])]
+        [1.0, 1.0]
+    """
+    if len(control) != len(treatment):
+        raise ValueError("control and treatment must have the same length")
+    best: float | None = None
+    path = []
+    for c, t in zip(control, treatment, strict=True):
         look = sequential_test(c, t, alpha=alpha, effect_size=effect_size)
         if look.p_value is not None:
             best = look.p_value if best is None else min(best, look.p_value)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from scipy import stats
 
 from . import core
-from .aggregates import MeanStats
+from .aggregates import MeanStats, Sample
 from .results import ArmSummary, Interval, Reason
 
 
-def degenerate_reason(s: MeanStats) -> Reason | None:
+def degenerate_reason(s: Sample) -> Reason | None:
     """Code for data whose variance cannot be estimated, ``None`` otherwise.
 
     Examples:
@@ -25,7 +25,7 @@ def degenerate_reason(s: MeanStats) -> Reason | None:
     return None
 
 
-def summarize(stats_: MeanStats, *, alpha: float = 0.05, binary: bool = False) -> ArmSummary:
+def summarize(stats_: Sample, *, alpha: float = 0.05, binary: bool = False) -> ArmSummary:
     """Mean with a ``1 - alpha`` confidence interval, or a degenerate result with a reason.
 
     Means get Student's t interval ``mean +- t(1 - alpha/2, n - 1) * s / sqrt(n)``.
@@ -53,13 +53,15 @@ def summarize(stats_: MeanStats, *, alpha: float = 0.05, binary: bool = False) -
     reason = degenerate_reason(stats_)
     mean = None if stats_.n == 0 else stats_.mean
     if binary:
+        if not isinstance(stats_, MeanStats):
+            raise TypeError("a 0/1 summary needs MeanStats")
         stats_.require_binary()
         return ArmSummary(stats_.n, mean, _wilson(stats_, alpha), "wilson", reason)
     ci = None if reason else _t_interval(stats_, alpha)
     return ArmSummary(stats_.n, mean, ci, "t", reason)
 
 
-def _t_interval(s: MeanStats, alpha: float) -> Interval:
+def _t_interval(s: Sample, alpha: float) -> Interval:
     half = float(stats.t.isf(alpha / 2, s.n - 1)) * (s.mean_variance**0.5)
     return Interval(s.mean - half, s.mean + half, 1 - alpha)
 
@@ -71,7 +73,7 @@ def _wilson(s: MeanStats, alpha: float) -> Interval | None:
     return Interval(float(lower), float(upper), 1 - alpha)
 
 
-def pair_reason(control: MeanStats, treatment: MeanStats) -> Reason | None:
+def pair_reason(control: Sample, treatment: Sample) -> Reason | None:
     """Code for a pair of arms whose difference has no estimable standard error.
 
     An empty arm beats a single observation, which beats zero variance in *both* arms

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field, fields
 from statistics import NormalDist
 from typing import Any
 
+from experiments.interval import Interval
+from experiments.verdict import from_interval, legacy_label
+
 DEFAULT_WINDOW = 5000
 WINDOW_BUCKETS = 10
 
@@ -166,8 +169,9 @@ def compare(bucket: Bucket, alpha: float) -> Comparison:
     half = NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(variance / d.n)
     mean = d.mean or 0.0
     low, high = mean - half, mean + half
-    verdict = "better" if low > 0 else "worse" if high < 0 else "inconclusive"
-    return Comparison(d.n, mean, low, high, verdict)
+    # The words of the one verdict function (experiments.verdict): better = ship.
+    decision = from_interval("progressive", "bandit", mean, Interval(low, high, 1 - alpha))
+    return Comparison(d.n, mean, low, high, legacy_label(decision))
 
 
 def snips(bucket: Bucket) -> float | None:

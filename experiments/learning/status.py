@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from experiments import clock
+from experiments.interval import Interval
 from experiments.learning import join, snapshots
 from experiments.learning.progress import Bucket, Progress, compare, snips
 from experiments.models import Experiment, LearnerState
 from experiments.policies import bandit_arguments
+from experiments.verdict import from_interval
 
 COMPARISON_METHOD = ("paired progressive IPS: mean of reward * (model - champion) "
                      "probability / logged propensity over the window, normal interval")
@@ -65,9 +67,14 @@ def _progressive(bucket: Bucket) -> dict[str, Any]:
 
 def _comparison(bucket: Bucket, alpha: float) -> dict[str, Any]:
     result = compare(bucket, alpha)
+    interval = None if result.ci_low is None or result.ci_high is None else \
+        Interval(result.ci_low, result.ci_high, 1 - alpha)
+    diff = result.diff if interval is not None else None
+    decision = from_interval("progressive", "bandit", diff, interval)
     return {"verdict": result.verdict, "diff": _round(result.diff),
             "ci_low": _round(result.ci_low), "ci_high": _round(result.ci_high),
-            "n": result.n, "alpha": alpha, "method": COMPARISON_METHOD}
+            "n": result.n, "alpha": alpha, "method": COMPARISON_METHOD,
+            "decision": decision.verdict, "decision_reason": decision.reason}
 
 
 def _learner(state: LearnerState | None, now: float) -> dict[str, Any]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 from experiments.interval import Interval
+from experiments.verdict import from_interval, legacy_label
 
 Verdict = Literal["better", "worse", "inconclusive"]
 Status = Literal["ok", "empty", "too_few_rows", "zero_denominator"]
@@ -75,25 +76,27 @@ def verdict(interval: Interval) -> Verdict:
 
     Returns:
         ``"better"`` if the lower bound is above 0, ``"worse"`` if the upper bound is below
-        0, otherwise (including undefined bounds) ``"inconclusive"``.
+        0, otherwise (including undefined bounds) ``"inconclusive"``: the words of
+        :func:`experiments.verdict.legacy_label` for the one verdict function.
     """
-    if interval.lower > 0:
-        return "better"
-    if interval.upper < 0:
-        return "worse"
-    return "inconclusive"
+    centre = (interval.lower + interval.upper) / 2
+    return cast(Verdict, legacy_label(from_interval("ope", None, centre, interval)))
 
 
 def difference_to_dict(
     difference: Estimate, kind: IntervalKind = "analytic"
-) -> dict[str, float | str | None]:
-    """Report shape of ``vs_champion``: ``{"diff", "ci_low", "ci_high", "verdict"}``."""
+) -> dict[str, Any]:
+    """Report shape of ``vs_champion``: ``{"diff", "ci_low", "ci_high", "verdict"}``, plus
+    ``decision`` (the one verdict of :mod:`experiments.verdict`: ship, keep_running...)."""
     interval = difference.pick(kind)
+    decision = from_interval("ope", None, difference.value, interval)
     return {
         "diff": _json_float(difference.value),
         "ci_low": _json_float(interval.lower),
         "ci_high": _json_float(interval.upper),
-        "verdict": verdict(interval),
+        "verdict": legacy_label(decision),
+        "decision": decision.verdict,
+        "decision_reason": decision.reason,
     }
 
 

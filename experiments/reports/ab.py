@@ -14,16 +14,17 @@ from sqlalchemy.orm import Session
 
 from experiments import clock
 from experiments.abstats import SRMResult, StatWarning, sample_size_warnings, srm_test
+from experiments.abstats.guards import SRM_THRESHOLD
 from experiments.models import Experiment
-from experiments.reports import comparisons, segments, sql
+from experiments.reports import analysis, comparisons, segments, sql, units
 from experiments.reports.comparisons import ArmComparison
 from experiments.reports.metrics import (
     EVENT_PREFIX,
     Looks,
     Metric,
+    bucket_width,
+    build_metrics,
     choose_looks,
-    event_metric,
-    reward_metric,
 )
 from experiments.reports.options import ReportOptions
 from experiments.reports.summaries import arm_row, timeline
@@ -50,87 +51,113 @@ def control_arm(arms: list[str]) -> str:
 def event_types(config: Mapping[str, Any]) -> list[str]:
     """Event types that get a metric of their own: all of them when there are several.
 
-    With a single event type its metric would repeat the reward (and enlarge the Holm
-    family for nothing), so it is left out.
+    With a single event type its metric would repeat the reward (and enlarge the
+    correction's family for nothing), so it is left out unless a guardrail names it.
     """
     types = list(config["reward"]["events"])
-    return types if len(types) > 1 else []
+    guarded = [g["metric"][len(EVENT_PREFIX):]
+               for g in analysis.settings(config)["guardrails"]
+               if g["metric"].startswith(EVENT_PREFIX)]
+    chosen = types if len(types) > 1 else []
+    return chosen + [t for t in guarded if t in types and t not in chosen]
 
 
 def build_report(session: Session, experiment: Experiment,
                  options: ReportOptions | None = None, *, now: float | None = None
                  ) -> dict[str, Any]:
-    """The A/B report of ``experiment`` as a JSON-ready mapping.
+    """The A/B report of ``experiment`` as a JSON-ready mapping, at the unit level.
 
     Args:
         session: A database session (read only).
-        experiment: The experiment (its ``config`` gives arms, alpha and reward rule).
-        options: Segment, lift for power, window handling.
+        experiment: The experiment (its ``config`` gives arms, alpha, reward rule and
+            analysis settings).
+        options: Segment, lift for power, window handling, correction.
         now: The report's clock (tests pin it); defaults to the wall clock.
 
     Returns:
         ``experiment``, ``alpha``, ``generated_at``, ``srm``, ``arms``, ``comparisons``,
-        ``warnings`` (the API.md contract), then ``control``, ``metrics``, ``timeline``,
-        ``segments``, ``power`` and ``notes``.
+        ``warnings`` (the API.md contract), then ``analysis_unit``, ``decision``,
+        ``guardrails``, ``control``, ``metrics``, ``timeline``, ``segments``, ``power``
+        and ``notes``.
     """
     options = options or ReportOptions()
     config = experiment.config
     now = clock.now() if now is None else now
     alpha = float(config.get("alpha", 0.05))
+    settings = analysis.settings(config)
+    adjustment = analysis.adjustment_of(config, options.adjustment)
     scope = sql.Scope(experiment.id, float(config["reward"]["default"]), now,
                       options.include_open)
     sql.tune(session)
-    hours = sql.reward_by_arm_hour(session, scope)
-    arms = arm_order(config["arms"], {arm for arm, _ in hours})
+    seconds, unit_name = bucket_width(*units.span(session, scope))
+    types = event_types(config)
+    covariate = settings["cuped_covariate"]
+    req = units.Request(events=types, bucket_seconds=seconds,
+                        covariate=tuple(covariate.split(".")) if covariate else None)
+    cells = units.unit_cells(session, scope, req)
+    arms = arm_order(config["arms"], {arm for arm, _ in cells})
     control = control_arm(arms)
-    looks = choose_looks(h for _, h in hours)
-    metrics = _metrics(session, scope, config, hours, arms, looks)
-    family = [c for m in metrics for c in comparisons.compare_metric(m, control, alpha,
-                                                                     options.lift)]
-    online = {arm: sum(r.online for (a, _), r in hours.items() if a == arm) for arm in arms}
-    srm = srm_test(online, config["arms"])
+    looks = choose_looks((b for _, b in cells), seconds, unit_name)
+    columns = {"reward": "m0", **{EVENT_PREFIX + t: f"m{i + 1}" for i, t in enumerate(types)}}
+    metrics = build_metrics(cells, columns, arms, looks)
+    shown = [m for m in metrics if m.name == "reward" or m.name[len(EVENT_PREFIX):] in
+             event_types_shown(config)]
+    if settings["per_unit_means"]:
+        shown.append(metrics[0].per_unit())
+    family = [c for m in shown for c in comparisons.compare_metric(m, control, alpha,
+                                                                   options.lift)]
+    srm = srm_test(sql.units_by_arm(session, scope, online_only=True), config["arms"])
+    rows = comparisons.serialize(family, control, alpha, adjustment)
+    if covariate:
+        adjusted = analysis.cuped_rows(metrics[0], cells, covariate, control, alpha)
+        for row in rows:
+            if row["metric"] == "reward":
+                row["cuped"] = adjusted.get(row["arm"])
+    guard = analysis.guardrails(metrics, settings["guardrails"], control, alpha)
+    srm_row = _srm(srm)
+    verdict = analysis.decision(rows, family, guard, srm_row, alpha, options.lift)
+    without_unit = {arm: sum(c.without_unit for (a, _), c in cells.items() if a == arm)
+                    for arm in arms}
     report = {
         "experiment": experiment.key, "alpha": alpha, "generated_at": clock.iso(now),
-        "srm": _srm(srm),
-        "arms": _arms(session, scope, metrics, hours, arms, alpha),
-        "comparisons": comparisons.serialize(family, control, alpha),
-        "warnings": [_warning(w) for w in _warnings(srm, metrics[0], family, arms, control)],
+        "srm": srm_row,
+        "arms": _arms(session, scope, shown, cells, arms, alpha, without_unit),
+        "comparisons": rows,
+        "warnings": [_warning(w) for w in _warnings(srm, metrics[0], family, arms, control,
+                                                    without_unit, config)],
+        "analysis_unit": "unit", "decision": verdict.to_dict(), "guardrails": guard,
+        "adjustment": adjustment, "cuped_covariate": covariate,
         "control": control, "include_open": options.include_open,
         "window_seconds": config["reward"]["window_seconds"],
-        "metrics": [{"name": m.name, "binary": m.binary} for m in metrics],
+        "metrics": [{"name": m.name, "binary": m.binary} for m in shown],
         "timeline": timeline(metrics[0], looks, alpha),
-        "segments": None, "power": {"lift": options.lift, "target": comparisons.TARGET_POWER},
+        "segments": None, "power": {"lift": options.lift, "target": comparisons.TARGET_POWER,
+                                    "unit": "units per arm"},
     }
     if options.segment:
         report["segments"] = segments.breakdown(session, scope, options.segment, options.top,
-                                                arms, control, alpha)
-    report["notes"] = notes(options, control, len(family), looks, config)
+                                                arms, control, alpha, adjustment)
+    report["notes"] = notes(options, control, len(family), looks, config, adjustment)
     return report
 
 
-def _metrics(session: Session, scope: sql.Scope, config: Mapping[str, Any],
-             hours: Mapping[tuple[str, int], sql.HourRow], arms: list[str],
-             looks: Looks) -> list[Metric]:
-    reward = reward_metric(hours, arms, looks)
-    types = event_types(config)
-    if not types:
-        return [reward]
-    cells = sql.events_by_arm_hour(session, scope, types)
-    return [reward, *(event_metric(t, cells, reward, looks) for t in types)]
+def event_types_shown(config: Mapping[str, Any]) -> list[str]:
+    """Event types with a comparison row (all of them when there are several)."""
+    types = list(config["reward"]["events"])
+    return types if len(types) > 1 else []
 
 
 def _arms(session: Session, scope: sql.Scope, metrics: list[Metric],
-          hours: Mapping[tuple[str, int], sql.HourRow], arms: list[str],
-          alpha: float) -> dict[str, Any]:
-    units = sql.units_by_arm(session, scope)
+          cells: Mapping[tuple[str, int], units.Cell], arms: list[str], alpha: float,
+          without_unit: Mapping[str, int]) -> dict[str, Any]:
     shares = segments.action_shares(sql.actions_by_arm(session, scope))
     reward, events = metrics[0], metrics[1:]
     out = {}
     for arm in arms:
-        row = arm_row(reward.totals[arm], units.get(arm, 0), alpha, reward.binary)
-        row["pending"] = sum(r.pending for (a, _), r in hours.items() if a == arm)
-        row["metrics"] = {m.name: arm_row(m.totals[arm], None, alpha, m.binary)
-                          for m in events}
+        row = arm_row(reward.totals[arm], alpha, reward.binary)
+        row["pending"] = sum(c.pending for (a, _), c in cells.items() if a == arm)
+        row["decisions_without_unit"] = without_unit.get(arm, 0)
+        row["metrics"] = {m.name: arm_row(m.totals[arm], alpha, m.binary) for m in events}
         row["actions"] = shares.get(arm, {})
         out[arm] = row
     return out
@@ -139,7 +166,7 @@ def _arms(session: Session, scope: sql.Scope, metrics: list[Metric],
 def _srm(srm: SRMResult) -> dict[str, Any]:
     return {"p_value": srm.p_value, "mismatch": srm.mismatch, "expected": srm.expected,
             "observed": srm.observed, "reason": srm.reason and str(srm.reason),
-            "threshold": 0.001}
+            "threshold": SRM_THRESHOLD, "unit": "units"}
 
 
 def _warning(w: StatWarning) -> dict[str, str]:
@@ -147,9 +174,18 @@ def _warning(w: StatWarning) -> dict[str, str]:
 
 
 def _warnings(srm: SRMResult, reward: Metric, family: list[ArmComparison], arms: list[str],
-              control: str) -> list[StatWarning]:
-    found = [*srm.warnings,
-             *sample_size_warnings({a: reward.totals[a] for a in arms}, binary=reward.binary)]
+              control: str, without_unit: Mapping[str, int],
+              config: Mapping[str, Any]) -> list[StatWarning]:
+    per_unit = {a: reward.totals[a].as_mean_stats() for a in arms}
+    binary = reward.binary and all(s.one_per_unit for s in reward.totals.values())
+    found = [*srm.warnings, *sample_size_warnings(per_unit, binary=binary)]
+    decisions = sum(s.decisions for s in reward.totals.values())
+    missing = sum(without_unit.values())
+    if config.get("unit_field") and decisions and missing > decisions / 2:
+        found.append(StatWarning(
+            "unit_field_missing", f"{missing:.0f} of {decisions:.0f} decisions have no unit "
+            f"(the context lacks {config['unit_field']!r}); each counts as a unit of its own, "
+            "so returning customers are counted as new ones"))
     if control != CHAMPION:
         found.append(StatWarning("control_not_champion", f"no arm is named 'champion'; "
                                  f"{control!r} (the first arm in config order) is the control"))
@@ -163,34 +199,45 @@ def _warnings(srm: SRMResult, reward: Metric, family: list[ArmComparison], arms:
 
 
 def notes(options: ReportOptions, control: str, family_size: int, looks: Looks,
-          config: Mapping[str, Any]) -> list[str]:
-    """Plain-language statements of what the numbers mean (the report's ``notes``)."""
+          config: Mapping[str, Any], adjustment: str = "holm") -> list[str]:
+    """Plain-language statements of what the numbers mean (the report's ``notes``).
+
+    Written for people: no parameter names, no code formatting.
+    """
     window = ("Every activated decision counts, including those whose reward window is "
-              "still open (their reward so far; `pending` counts them per arm). Use "
-              "include_open=false to count closed windows only."
+              "still open (with the reward received so far); the pending column counts "
+              "them per arm. Ask for closed windows only to leave them out."
               if options.include_open else
-              "Only decisions whose reward window has closed count (include_open=false).")
+              "Only decisions whose reward window has closed count.")
+    correction = {"holm": "Holm's correction", "bh": "the Benjamini-Hochberg correction"}
     found = [
-        "n counts activated decisions outside the paused phase; mean is the reward per "
-        f"decision, the default reward ({config['reward']['default']:g}) where none came.",
+        "Arms are assigned per unit (a customer) and units come back, so the unit is what "
+        "is analysed: a unit stays in the arm of its first decision, and a decision "
+        "without a unit counts as a unit of its own.",
+        "The mean is the reward per decision (the default reward of "
+        f"{config['reward']['default']:g} where none came), computed as total reward over "
+        "total decisions; its uncertainty comes from the spread between units (the delta "
+        "method), not between decisions.",
         window,
-        f"Control: {control!r}" + ("." if control == CHAMPION else
-                                   " (no arm is named 'champion': the first arm in config "
-                                   "order is the control)."),
-        f"significant uses Holm-adjusted p-values over all {family_size} comparisons "
-        "(arms x metrics); p_value is unadjusted.",
-        "p_value_sequential and ci_sequential_low/high are always-valid (mSPRT): safe to "
-        f"check every {looks.unit}. The p-value is the running minimum over "
-        f"{'hourly' if looks.unit == 'hour' else 'daily'} looks, "
-        f"starting once both arms hold {comparisons.BURN_IN} decisions. p_value and "
-        "ci_low/high are fixed-horizon: valid once, at a sample size fixed in advance.",
-        "0/1 metrics use the two-proportion z-test with Newcombe's interval and Wilson "
-        "intervals per arm; other metrics Welch's t-test and t intervals. lift_ci is the "
-        "delta-method interval of the relative lift.",
-        "SRM: chi-square of online-phase decisions per arm against the configured shares "
-        "(flagged at p < 0.001); apprentice-phase decisions (all champion) are left out.",
+        f"The control is the {control} arm" + ("." if control == CHAMPION else
+                                               " (no arm is named champion, so the first "
+                                               "arm in the configuration is the control)."),
+        f"Significance uses {correction.get(adjustment, adjustment)} over all "
+        f"{family_size} comparisons (arms times metrics); the unadjusted p-value is shown "
+        "next to it.",
+        "The always-valid p-value and interval may be checked as often as you like (every "
+        f"{looks.unit}); the fixed-horizon ones are valid once, at a sample size chosen in "
+        "advance. The verdict uses the always-valid test, so it can be read at any time.",
+        "Where every unit has exactly one decision, 0/1 rewards use the two-proportion "
+        "z-test and other rewards Welch's t-test; otherwise Welch's test runs on the "
+        "unit-level variances, with degrees of freedom counted in units. The lift interval "
+        "is the delta-method interval of the relative lift.",
+        "The sample-ratio check compares units per arm (online phase only) with the "
+        f"configured shares and raises an alarm below p = {SRM_THRESHOLD:g}. Decisions "
+        "per unit differ between arms by chance and are shown for information only.",
+        "Power, the minimum detectable lift and the sample size are in units per arm.",
     ]
-    if event_types(config):
-        found.append(f"Metrics {EVENT_PREFIX}<type>: per decision, the sum of that event "
-                     "type's non-late values (0 when none came).")
+    if event_types_shown(config):
+        found.append("Each event type also gets a metric of its own: its non-late values "
+                     "per decision (0 where none came).")
     return found

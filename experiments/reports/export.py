@@ -10,7 +10,8 @@ from typing import Any
 COLUMNS = ["section", "segment", "arm", "metric", "n", "units", "pending", "mean",
            "ci_low", "ci_high", "control", "diff", "lift", "lift_ci_low", "lift_ci_high",
            "p_value", "p_value_holm", "significant", "p_value_sequential",
-           "ci_sequential_low", "ci_sequential_high", "method", "reason"]
+           "ci_sequential_low", "ci_sequential_high", "method", "reason",
+           "p_value_adjusted", "adjustment", "decisions_without_unit"]
 
 
 def to_csv(report: Mapping[str, Any]) -> str:

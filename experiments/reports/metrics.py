@@ -1,24 +1,33 @@
-"""Metrics of a report assembled from the SQL aggregates: totals and per-look increments.
+"""Metrics of a report assembled from the unit-level aggregates: totals and per-look increments.
 
-A *look* is one time bucket of activation (an hour for young experiments, a day
-otherwise); per-look increments feed the sequential tests (a running minimum over looks)
-and the cumulative chart. The reward metric and every event-type metric share the same
-decisions (``n`` per arm and look), so event metrics add the zeros of decisions that did
-not receive the event.
+A *look* is one time bucket of activation (minutes for a young experiment, up to a day
+for an old one, see :func:`bucket_width`). Per arm and look the SQL gives the increments
+of the unit-level sufficient statistics (:mod:`experiments.reports.units`); their running
+totals are the statistics of the units seen so far, for the sequential tests and the
+cumulative chart. Every metric is a ratio per decision of per-unit sums
+(:class:`~experiments.abstats.RatioStats`): the reward, each event type's value, and, on
+request, the reward per unit. Per look the metric keeps the cumulative statistics.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 
-from experiments.abstats import MeanStats
-from experiments.reports.sql import EMPTY, HOUR, HourRow, Moments
+from experiments.abstats import RatioStats
+from experiments.reports.sql import EMPTY, HOUR
+from experiments.reports.units import Cell, Increment
 
 REWARD = "reward"
 EVENT_PREFIX = "event:"
-# Below this span (hours) looks are hourly, so a young experiment still has a curve.
-HOURLY_SPAN = 72
+PER_UNIT_SUFFIX = ":per_unit"
+# Bucket widths for the looks, finest first: the finest that keeps the curve under
+# MAX_LOOKS points, so a young experiment gets minutes and an old one days.
+WIDTHS = ((300.0, "5 minutes"), (900.0, "15 minutes"), (HOUR, "hour"), (6 * HOUR, "6 hours"),
+          (24 * HOUR, "day"))
+MAX_LOOKS = 96
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +35,7 @@ class Looks:
     """The report's time buckets.
 
     Attributes:
-        unit: ``"hour"`` or ``"day"``.
+        unit: Bucket width in words (``"5 minutes"``, ``"hour"``, ``"day"``...).
         buckets: Bucket numbers since the epoch, ascending (``start = bucket * seconds``).
         seconds: Bucket width in seconds.
     """
@@ -35,80 +44,81 @@ class Looks:
     buckets: tuple[int, ...]
     seconds: float
 
-    def bucket_of(self, hour: int) -> int:
-        return hour if self.unit == "hour" else hour // 24
-
     def end(self, bucket: int) -> float:
         """Epoch seconds at which a bucket ends."""
         return (bucket + 1) * self.seconds
 
 
-def choose_looks(hours: Iterable[int]) -> Looks:
-    """Hourly looks when activity spans under three days, daily looks otherwise."""
-    seen = sorted(set(hours))
-    if not seen or seen[-1] - seen[0] < HOURLY_SPAN:
-        return Looks("hour", tuple(seen), HOUR)
-    return Looks("day", tuple(sorted({h // 24 for h in seen})), 24 * HOUR)
+def bucket_width(first: float | None, last: float | None) -> tuple[float, str]:
+    """The finest bucket width giving at most :data:`MAX_LOOKS` looks over the span.
+
+    Examples:
+        >>> bucket_width(0.0, 3 * 3600.0)
+        (300.0, '5 minutes')
+        >>> bucket_width(0.0, 40 * 86400.0)
+        (86400.0, 'day')
+    """
+    length = 0.0 if first is None or last is None else last - first
+    for seconds, unit in WIDTHS:
+        if length / seconds < MAX_LOOKS:
+            return seconds, unit
+    return WIDTHS[-1]
+
+
+def choose_looks(buckets: Iterable[int], seconds: float, unit: str) -> Looks:
+    """The looks: the buckets that hold decisions, ascending."""
+    return Looks(unit, tuple(sorted(set(buckets))), seconds)
 
 
 @dataclass(frozen=True, slots=True)
 class Metric:
-    """One metric of every arm.
+    """One metric of every arm, as unit-level ratio statistics.
 
     Attributes:
-        name: ``"reward"`` or ``"event:<type>"``.
-        binary: Every value is 0 or 1 (then proportions tests and Wilson intervals).
+        name: ``"reward"``, ``"event:<type>"`` or ``"<metric>:per_unit"``.
+        binary: Every decision's value is 0 or 1.
         totals: Statistics per arm over the whole report.
-        looks: Per arm, the statistics of each look's new decisions (aligned with
-            :attr:`Looks.buckets`).
+        looks: Per arm, the cumulative statistics at the end of each look (aligned with
+            :attr:`Looks.buckets`): the units seen so far with all their decisions.
     """
 
     name: str
     binary: bool
-    totals: dict[str, MeanStats]
-    looks: dict[str, list[MeanStats]]
+    totals: dict[str, RatioStats]
+    looks: dict[str, list[RatioStats]]
+
+    @property
+    def one_per_unit(self) -> bool:
+        """Every unit of every arm has exactly one decision (decision-level tests apply)."""
+        return all(s.one_per_unit for s in self.totals.values())
+
+    def per_unit(self) -> Metric:
+        """The same metric as a mean per unit (each unit's sum, averaged over units).
+
+        Examples:
+            >>> m = Metric("reward", True, {"a": RatioStats.from_units([2], [1.0])}, {"a": []})
+            >>> m.per_unit().totals["a"].mean
+            1.0
+        """
+        totals = {arm: s.per_unit() for arm, s in self.totals.items()}
+        looks = {arm: [s.per_unit() for s in cum] for arm, cum in self.looks.items()}
+        return Metric(self.name + PER_UNIT_SUFFIX, False, totals, looks)
 
 
-def _by_look(cells: Mapping[tuple[str, int], Moments], arms: list[str],
-             looks: Looks) -> dict[str, list[Moments]]:
+def build_metrics(cells: Mapping[tuple[str, int], Cell], columns: Mapping[str, str],
+                  arms: list[str], looks: Looks) -> list[Metric]:
+    """One :class:`Metric` per ``columns`` entry (metric name -> cell column)."""
     index = {b: i for i, b in enumerate(looks.buckets)}
-    out = {arm: [EMPTY] * len(looks.buckets) for arm in arms}
-    for (arm, hour), m in cells.items():
-        i = index[looks.bucket_of(hour)]
-        out[arm][i] = out[arm][i] + m
+    out = []
+    for name, col in columns.items():
+        per_look = {arm: [Increment()] * len(looks.buckets) for arm in arms}
+        moments = EMPTY
+        for (arm, bucket), cell in cells.items():
+            i = index[bucket]
+            per_look[arm][i] = per_look[arm][i] + cell.metrics[col]
+            moments = moments + cell.decision_moments[col]
+        cumulative = {arm: [s.stats() for s in accumulate(steps, operator.add)]
+                      for arm, steps in per_look.items()}
+        totals = {arm: c[-1] if c else RatioStats.empty() for arm, c in cumulative.items()}
+        out.append(Metric(name, moments.binary, totals, cumulative))
     return out
-
-
-def _metric(name: str, per_look: dict[str, list[Moments]]) -> Metric:
-    totals = {arm: sum(cells, EMPTY) for arm, cells in per_look.items()}
-    binary = sum(totals.values(), EMPTY).binary
-    return Metric(name, binary, {arm: m.stats for arm, m in totals.items()},
-                  {arm: [m.stats for m in cells] for arm, cells in per_look.items()})
-
-
-def reward_metric(rows: Mapping[tuple[str, int], HourRow], arms: list[str],
-                  looks: Looks) -> Metric:
-    """The experiment's reward per decision (default where none came)."""
-    return _metric(REWARD, _by_look({k: r.reward for k, r in rows.items()}, arms, looks))
-
-
-def event_metric(kind: str, cells: Mapping[tuple[str, str, int], Moments],
-                 reward: Metric, looks: Looks) -> Metric:
-    """Sum of one event type's non-late values per decision (0 without such events)."""
-    mine = {(arm, hour): m for (arm, k, hour), m in cells.items() if k == kind}
-    with_event = _by_look(mine, list(reward.looks), looks)
-    per_look = {arm: [_with_zeros(m, n.n) for m, n in zip(cells_, reward.looks[arm],
-                                                         strict=True)]
-                for arm, cells_ in with_event.items()}
-    return _metric(EVENT_PREFIX + kind, per_look)
-
-
-def _with_zeros(events: Moments, decisions: int) -> Moments:
-    """Moments over all ``decisions`` when only ``events.stats.n`` of them had a value."""
-    zeros = decisions - events.stats.n
-    if zeros <= 0:
-        return events
-    s = events.stats
-    low = 0.0 if events.low is None else min(events.low, 0.0)
-    high = 0.0 if events.high is None else max(events.high, 0.0)
-    return Moments(MeanStats(decisions, s.total, s.total_sq), low, high)

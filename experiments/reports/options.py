@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from experiments.abstats.multitest import ADJUSTMENTS
 from experiments.errors import ValidationFailed
 from experiments.reports.sql import validate_field
 
@@ -26,12 +27,15 @@ class ReportOptions:
         include_open: Count decisions whose reward window is still open (their reward so
             far); ``False`` restricts the report to closed windows.
         top: Number of segment values shown before pooling the rest as ``(other)``.
+        adjustment: Multiple-testing correction for this report (``holm`` or ``bh``);
+            ``None`` uses the experiment's ``analysis.multiple_testing``.
     """
 
     segment: str | None = None
     lift: float = DEFAULT_LIFT
     include_open: bool = True
     top: int = DEFAULT_TOP
+    adjustment: str | None = None
 
 
 def parse_options(args: Mapping[str, str]) -> ReportOptions:
@@ -39,13 +43,22 @@ def parse_options(args: Mapping[str, str]) -> ReportOptions:
 
     Examples:
         >>> parse_options({"lift": "0.1", "include_open": "false"})
-        ReportOptions(segment=None, lift=0.1, include_open=False, top=10)
+        ReportOptions(segment=None, lift=0.1, include_open=False, top=10, adjustment=None)
     """
     segment = args.get("segment") or None
     if segment is not None:
         validate_field(segment)
     return ReportOptions(segment, _lift(args.get("lift")), _flag(args.get("include_open")),
-                         _top(args.get("top")))
+                         _top(args.get("top")), _adjustment(args.get("multiple_testing")))
+
+
+def _adjustment(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if raw not in ADJUSTMENTS:
+        raise ValidationFailed.field("multiple_testing", "must be holm (family-wise error) "
+                                     "or bh (Benjamini-Hochberg false discovery rate)")
+    return raw
 
 
 def _lift(raw: str | None) -> float:

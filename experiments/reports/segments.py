@@ -1,10 +1,13 @@
 """The report broken down by one context field, and the action distribution of each arm.
 
-Values are the field's ``top`` most frequent ones; the rest are pooled as ``(other)`` and
-decisions without the field as ``(missing)``. Within each segment every arm is compared
-with the control on the reward metric; the p-values are Holm-corrected over all segments
-and arms together (many segments are many chances of a false positive). A segment has no
-looks of its own: its sequential p-value is the always-valid one at the current look.
+Segments are of units: a unit belongs to the segment (and arm) of its first decision, so
+a unit whose context changes is still counted once. Values are the field's ``top`` most
+frequent ones; the rest are pooled as ``(other)`` and units whose first decision lacks the
+field as ``(missing)``. Within each segment every arm is compared with the control on the
+reward per decision (delta method over the segment's units); the p-values are corrected
+(Holm or Benjamini–Hochberg, the report's choice) over all segment rows together (many
+segments are many chances of a false positive). A segment has no looks of its own: its
+sequential p-value is the always-valid one at the current look.
 """
 
 from __future__ import annotations
@@ -14,20 +17,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from experiments.abstats import SequentialResult, compare
+from experiments.abstats import RatioStats, SequentialResult
+from experiments.abstats.multitest import Adjustment
 from experiments.reports import comparisons
 from experiments.reports.sql import (
-    EMPTY,
     MISSING,
     OTHER,
-    Moments,
     Scope,
     reward_by_segment_action,
     top_values,
-    units_by_segment,
     validate_field,
 )
 from experiments.reports.summaries import arm_row
+from experiments.reports.units import REWARD_COLUMN, Request, unit_cells
 
 
 def action_shares(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, float]]:
@@ -45,41 +47,44 @@ def action_shares(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, 
 
 
 def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[str],
-              control: str, alpha: float) -> dict[str, Any]:
+              control: str, alpha: float, adjustment: Adjustment = "holm") -> dict[str, Any]:
     """The ``segments`` section of the report for context field ``field``."""
     path = validate_field(field)
     values = top_values(session, scope, path, top)
+    found = unit_cells(session, scope, Request(by_hour=False, segment=(path, values)))
+    cells: dict[str, dict[str, RatioStats]] = {}
+    binary = True
+    for (arm, seg), cell in found.items():
+        cells.setdefault(seg, {a: RatioStats.empty() for a in arms})[arm] = \
+            cell.metrics[REWARD_COLUMN].stats()
+        binary = binary and cell.decision_moments[REWARD_COLUMN].binary
+    binary = binary and bool(found)
     by_action = reward_by_segment_action(session, scope, path, values)
-    units = units_by_segment(session, scope, path, values)
-    cells: dict[str, dict[str, Moments]] = {}
-    for (seg, arm, _), m in by_action.items():
-        seg_cells = cells.setdefault(seg, {a: EMPTY for a in arms})
-        seg_cells[arm] = seg_cells.get(arm, EMPTY) + m
     labels = [v for v in [*values, OTHER, MISSING] if v in cells]
-    binary = sum((m for seg in cells.values() for m in seg.values()), EMPTY).binary
     family = [(seg, c) for seg in labels for c in _compare(cells[seg], control, alpha, binary)]
-    serialized = comparisons.serialize([c for _, c in family], control, alpha)
+    serialized = comparisons.serialize([c for _, c in family], control, alpha, adjustment)
     entries = []
     for seg in labels:
-        arm_rows = {arm: arm_row(m.stats, units.get((seg, arm), 0), alpha, binary)
-                    for arm, m in cells[seg].items()}
+        arm_rows = {arm: arm_row(stats, alpha, binary) for arm, stats in cells[seg].items()}
         counts = {(arm, a): m.stats.n for (s, arm, a), m in by_action.items() if s == seg}
         entries.append({
-            "value": seg, "n": sum(r["n"] for r in arm_rows.values()), "arms": arm_rows,
+            "value": seg, "n": sum(r["n"] for r in arm_rows.values()),
+            "units": sum(r["units"] for r in arm_rows.values()), "arms": arm_rows,
             "comparisons": [row for (s, _), row in zip(family, serialized, strict=True)
                             if s == seg],
             "actions": action_shares(counts)})
-    return {"field": field, "top": top, "binary": binary, "values": entries}
+    return {"field": field, "top": top, "binary": binary, "adjustment": adjustment,
+            "values": entries}
 
 
-def _compare(arms: dict[str, Moments], control: str, alpha: float,
+def _compare(arms: dict[str, RatioStats], control: str, alpha: float,
              binary: bool) -> list[comparisons.ArmComparison]:
-    base = arms[control].stats
+    base = arms.get(control, RatioStats.empty())
     found = []
-    for arm, m in arms.items():
+    for arm, stats in arms.items():
         if arm == control:
             continue
-        r = compare(base, m.stats, binary=binary, alpha=alpha)
+        r = comparisons.compare_units(base, stats, binary, alpha)
         seq = SequentialResult(r.p_value_sequential, r.ci_sequential, r.reason)
         found.append(comparisons.ArmComparison(arm, "reward", r, seq))
     return found

@@ -171,9 +171,17 @@ def reward_by_arm_hour(session: Session, scope: Scope) -> dict[tuple[str, int], 
             for arm, h, *m, p, o in session.execute(query)}
 
 
-def units_by_arm(session: Session, scope: Scope) -> dict[str, int]:
-    """Distinct units per arm; a decision without a unit id is a unit of its own."""
-    return _count_units(session, [Decision.arm], Decision.unit_id, scope.conditions())
+def units_by_arm(session: Session, scope: Scope, *, online_only: bool = False
+                 ) -> dict[str, int]:
+    """Distinct units per arm; a decision without a unit id is a unit of its own.
+
+    ``online_only`` counts online-phase decisions only (the SRM test: in the apprentice
+    phase every decision goes to the champion by design).
+    """
+    where = scope.conditions()
+    if online_only:
+        where.append(Decision.phase == "online")
+    return _count_units(session, [Decision.arm], Decision.unit_id, where)
 
 
 def events_by_arm_hour(session: Session, scope: Scope,

@@ -13,6 +13,7 @@ import requests
 from app import create_app
 from app.db import dispose as db_dispose
 from app.web.formatting import num, pct, pval
+from app.web.verdicts import WORDS as VERDICT_WORDS
 from tests.conftest import make_team
 from tests.e2e.server import ROOT
 from tests.integration.helpers import experiment_body
@@ -40,7 +41,8 @@ def _seed(live_server, database_url) -> str:
     created = requests.post(f"{live_server.url}/v1/experiments", json=body, timeout=10,
                             headers=keys.auth("admin"))
     assert created.status_code == 201, created.text
-    seed(app, "homepage-hero", {"champion": 1400, "bandit": 1350, "uniform": 300}, days=14)
+    seed(app, "homepage-hero", {"champion": 1400, "bandit": 1350, "uniform": 300}, days=14,
+         returning=True)
     db_dispose(app)
     return keys.analyst
 
@@ -53,7 +55,8 @@ def _check_numbers(page, report: dict) -> int:
     checked = 0
     for arm, row in report["arms"].items():
         base = f'#arms-table tr[data-arm="{arm}"]'
-        for field in ("n", "units", "pending", "mean", "ci_low", "ci_high"):
+        for field in ("n", "units", "pending", "mean", "ci_low", "ci_high",
+                      "decisions_without_unit"):
             assert _cell(page, f'{base} td[data-field="{field}"]') == num(row[field]), field
             checked += 1
     for c in report["comparisons"]:
@@ -64,9 +67,13 @@ def _check_numbers(page, report: dict) -> int:
                            ("ci_sequential_high", num)):
             assert _cell(page, f'{base} td[data-field="{field}"]') == fmt(c[field]), field
             checked += 1
-        holm = _cell(page, f'{base} td[data-field="p_value_holm"]')
-        assert holm.startswith(pval(c["p_value_holm"]))
-        assert ("significant" in holm) == c["significant"]
+        adjusted = _cell(page, f'{base} td[data-field="p_value_adjusted"]')
+        assert adjusted.startswith(pval(c["p_value_adjusted"]))
+        assert ("significant" in adjusted) == c["significant"]
+        if c["bayes"]:
+            cell = _cell(page, f'{base} td[data-field="chance_to_win"]')
+            assert cell == num(c["bayes"]["chance_to_win"])
+            checked += 1
     return checked
 
 
@@ -85,6 +92,14 @@ def test_analyst_page_in_chromium(live_server, database_url, request):
         page.fill("#key", analyst)
         page.click("section.login button[type=submit]")
         page.wait_for_url(f"**{path}")
+        decision = report["decision"]
+        line = page.locator("#decision")
+        assert line.get_attribute("data-verdict") == decision["verdict"]
+        assert _cell(page, '#decision [data-field="reason"]') == decision["reason"]
+        assert _cell(page, '#decision [data-field="verdict"]') == VERDICT_WORDS[
+            decision["verdict"]]
+        assert "`" not in _cell(page, "#notes")
+        assert page.locator("#arms-table svg.ci-bar").count() == 3
         assert _check_numbers(page, report) >= 70
         assert page.locator("#timeline-chart svg polyline").count() == 3
         assert page.locator("#forest-plot svg rect.estimate").count() == 6

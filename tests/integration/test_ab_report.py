@@ -18,13 +18,14 @@ from scipy import stats
 from statsmodels.stats import multitest, power, proportion, weightstats
 
 from experiments import clock
-from experiments.abstats import MeanStats, sequential_path
+from experiments.abstats import MeanStats, sequential_cumulative
 from experiments.models import Decision, Experiment, RewardEvent
-from experiments.reports.comparisons import burn_in
+from experiments.reports.comparisons import BURN_IN
 from tests.conftest import session_of
 from tests.integration.helpers import ACTIONS, register
 
 DAY = 86400.0
+BUCKET = 6 * 3600.0  # five days of data: the report's looks are 6-hour buckets
 TOL = 1e-9
 COUNTRIES = ["DE", "FR", "US", "IT"]
 DEFAULT = 0.1  # the reward of a decision without events: catches a forgotten COALESCE
@@ -44,6 +45,7 @@ class Truth:
     action: list[str] = field(default_factory=list)
     open: list[bool] = field(default_factory=list)
     online: list[bool] = field(default_factory=list)
+    created: list[float] = field(default_factory=list)
 
     def values(self, name: str, arm: str, closed_only: bool = False) -> np.ndarray:
         column = getattr(self, name)
@@ -68,8 +70,13 @@ def _decision(exp_id: int, i: int, arm: str, created: float, **over) -> dict:
 
 
 def seed(app, key: str, sizes: dict[str, int], seed_: int = 11, *, binary: bool = False,
-         days: int = 5) -> Truth:
-    """Write decisions and reward events; return the per-decision truth of what counts."""
+         days: int = 5, returning: bool = False) -> Truth:
+    """Write decisions and reward events; return the per-decision truth of what counts.
+
+    Without ``returning`` no decision has a unit, so every decision is a unit of its own
+    and the report's numbers are the decision-level golden ones. With ``returning``, 80%
+    of the decisions come from units of their arm (``n / 4`` per arm) that come back.
+    """
     rng = np.random.default_rng(seed_)
     exp_id, now = experiment_id(app, key), clock.now()
     start = now - days * DAY
@@ -81,11 +88,11 @@ def seed(app, key: str, sizes: dict[str, int], seed_: int = 11, *, binary: bool 
             created = start + float(rng.uniform(0, days * DAY - 1))
             is_open = bool(rng.random() < 0.05)
             created = now - 60 if is_open else created
-            day = int(created // DAY)  # the report's looks are UTC days
             click = float(rng.random() < click_p[arm])
             buy = 0.0 if binary else float(rng.exponential(20.0) if rng.random() < 0.05 else 0)
             country = None if rng.random() < 0.1 else str(rng.choice(COUNTRIES, p=[.4, .3, .2, .1]))
-            unit = None if rng.random() < 0.2 else f"u{int(rng.integers(0, 300))}"
+            unit = None if not returning or rng.random() < 0.2 else \
+                f"{arm}-u{int(rng.integers(0, max(n // 4, 1)))}"
             action = str(rng.choice(["hero-1", "hero-2", "hero-3"]))
             got = click + buy
             decisions.append(_decision(
@@ -99,7 +106,7 @@ def seed(app, key: str, sizes: dict[str, int], seed_: int = 11, *, binary: bool 
                 events.append((i, "click", 1.0, True))
             truth.arm.append(arm)
             truth.unit.append(unit or f"event:{i}")
-            truth.day.append(day)
+            truth.day.append(int(created // BUCKET))
             truth.reward.append(got if (click or buy) else (0.0 if binary else DEFAULT))
             truth.click.append(click)
             truth.purchase.append(buy)
@@ -107,6 +114,7 @@ def seed(app, key: str, sizes: dict[str, int], seed_: int = 11, *, binary: bool 
             truth.action.append(action)
             truth.open.append(is_open)
             truth.online.append(True)
+            truth.created.append(created)
     _noise(decisions, exp_id, start)
     _write(app, decisions, events)
     return truth
@@ -222,17 +230,21 @@ def test_comparisons_equal_statsmodels_with_holm(client, team, seeded):
     assert first["lift_ci_low"] < first["lift"] < first["lift_ci_high"]
 
 
-def _daily(truth: Truth, arm: str) -> list[MeanStats]:
+def _looks(truth: Truth, arm: str) -> list[MeanStats]:
+    """Cumulative statistics at the end of each 6-hour look (one decision per unit)."""
     x = truth.values("reward", arm)
-    day = np.array([d for d, a in zip(truth.day, truth.arm, strict=True) if a == arm])
-    return [MeanStats.from_values(x[day == d]) for d in sorted(set(truth.day))]
+    bucket = np.array([d for d, a in zip(truth.day, truth.arm, strict=True) if a == arm])
+    return [MeanStats.from_values(x[bucket <= d]) for d in sorted(set(truth.day))]
 
 
-def test_sequential_uses_daily_looks_and_power_equals_statsmodels(client, team, seeded):
+def test_sequential_uses_cumulative_looks_and_power_equals_statsmodels(client, team, seeded):
     body = report(client, team, lift="0.2")
     row = body["comparisons"][0]
-    assert body["timeline"]["unit"] == "day"
-    path = sequential_path(*burn_in(_daily(seeded, "champion"), _daily(seeded, "bandit")))
+    assert body["timeline"]["unit"] == "6 hours"
+    c_looks, t_looks = _looks(seeded, "champion"), _looks(seeded, "bandit")
+    start = next(i for i, (c, t) in enumerate(zip(c_looks, t_looks, strict=True))
+                 if min(c.n, t.n) >= BURN_IN)
+    path = sequential_cumulative(c_looks[start:], t_looks[start:])
     assert close(row["p_value_sequential"], path[-1].p_value)
     assert close(row["ci_sequential_low"], path[-1].ci.lower)
     assert row["ci_sequential_low"] < row["ci_low"]  # a confidence sequence is wider

@@ -10,15 +10,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.web.formatting import num, pct, pval
 from app.web.login import safe_next
-from experiments.abstats import MeanStats
+from experiments.abstats import MeanStats, RatioStats
 from experiments.errors import ValidationFailed
 from experiments.models import Decision
 from experiments.reports import ReportOptions, parse_options, to_csv
 from experiments.reports.ab import arm_order, control_arm, event_types
 from experiments.reports.comparisons import burn_in
-from experiments.reports.metrics import choose_looks, event_metric, reward_metric
+from experiments.reports.metrics import bucket_width, build_metrics, choose_looks
 from experiments.reports.segments import action_shares
-from experiments.reports.sql import HourRow, Moments, hour_of, json_text, validate_field
+from experiments.reports.sql import Moments, hour_of, json_text, validate_field
+from experiments.reports.units import Cell, Increment
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -79,39 +80,41 @@ def test_moments_add_and_recognise_binary_metrics():
     assert (total.low, total.high, total.stats.n) == (-1.0, 1.0, 4)
 
 
-def test_looks_are_hourly_for_young_experiments_then_daily():
-    assert choose_looks([]).buckets == ()
-    young = choose_looks([100, 101, 171])
-    assert young.unit == "hour" and young.buckets == (100, 101, 171)
-    old = choose_looks([24 * 10 + 1, 24 * 10 + 5, 24 * 14])
-    assert old.unit == "day" and old.buckets == (10, 14) and old.end(10) == 11 * 86400
+def test_looks_are_minutes_for_young_experiments_then_coarser():
+    assert bucket_width(None, None) == (300.0, "5 minutes")
+    assert bucket_width(0.0, 7 * 3600.0) == (300.0, "5 minutes")
+    assert bucket_width(0.0, 20 * 3600.0) == (900.0, "15 minutes")
+    assert bucket_width(0.0, 3 * 86400.0) == (3600.0, "hour")
+    assert bucket_width(0.0, 10 * 86400.0) == (6 * 3600.0, "6 hours")
+    assert bucket_width(0.0, 200 * 86400.0) == (86400.0, "day")
+    looks = choose_looks([14, 10, 14], 86400.0, "day")
+    assert looks.buckets == (10, 14) and looks.end(10) == 11 * 86400
 
 
-def test_burn_in_merges_early_looks():
-    day = MeanStats(40, 4.0, 4.0)
-    control, treatment = burn_in([day] * 4, [day, day, day, MeanStats.empty()], min_n=100)
-    assert [s.n for s in control] == [120, 40] and [s.n for s in treatment] == [120, 0]
-    control, _ = burn_in([day] * 2, [day] * 2, min_n=100)
+def test_burn_in_starts_at_the_first_look_with_enough_units():
+    def units(n: int) -> RatioStats:
+        return RatioStats.from_units([2] * n, [1.0] * n)
+    control, treatment = burn_in([units(40), units(80), units(120), units(160)],
+                                 [units(40), units(120), units(130), units(130)], min_n=100)
+    assert [s.n for s in control] == [120, 160] and [s.n for s in treatment] == [130, 130]
+    control, _ = burn_in([units(40), units(80)], [units(40)] * 2, min_n=100)
     assert [s.n for s in control] == [80]
     assert burn_in([], []) == ([], [])
 
 
-def test_event_metrics_count_decisions_without_the_event_as_zeros():
-    hours = {("a", 0): HourRow(Moments(MeanStats.from_values([1, 0, 0, 1]), 0, 1), 0, 4),
-             ("a", 1): HourRow(Moments(MeanStats.from_values([0, 0]), 0, 0), 0, 2),
-             ("b", 1): HourRow(Moments(MeanStats.from_values([1, 1, 0]), 0, 1), 0, 3)}
-    looks = choose_looks([0, 1])
-    reward = reward_metric(hours, ["a", "b"], looks)
-    clicks = {("a", "click", 0): Moments(MeanStats.from_values([1.0, 1.0]), 1.0, 1.0),
-              ("b", "click", 1): Moments(MeanStats.from_values([1.0]), 1.0, 1.0),
-              ("b", "buy", 1): Moments(MeanStats.from_values([30.0]), 30.0, 30.0)}
-    click = event_metric("click", clicks, reward, looks)
-    assert click.name == "event:click" and click.binary
-    assert click.totals["a"] == MeanStats(6, 2.0, 2.0)
-    assert [s.n for s in click.looks["b"]] == [0, 3]
-    buy = event_metric("buy", clicks, reward, looks)
-    assert not buy.binary and buy.totals["b"] == MeanStats(3, 30.0, 900.0)
-    assert buy.totals["a"] == MeanStats(6, 0.0, 0.0)
+def test_increments_of_returning_units_accumulate_to_unit_statistics():
+    # Unit u: 2 decisions (y=1) in bucket 0, 1 more (y=2) in bucket 1; unit v: 1 in bucket 1.
+    # Bucket 1 raises u's x from 2 to 3 (x^2: +5) and y from 1 to 3 (y^2: +8, xy: +7).
+    first = Increment(1, 2, 4, 1, 1, 2)
+    second = Increment(1, 2, 5 + 1, 2 + 0.5, 8 + 0.25, 7 + 0.5)
+    moments = Moments(MeanStats.from_values([1.0, 0.0]), 0.0, 1.0)
+    cells = {("a", 0): Cell({"m0": first}, {"m0": moments}),
+             ("a", 1): Cell({"m0": second}, {"m0": moments})}
+    looks = choose_looks([0, 1], 3600.0, "hour")
+    (metric,) = build_metrics(cells, {"reward": "m0"}, ["a", "b"], looks)
+    assert metric.totals["a"] == RatioStats.from_units([3, 1], [3.0, 0.5])
+    assert metric.looks["a"][0] == RatioStats.from_units([2], [1.0])
+    assert metric.totals["b"] == RatioStats.empty() and metric.binary
 
 
 def test_arms_control_and_event_types():
