@@ -2,7 +2,7 @@
 
 Inputs (:class:`LoggedBatch`), streaming estimators (IPS, SNIPS, DM, DR, SwitchDR,
 DR-os) with analytic, Poisson-bootstrap and anytime-valid intervals, the paired difference
-against a champion with its verdict, importance-weight diagnostics, and a cross-fitted
+against a champion with its verdict (cluster-robust by unit when the units are given), importance-weight diagnostics, and a cross-fitted
 hashed-feature reward model for DM/DR. No Flask, no database.
 """
 
@@ -41,6 +41,7 @@ from experiments.ope.results import (
 )
 from experiments.ope.reward_model import RewardModel, RewardModelConfig, fit_reward_model
 from experiments.ope.sequences import asymptotic_confidence_sequence
+from experiments.ope.units import UnitCodes, UnitSums, unit_sums
 
 __all__ = [
     "DM",
@@ -64,6 +65,8 @@ __all__ = [
     "RewardModelConfig",
     "Status",
     "SwitchDR",
+    "UnitCodes",
+    "UnitSums",
     "Verdict",
     "WeightDiagnostics",
     "asymptotic_confidence_sequence",
@@ -75,5 +78,6 @@ __all__ = [
     "hash_folds",
     "predict_q_hat",
     "random_folds",
+    "unit_sums",
     "verdict",
 ]
