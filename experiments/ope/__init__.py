@@ -2,8 +2,10 @@
 
 Inputs (:class:`LoggedBatch`), streaming estimators (IPS, SNIPS, DM, DR, SwitchDR,
 DR-os) with analytic, Poisson-bootstrap and anytime-valid intervals, the paired difference
-against a champion with its verdict (cluster-robust by unit when the units are given), importance-weight diagnostics, and a cross-fitted
-hashed-feature reward model for DM/DR. No Flask, no database.
+against a champion with its verdict, importance-weight diagnostics, and a cross-fitted
+hashed-feature reward model for DM/DR. Given each decision's unit, variances are
+cluster-robust by unit and the bootstrap resamples units (:mod:`experiments.ope.units`).
+No Flask, no database.
 """
 
 from experiments.ope.bootstrap import PoissonBootstrap
