@@ -1,5 +1,12 @@
 """One policy's running OPE state over a log: every estimator, weight diagnostics, support,
-and (for candidates) the paired difference against the champion per estimator."""
+and (for candidates) the paired difference against the champion per estimator.
+
+Decisions of one unit are spread over the log (it is read in time order), so each
+estimator's per-decision terms are summed per unit as the chunks arrive
+(:class:`~experiments.ope.UnitSums`, one row of 2 floats per unit and estimator); the
+estimators and paired differences are computed from the per-unit sums at the end
+(:meth:`Evaluation.finish`), which makes their variances cluster-robust by unit and their
+bootstrap resample units."""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from experiments.ope import (
     LoggedBatch,
     PairedDifference,
     RatioEstimator,
+    UnitSums,
     WeightDiagnostics,
     difference_to_dict,
 )
@@ -34,6 +42,9 @@ class Evaluation:
     name: str
     options: OpeOptions
     paired: bool = True
+    templates: dict[str, RatioEstimator] = field(default_factory=dict)
+    unit_sums: dict[str, UnitSums] = field(default_factory=dict)
+    decisions: int = 0
     estimators: dict[str, RatioEstimator] = field(default_factory=dict)
     differences: dict[str, PairedDifference] = field(default_factory=dict)
     diagnostics: WeightDiagnostics = field(default_factory=WeightDiagnostics)
@@ -42,20 +53,37 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         for est in ESTIMATORS:
-            self.estimators[est] = self.options.estimator(est)
-            if self.paired:
-                self.differences[est] = PairedDifference(self.options.estimator(est))
+            self.templates[est] = self.options.estimator(est)
+            self.unit_sums[est] = UnitSums(2)
 
-    def add(self, batch: LoggedBatch, champion: LoggedBatch | None, chunk: Chunk,
-            rng: np.random.Generator | None) -> None:
-        """Feed one chunk's batch (and the champion's batch on the same rows)."""
-        for name, est in self.estimators.items():
-            self.estimators[name] = est.add(batch, rng)
-        if champion is not None:
-            for name, diff in self.differences.items():
-                self.differences[name] = diff.add(batch, champion, rng)
+    def add(self, batch: LoggedBatch, chunk: Chunk, units: np.ndarray) -> None:
+        """Feed one chunk's batch with the unit code of each row
+        (:class:`~experiments.ope.UnitCodes`, one numbering for the whole pass)."""
+        for name, template in self.templates.items():
+            self.unit_sums[name].add(units, template.terms(batch))
+        self.decisions += batch.n
         self.diagnostics = self.diagnostics.add(batch)
         self._support(batch.target_pmf, chunk)
+
+    def finish(self, champion: Evaluation | None, rng: np.random.Generator | None) -> None:
+        """Compute the estimators (and the paired differences against ``champion``, the
+        champion's evaluation over the same pass) from the per-unit sums."""
+        for name, template in self.templates.items():
+            sums = self.unit_sums[name].sums
+            self.estimators[name] = template.add_units(sums, rng, decisions=self.decisions)
+            if self.paired and champion is not None:
+                self.differences[name] = PairedDifference(template).add_units(
+                    sums, champion.unit_sums[name].sums, rng, decisions=self.decisions)
+
+    @property
+    def n_units(self) -> int:
+        """Units seen (every estimator sees the same ones)."""
+        return int(self.unit_sums[ESTIMATORS[0]].sums.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the per-unit sums."""
+        return sum(s.nbytes for s in self.unit_sums.values())
 
     def _support(self, target: np.ndarray, chunk: Chunk) -> None:
         """Candidate mass on actions the logging policy gave probability 0 (rows whose

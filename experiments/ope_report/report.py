@@ -29,7 +29,7 @@ from experiments.abstats import MeanStats, summarize
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.learning import snapshots
 from experiments.models import Decision, Experiment, OpeReport
-from experiments.ope import LoggedBatch
+from experiments.ope import LoggedBatch, UnitCodes
 from experiments.ope_report import candidates, health, qmodel
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
@@ -45,7 +45,11 @@ NOTES = [
     "interval); champion.estimators: the champion's value estimated on all decisions.",
     "vs_champion: paired difference candidate - champion on the same decisions "
     "(delta method), verdict 'better' only when its lower bound is above 0.",
-    "DM/DR: reward model cross-fitted on 2 hash folds of the event ids.",
+    "DM/DR: reward model cross-fitted on 2 hash folds of the units (a decision without a "
+    "unit: of its event id).",
+    "Intervals treat the unit (customer) as the independent observation: variances are "
+    "cluster-robust by unit and the bootstrap resamples units; a decision without a unit is "
+    "a unit of its own.",
 ]
 
 
@@ -115,16 +119,18 @@ def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
     rng = np.random.default_rng(options.seed) if options.intervals == "bootstrap" else None
     evaluations = {"": Evaluation(champion.name, options, paired=False)}
     evaluations.update({s.name: Evaluation(s.name, options) for s in sources})
-    tally, done = health.HealthTally(), 0
+    tally, done, units = health.HealthTally(), 0, UnitCodes()
     for chunk in chunks(session, scope, _supplied_ids([champion, *sources])):
+        codes = units.codes(chunk.unit_ids or [None] * chunk.n)
         base = _batch(chunk, champion, model.q_hat(chunk))
-        evaluations[""].add(base, None, chunk, rng)
+        evaluations[""].add(base, chunk, codes)
         for source in sources:
-            batch = _batch(chunk, source, base.q_hat)
-            evaluations[source.name].add(batch, base, chunk, rng)
+            evaluations[source.name].add(_batch(chunk, source, base.q_hat), chunk, codes)
         tally.add(chunk)
         done += chunk.n
         tick("estimators", done, n)
+    for evaluation in evaluations.values():
+        evaluation.finish(evaluations[""], rng)
     return evaluations, tally
 
 
@@ -177,6 +183,7 @@ def _document(session: Session, experiment: Experiment, scope: Scope, options: O
                      "on_policy": on_policy(session, scope, 1 - options.level),
                      **champion_eval.to_dict()},
         "candidates": {name: e.to_dict() for name, e in evaluations.items()},
+        "n_units": champion_eval.n_units,
         "report_id": None, "generated_at": clock.iso(scope.now), **options.describe(),
         "scope": {"now": clock.iso(scope.now), "max_decision_id": scope.max_id},
         "reward_model": model.describe(), "health": checks,

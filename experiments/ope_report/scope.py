@@ -95,6 +95,8 @@ class Chunk:
         rewarded: ``(n,)`` True where a reward came (False: the default reward).
         mask: ``(n, K)`` True where an action was offered.
         candidate_pmfs: Per ``pmf:`` candidate id, ``n`` supplied ``{action: p}`` (or None).
+        unit_ids: ``n`` unit ids (an entry None: that decision is a unit of its own; the
+            whole list None: every decision is).
     """
 
     event_ids: list[str]
@@ -111,10 +113,20 @@ class Chunk:
     rewarded: np.ndarray
     mask: np.ndarray
     candidate_pmfs: dict[int, list[dict[str, float] | None]]
+    unit_ids: list[str | None] | None = None
 
     @property
     def n(self) -> int:
         return len(self.event_ids)
+
+    @cached_property
+    def fold_keys(self) -> list[str]:
+        """What cross-fitting hashes: the unit, so that all of a unit's decisions share a
+        fold (the event id for a decision without a unit)."""
+        if self.unit_ids is None:
+            return self.event_ids
+        return [e if u is None else f"unit:{u}"
+                for e, u in zip(self.event_ids, self.unit_ids, strict=True)]
 
     @cached_property
     def logged_matrix(self) -> np.ndarray:
@@ -176,7 +188,7 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
                sa.cast(Decision.actions, sa.Text).label("actions_text"),
                sa.cast(Decision.pmf, sa.Text).label("pmf_text"), Decision.chosen_index,
                Decision.propensity, scope.reward().label("final_reward"),
-               Decision.reward.is_not(None).label("rewarded")]
+               Decision.reward.is_not(None).label("rewarded"), Decision.unit_id]
     query = sa.select(*columns)
     for index, candidate_id in enumerate(candidate_ids):
         alias = aliased(CandidatePmf, name=f"cp{index}")
@@ -193,7 +205,7 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
 
 def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder) -> Chunk:
     (event_ids, arms, context_texts, action_texts, pmf_texts, chosen, propensity, rewards,
-     rewarded, *supplied) = zip(*rows, strict=True)
+     rewarded, unit_ids, *supplied) = zip(*rows, strict=True)
     n = len(rows)
     decoded = [decoder.action_list(text) for text in action_texts]
     lengths = np.fromiter((len(actions) for actions, _ in decoded), dtype=np.intp, count=n)
@@ -210,6 +222,7 @@ def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder)
         mask=mask,
         candidate_pmfs={cid: list(column) for cid, column in zip(candidate_ids, supplied,
                                                                  strict=True)},
+        unit_ids=list(unit_ids),
     )
 
 def missing_candidate_pmfs(session: Session, scope: Scope, candidate_id: int,
