@@ -21,6 +21,7 @@ from .aggregates import MeanStats
 from .compare import compare_means, compare_proportions
 from .guards import HolmResult, SRMResult, holm, sample_size_warnings, srm_test
 from .power import minimum_detectable_lift, power_at_lift, sample_size_per_arm
+from .ratio import RatioDifference, RatioStats, ratio_difference
 from .results import (
     ArmSummary,
     Comparison,
@@ -40,6 +41,8 @@ __all__ = [
     "HolmResult",
     "Interval",
     "MeanStats",
+    "RatioDifference",
+    "RatioStats",
     "Reason",
     "SRMResult",
     "SequentialResult",
@@ -52,6 +55,7 @@ __all__ = [
     "minimum_detectable_lift",
     "mixing_variance",
     "power_at_lift",
+    "ratio_difference",
     "sample_size_per_arm",
     "sample_size_warnings",
     "sequential_path",
