@@ -11,6 +11,13 @@ model (0.8 x the true segment-action means), so it is unbiased but not perfect.
 Before: the decisions treated as independent (``add(batch)``). After: per-unit sums
 (``add(batch, units=...)``), i.e. cluster-robust by unit.
 
+Second table: the A/B-vs-OPE check (:mod:`experiments.ope.agreement`). A bandit arm serves
+the target policy to its own units; its randomized value (ratio of per-unit sums) is
+compared with the OPE estimate of the target on the champion arm's log. With correct
+propensities the flag should fire at about 1 - level = 5%; with a wrong logged propensity
+(that of the action the target favours halved) IPS is biased and the flag should fire
+most of the time with IPS; SNIPS and DR (with a decent reward model) are little affected.
+
     .venv/bin/python -m bench.ope_units                 # 2,000 replications, the table
     .venv/bin/python -m bench.ope_units --reps 300      # quicker
 """
@@ -18,12 +25,14 @@ Before: the decisions treated as independent (``add(batch)``). After: per-unit s
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
 
+from experiments.abstats.ratio import RatioStats
 from experiments.ope import DR, IPS, SNIPS, LoggedBatch, PairedDifference, RatioEstimator
+from experiments.ope.agreement import compare
 
 K, SEGMENTS = 4, 4
 BETA_A, BETA_B = 0.5, 4.5
@@ -74,7 +83,8 @@ def draw(world: World, rng: np.random.Generator, n_units: int,
          propensity_error: float = 1.0) -> Log:
     """One log of ``n_units`` returning units.
 
-    ``propensity_error`` multiplies the logged propensity of action 0 (1.0: correct).
+    ``propensity_error`` multiplies the logged propensity of the action the target policy
+    favours in the unit's segment (1.0: correct).
     """
     visits = rng.geometric(1.0 / MEAN_VISITS, size=n_units)
     units = np.repeat(np.arange(n_units), visits)
@@ -85,7 +95,8 @@ def draw(world: World, rng: np.random.Generator, n_units: int,
     rate = np.minimum(1.0, p_unit * world.multiplier[segment, chosen])
     rewards = (rng.random(units.size) < rate).astype(float)
     propensity = world.logging[segment, chosen]
-    propensity = np.where(chosen == 0, np.minimum(1.0, propensity * propensity_error),
+    favoured = world.target.argmax(axis=1)[segment]
+    propensity = np.where(chosen == favoured, np.minimum(1.0, propensity * propensity_error),
                           propensity)
     q_hat = 0.8 * world.mean_rate()[segment]
     batch = LoggedBatch(rewards=rewards, logged_propensity=propensity, chosen=chosen,
@@ -128,6 +139,30 @@ def coverage(reps: int, n_units: int = 300, seed: int = 0) -> dict[str, np.ndarr
     return {name: total / reps for name, total in totals.items()}
 
 
+def ab_stats(world: World, rng: np.random.Generator, n_units: int) -> RatioStats:
+    """The bandit arm's randomized value: its own units serve the target policy."""
+    log = draw(replace(world, logging=world.target), rng, n_units)
+    decisions = np.bincount(log.units, minlength=n_units)
+    rewards = np.bincount(log.units, weights=log.batch.rewards, minlength=n_units)
+    return RatioStats.from_units(decisions[decisions > 0], rewards[decisions > 0])
+
+
+def disagreement(reps: int, n_units: int = 300, propensity_error: float = 1.0,
+                 seed: int = 0) -> dict[str, float]:
+    """How often A/B (bandit arm) and OPE (champion arm's log) are flagged as disagreeing,
+    per OPE estimator; ``propensity_error`` != 1 logs wrong propensities (see :func:`draw`)."""
+    world = make_world()
+    rng = np.random.default_rng(seed)
+    flags = dict.fromkeys(ESTIMATORS, 0)
+    for _ in range(reps):
+        ab = ab_stats(world, rng, n_units)
+        log = draw(world, rng, n_units, propensity_error)
+        for name, template in ESTIMATORS.items():
+            ope = template.add(log.batch, units=log.units).get()
+            flags[name] += compare(ab, ope).disagree
+    return {name: count / reps for name, count in flags.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2000)
@@ -141,6 +176,15 @@ def main() -> None:
     print("|---|---|---|")
     for name, (before, after) in result.items():
         print(f"| {name} | {before:.1%} | {after:.1%} |")
+    print()
+    print("A/B (bandit arm, its own units) vs OPE (champion arm's log): share of "
+          f"replications flagged as disagreeing, {args.units} units per arm")
+    print("| logged propensity of the favoured action | ips | snips | dr |")
+    print("|---|---|---|---|")
+    for error in (1.0, 0.5):
+        flags = disagreement(args.reps, args.units, error, args.seed)
+        label = "correct" if error == 1.0 else f"x{error:g} (wrong)"
+        print(f"| {label} | " + " | ".join(f"{flags[n]:.1%}" for n in ESTIMATORS) + " |")
 
 
 if __name__ == "__main__":

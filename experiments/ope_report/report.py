@@ -30,7 +30,7 @@ from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.learning import snapshots
 from experiments.models import Decision, Experiment, OpeReport
 from experiments.ope import LoggedBatch, UnitCodes
-from experiments.ope_report import candidates, health, qmodel
+from experiments.ope_report import candidates, crosscheck, health, qmodel
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
 from experiments.ope_report.scope import Chunk, Scope, chunks, count, scope_of
@@ -79,9 +79,14 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
     tick = progress or (lambda stage, done, total: None)
     model = qmodel.fit(session, scope, n, ignore=_ignored(experiment))
     tick("reward model", n, n)
-    evaluations, tally = _evaluate(session, scope, champion, sources, options, n, model, tick)
+    check = crosscheck.start(session, experiment, scope, options)
+    evaluations, tally = _evaluate(session, scope, champion, sources, options, n, model, tick,
+                                   check)
     report = _document(session, experiment, scope, options, n, champion.name, evaluations,
                        model, tally)
+    report["ab_vs_ope"] = _ab_vs_ope(session, experiment, scope, options, check)
+    if report["ab_vs_ope"]["disagree"]:
+        report["warnings"].append(crosscheck.warning(report["ab_vs_ope"]))
     for source in sources:
         if isinstance(source, candidates.ReplaySource):
             source.close()
@@ -114,8 +119,8 @@ def _require_supplied(session: Session, scope: Scope, sources: list[candidates.S
 
 def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
               sources: list[candidates.Source], options: OpeOptions, n: int,
-              model: qmodel.QModel, tick: Progress) -> tuple[dict[str, Evaluation],
-                                                             health.HealthTally]:
+              model: qmodel.QModel, tick: Progress, check: crosscheck.CrossCheck | None,
+              ) -> tuple[dict[str, Evaluation], health.HealthTally]:
     rng = np.random.default_rng(options.seed) if options.intervals == "bootstrap" else None
     evaluations = {"": Evaluation(champion.name, options, paired=False)}
     evaluations.update({s.name: Evaluation(s.name, options) for s in sources})
@@ -126,12 +131,22 @@ def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
         evaluations[""].add(base, chunk, codes)
         for source in sources:
             evaluations[source.name].add(_batch(chunk, source, base.q_hat), chunk, codes)
+        if check is not None:
+            check.add(chunk, base.q_hat)
         tally.add(chunk)
         done += chunk.n
         tick("estimators", done, n)
     for evaluation in evaluations.values():
         evaluation.finish(evaluations[""], rng)
     return evaluations, tally
+
+
+def _ab_vs_ope(session: Session, experiment: Experiment, scope: Scope, options: OpeOptions,
+               check: crosscheck.CrossCheck | None) -> dict[str, Any]:
+    if check is None:
+        return crosscheck.absent(experiment)
+    rng = np.random.default_rng(options.seed) if options.intervals == "bootstrap" else None
+    return check.to_dict(session, scope, rng)
 
 
 def _supplied_ids(sources: list[candidates.Source]) -> list[int]:

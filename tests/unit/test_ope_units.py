@@ -9,6 +9,7 @@ import pytest
 import statsmodels.api as sm
 
 from bench import ope_units
+from experiments.abstats.ratio import RatioStats
 from experiments.ope import (
     DM,
     DR,
@@ -21,6 +22,7 @@ from experiments.ope import (
     UnitSums,
     unit_sums,
 )
+from experiments.ope.agreement import compare
 
 
 def _log(seed: int = 3, n_units: int = 60) -> ope_units.Log:
@@ -129,3 +131,30 @@ def test_a_batch_without_units_is_unchanged_by_the_units_module() -> None:
                         chosen=[0, 1, 0], target_pmf=[[1.0, 0.0]] * 3)
     est = IPS().add(batch).get()
     assert (est.value, est.n, est.n_units) == (pytest.approx(4 / 3), 3, 3)
+
+
+def test_ab_and_ope_disagree_at_the_nominal_rate_unless_the_propensities_are_wrong() -> None:
+    """Short version of bench/ope_units.py's second table: the A/B-vs-OPE flag fires at
+    about 5% when OPE is right, and most of the time when the logged propensities of the
+    action the target favours are halved (IPS then overstates the policy)."""
+    right = ope_units.disagreement(reps=200, n_units=300, seed=2)
+    assert all(0.01 <= rate <= 0.11 for rate in right.values()), right
+    wrong = ope_units.disagreement(reps=100, n_units=300, propensity_error=0.5, seed=2)
+    assert wrong["ips"] >= 0.6, wrong
+
+
+def test_the_comparison_of_a_b_and_ope() -> None:
+    ab = RatioStats.from_units([2, 3, 1, 4], [1.0, 0.0, 1.0, 2.0])
+    log = _log(seed=4)
+    ope = IPS().add(log.batch, units=log.units).get()
+    got = compare(ab, ope)
+    se = np.sqrt(ab.mean_variance + ope.std_error**2)
+    assert got.difference == pytest.approx(ab.mean - ope.value)
+    assert got.difference_interval.upper - got.difference == pytest.approx(1.959964 * se,
+                                                                            rel=1e-6)
+    assert got.disagree == (not got.difference_interval.lower <= 0 <= got.difference_interval.upper)
+    assert compare(ab, ope, supported=False).status == "unsupported"
+    assert not compare(ab, ope, supported=False).disagree
+    lonely = compare(RatioStats.from_units([3], [1.0]), ope)
+    assert lonely.status == "insufficient_data" and not lonely.disagree
+    assert lonely.to_dict()["difference"]["ci_low"] is None

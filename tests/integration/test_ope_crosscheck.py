@@ -1,0 +1,131 @@
+"""The OPE report's ``ab_vs_ope`` (both databases): the bandit arm's randomized value next to
+the OPE estimate of the same model version on the champion arm's logs.
+
+A uniform champion and a bandit arm serving a stored VW snapshot (version 1) to returning
+units with their own click rates. With the champion's propensities logged correctly the
+two agree; when the champion's log claims uniform propensities but favoured the bandit's
+preferred action, IPS is biased and the check flags it. A champion that never explores
+(fixed) gives ``unsupported``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from bandits.learner import OnlineLearner
+from bandits.policy import VWPolicy
+from experiments import clock
+from experiments.models import Decision, Experiment, Model
+from experiments.ope_report import crosscheck
+from experiments.policies import bandit_arguments
+from tests.conftest import session_of
+from tests.integration.helpers import ACTIONS, register
+from tests.integration.test_ope_report import URL, _row
+
+PAIRS = [(a["id"], a["features"]) for a in ACTIONS]
+MULTIPLIER = np.array([[2.0, 1.0, 0.5], [0.5, 2.0, 1.0]])  # segment x action
+
+
+def stored_model(app) -> VWPolicy:
+    """Version 1: a learner taught that action s+... suits segment s (2 segments)."""
+    with session_of(app) as session:
+        exp = session.scalars(sa.select(Experiment)).one()
+        learner = OnlineLearner(bandit_arguments(exp.config))
+        for i in range(200):
+            s, a = i % 2, (i // 2) % 3
+            learner.learn({"segment": f"s{s}"}, PAIRS, a, 1.0 if MULTIPLIER[s, a] == 2 else 0.0,
+                          1 / 3)
+        session.add(Model(experiment_id=exp.id, version=1, arguments=learner.arguments,
+                          data=learner.to_bytes(), examples_learned=200, source="learner",
+                          created_at=clock.now()))
+        session.commit()
+        return VWPolicy(learner.arguments, learner.to_bytes(), version=1)
+
+
+def seed_arms(app, policy: VWPolicy, skew: float = 0.0, n_units: int = 400) -> None:
+    """Returning units (geometric visits, mean 5) with Beta(0.5, 4.5) rates; even units in
+    the champion arm (uniform pmf logged; with ``skew`` it really picks the bandit's
+    favourite that often), odd units in the bandit arm (the snapshot's pmf)."""
+    rng = np.random.default_rng(5)
+    pmfs = [np.array(policy.pmf({"segment": f"s{s}"}, PAIRS)) for s in range(2)]
+    visits = rng.geometric(0.2, size=n_units)
+    units = rng.permutation(np.repeat(np.arange(n_units), visits))
+    base = rng.beta(0.5, 4.5, size=n_units)
+    with session_of(app) as session:
+        exp = session.scalars(sa.select(Experiment)).one()
+        start, rows = clock.now() - 86400, []
+        for i, u in enumerate(units.tolist()):
+            s = u % 4 // 2
+            if u % 2 == 0:
+                arm, pmf = "champion", [1 / 3] * 3
+                a = int(pmfs[s].argmax()) if rng.random() < skew else int(rng.integers(3))
+            else:
+                arm, pmf = "bandit", pmfs[s].tolist()
+                a = int(rng.choice(3, p=pmfs[s]))
+            click = rng.random() < min(1.0, base[u] * MULTIPLIER[s, a])
+            row = _row(exp, i, arm, pmf, a, 1.0 if click else None, start + i)
+            row.update(unit_id=f"user-{u}", context={"segment": f"s{s}"},
+                       model_version=1 if arm == "bandit" else None)
+            rows.append(row)
+        session.execute(sa.insert(Decision), rows)
+        session.commit()
+
+
+def _check(client, team, **query) -> dict:
+    answer = client.get(URL, query_string={"candidates": "uniform", **query},
+                        headers=team.auth("analyst"))
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def test_ab_and_ope_agree_when_the_champion_log_is_right(app, client, team) -> None:
+    register(client, team, champion={"type": "uniform"})
+    seed_arms(app, stored_model(app))
+    report = _check(client, team)
+    check = report["ab_vs_ope"]
+    assert check["status"] == "ok" and check["model_versions"] == [1]
+    assert check["estimator"] == "dr" and check["disagree"] is False
+    diff = check["difference"]
+    assert diff["ci_low"] < 0 < diff["ci_high"]
+    assert diff["diff"] == pytest.approx(check["ab"]["value"] - check["ope"]["value"])
+    assert check["ab"]["n_units"] == 200 and check["ope"]["n_units"] == 200
+    assert check["unsupported_mass"] == 0.0
+    assert set(check["ope_by_estimator"]) >= {"ips", "snips", "dr"}
+    # the A/B side is the ratio of per-unit sums of the bandit arm's decisions
+    with session_of(app) as session:
+        rows = session.execute(sa.select(Decision.unit_id, sa.func.coalesce(
+            Decision.reward, 0.0)).where(Decision.arm == "bandit")).all()
+    assert check["ab"]["value"] == pytest.approx(sum(r for _, r in rows) / len(rows))
+    assert check["ab"]["n_decisions"] == len(rows)
+    assert not [w for w in report["warnings"] if w["code"] == "ab_ope_disagree"]
+
+
+def test_a_wrong_logged_propensity_is_flagged(app, client, team) -> None:
+    register(client, team, champion={"type": "uniform"})
+    seed_arms(app, stored_model(app), skew=0.7)
+    report = _check(client, team, estimator="ips")
+    check = report["ab_vs_ope"]
+    assert check["status"] == "ok" and check["estimator"] == "ips"
+    assert check["disagree"] is True
+    assert check["difference"]["ci_high"] < 0  # OPE overstates the bandit arm
+    assert [w for w in report["warnings"] if w["code"] == "ab_ope_disagree"]
+
+
+def test_a_champion_that_never_explores_is_unsupported(app, client, team) -> None:
+    register(client, team)  # fixed champion: hero-1 only
+    policy = stored_model(app)
+    seed_arms(app, policy, n_units=60)
+    with session_of(app) as session:  # the champion arm logged its one-hot pmf
+        session.execute(sa.update(Decision).where(Decision.arm == "champion").values(
+            pmf=[1.0, 0.0, 0.0], chosen_index=0, action_id="hero-1", propensity=1.0))
+        session.commit()
+    check = _check(client, team)["ab_vs_ope"]
+    assert check["status"] == "unsupported" and check["disagree"] is False
+    assert check["unsupported_mass"] > crosscheck.MAX_UNSUPPORTED
+
+
+def test_without_bandit_decisions_there_is_nothing_to_compare(app, client, team) -> None:
+    register(client, team, arms={"champion": 1.0})
+    assert _check(client, team)["ab_vs_ope"] == {
+        "status": "no_bandit_arm", "disagree": False, "arm": "bandit"}
