@@ -17,7 +17,8 @@ bootstrap, fed unit rows, resamples units.
 
 A unit's rows must be summed before the estimator sees them: within one batch
 (:func:`unit_sums`), or across a log read in time order with :class:`UnitSums`, which keeps
-one row of sums per unit (memory grows with the number of units, not of decisions).
+one row of sums per unit (memory grows with the number of distinct units, not of
+decisions; decisions without a unit are whole units at once and need no state).
 """
 
 from __future__ import annotations
@@ -71,6 +72,21 @@ class UnitCodes:
                 self.count += 1
                 if unit is not None:
                     known[unit] = code
+            out.append(code)
+        return np.array(out, dtype=np.intp)
+
+    def named(self, unit_ids: Iterable[str | None]) -> np.ndarray:
+        """Like :meth:`codes`, but -1 for a decision without a unit: such a decision is a
+        whole unit already and can go straight to an estimator (no per-unit state)."""
+        out = []
+        known = self._codes
+        for unit in unit_ids:
+            code = -1
+            if unit is not None:
+                code = known.get(unit, -1)
+                if code < 0:
+                    code = known[unit] = self.count
+                    self.count += 1
             out.append(code)
         return np.array(out, dtype=np.intp)
 

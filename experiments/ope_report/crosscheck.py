@@ -104,6 +104,7 @@ class CrossCheck:
     evaluation: Evaluation = field(init=False)
     units: UnitCodes = field(default_factory=UnitCodes)
     error: str | None = None
+    rng: np.random.Generator | None = None
 
     def __post_init__(self) -> None:
         self.evaluation = Evaluation("bandit arm (same model versions)", self.options,
@@ -129,15 +130,15 @@ class CrossCheck:
             self.error = (f"the bandit's model versions cannot be evaluated on the champion "
                           f"arm's decision {part.event_ids[0]!r} on: {exc}")
             return
-        self.evaluation.add(batch, part, self.units.codes(part.unit_ids or [None] * part.n))
+        codes = self.units.named(part.unit_ids or [None] * part.n)
+        self.evaluation.add(batch, None, part, codes, rng=self.rng)
 
-    def to_dict(self, session: Session, scope: Scope,
-                rng: np.random.Generator | None) -> dict[str, Any]:
+    def to_dict(self, session: Session, scope: Scope) -> dict[str, Any]:
         """The ``ab_vs_ope`` section."""
         if self.error is not None:
             return {"status": "not_evaluated", "disagree": False, "arm": ARM,
                     "message": self.error}
-        self.evaluation.finish(None, rng)
+        self.evaluation.finish(None, self.rng)
         name = self.options.verdict_estimator
         ab = ab_stats(session, scope, self.since)
         evaluation = self.evaluation
@@ -174,7 +175,11 @@ def start(session: Session, experiment: Experiment, scope: Scope,
     if ARM not in experiment.config.get("arms", {}):
         return None
     found = schedule(session, experiment, scope)
-    return None if found is None else CrossCheck(found, options)
+    if found is None:
+        return None
+    bootstrap = options.intervals == "bootstrap"
+    return CrossCheck(found, options, rng=np.random.default_rng(options.seed + 1)
+                      if bootstrap else None)
 
 
 def absent(experiment: Experiment) -> dict[str, Any]:

@@ -4,9 +4,11 @@ and (for candidates) the paired difference against the champion per estimator.
 Decisions of one unit are spread over the log (it is read in time order), so each
 estimator's per-decision terms are summed per unit as the chunks arrive
 (:class:`~experiments.ope.UnitSums`, one row of 2 floats per unit and estimator); the
-estimators and paired differences are computed from the per-unit sums at the end
-(:meth:`Evaluation.finish`), which makes their variances cluster-robust by unit and their
-bootstrap resample units."""
+units enter the estimators and paired differences from their sums at the end
+(:meth:`Evaluation.finish`), which makes the variances cluster-robust by unit and the
+bootstrap resample units. A decision without a unit is a unit of its own and enters the
+estimators with its chunk, as before units existed, so a log without unit ids keeps no
+per-unit state and gives exactly the per-decision numbers (bootstrap draws included)."""
 
 from __future__ import annotations
 
@@ -54,31 +56,62 @@ class Evaluation:
     def __post_init__(self) -> None:
         for est in ESTIMATORS:
             self.templates[est] = self.options.estimator(est)
+            self.estimators[est] = self.templates[est]
             self.unit_sums[est] = UnitSums(2)
+            if self.paired:
+                self.differences[est] = PairedDifference(self.templates[est])
 
-    def add(self, batch: LoggedBatch, chunk: Chunk, units: np.ndarray) -> None:
-        """Feed one chunk's batch with the unit code of each row
-        (:class:`~experiments.ope.UnitCodes`, one numbering for the whole pass)."""
-        for name, template in self.templates.items():
-            self.unit_sums[name].add(units, template.terms(batch))
-        self.decisions += batch.n
+    def add(self, batch: LoggedBatch, champion: LoggedBatch | None, chunk: Chunk,
+            units: np.ndarray, rng: np.random.Generator | None) -> None:
+        """Feed one chunk's batch (and the champion's batch on the same rows).
+
+        Args:
+            batch: The chunk with this policy.
+            champion: The chunk with the champion (for the paired differences), or None.
+            chunk: The chunk.
+            units: ``(n,)`` unit codes (:meth:`~experiments.ope.UnitCodes.named`, one
+                numbering for the whole pass); -1 for a decision without a unit, which is
+                a unit of its own and goes to the estimators at once.
+            rng: Bootstrap generator (iff the options bootstrap).
+        """
+        alone, named = units < 0, np.flatnonzero(units >= 0)
+        if alone.all():
+            self._add_alone(batch, champion, rng)
+        elif alone.any():
+            rows = np.flatnonzero(alone)
+            self._add_alone(batch.rows(rows), None if champion is None
+                            else champion.rows(rows), rng)
+        if named.size:
+            part = batch.rows(named) if named.size < batch.n else batch
+            for name, template in self.templates.items():
+                self.unit_sums[name].add(units[named], template.terms(part))
+            self.decisions += named.size
         self.diagnostics = self.diagnostics.add(batch)
         self._support(batch.target_pmf, chunk)
 
+    def _add_alone(self, batch: LoggedBatch, champion: LoggedBatch | None,
+                   rng: np.random.Generator | None) -> None:
+        for name, est in self.estimators.items():
+            self.estimators[name] = est.add(batch, rng)
+        if self.paired and champion is not None:
+            for name, diff in self.differences.items():
+                self.differences[name] = diff.add(batch, champion, rng)
+
     def finish(self, champion: Evaluation | None, rng: np.random.Generator | None) -> None:
-        """Compute the estimators (and the paired differences against ``champion``, the
-        champion's evaluation over the same pass) from the per-unit sums."""
-        for name, template in self.templates.items():
+        """Add the units with ids, from their per-unit sums (and, for the paired
+        differences, the same units' sums in ``champion``, the champion's evaluation over
+        the same pass)."""
+        for name, est in self.estimators.items():
             sums = self.unit_sums[name].sums
-            self.estimators[name] = template.add_units(sums, rng, decisions=self.decisions)
+            self.estimators[name] = est.add_units(sums, rng, decisions=self.decisions)
             if self.paired and champion is not None:
-                self.differences[name] = PairedDifference(template).add_units(
+                self.differences[name] = self.differences[name].add_units(
                     sums, champion.unit_sums[name].sums, rng, decisions=self.decisions)
 
     @property
     def n_units(self) -> int:
-        """Units seen (every estimator sees the same ones)."""
-        return int(self.unit_sums[ESTIMATORS[0]].sums.shape[0])
+        """Units seen, after :meth:`finish` (every estimator sees the same ones)."""
+        return int(self.estimators[ESTIMATORS[0]].moments.n)
 
     @property
     def nbytes(self) -> int:

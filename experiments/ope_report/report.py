@@ -126,11 +126,12 @@ def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
     evaluations.update({s.name: Evaluation(s.name, options) for s in sources})
     tally, done, units = health.HealthTally(), 0, UnitCodes()
     for chunk in chunks(session, scope, _supplied_ids([champion, *sources])):
-        codes = units.codes(chunk.unit_ids or [None] * chunk.n)
+        codes = units.named(chunk.unit_ids or [None] * chunk.n)
         base = _batch(chunk, champion, model.q_hat(chunk))
-        evaluations[""].add(base, chunk, codes)
+        evaluations[""].add(base, None, chunk, codes, rng)
         for source in sources:
-            evaluations[source.name].add(_batch(chunk, source, base.q_hat), chunk, codes)
+            batch = _batch(chunk, source, base.q_hat)
+            evaluations[source.name].add(batch, base, chunk, codes, rng)
         if check is not None:
             check.add(chunk, base.q_hat)
         tally.add(chunk)
@@ -145,8 +146,7 @@ def _ab_vs_ope(session: Session, experiment: Experiment, scope: Scope, options: 
                check: crosscheck.CrossCheck | None) -> dict[str, Any]:
     if check is None:
         return crosscheck.absent(experiment)
-    rng = np.random.default_rng(options.seed) if options.intervals == "bootstrap" else None
-    return check.to_dict(session, scope, rng)
+    return check.to_dict(session, scope)
 
 
 def _supplied_ids(sources: list[candidates.Source]) -> list[int]:
