@@ -21,6 +21,7 @@ from experiments.ope_report import crosscheck
 from experiments.policies import bandit_arguments
 from tests.conftest import session_of
 from tests.integration.helpers import ACTIONS, register
+from tests.integration.test_ab_report_pages import sign_in
 from tests.integration.test_ope_report import URL, _row
 
 PAIRS = [(a["id"], a["features"]) for a in ACTIONS]
@@ -129,3 +130,16 @@ def test_without_bandit_decisions_there_is_nothing_to_compare(app, client, team)
     register(client, team, arms={"champion": 1.0})
     assert _check(client, team)["ab_vs_ope"] == {
         "status": "no_bandit_arm", "disagree": False, "arm": "bandit"}
+
+
+def test_the_analyst_page_shows_the_check_in_plain_words(app, client, team) -> None:
+    register(client, team, champion={"type": "uniform"})
+    seed_arms(app, stored_model(app), skew=0.7, n_units=200)
+    check = _check(client, team, estimator="ips")["ab_vs_ope"]
+    sign_in(client, team.analyst)
+    html = client.get("/experiments/homepage-hero").get_data(as_text=True)
+    section = html[html.index('id="ab-vs-ope"'):]
+    section = section[:section.index("</p>")]
+    assert f'data-disagree="{str(check["disagree"]).lower()}"' in section
+    assert "they disagree" in section if check["disagree"] else "they agree" in section
+    assert "ab_vs_ope" not in section and "`" not in section
