@@ -140,7 +140,7 @@ class CrossCheck:
                     "message": self.error}
         self.evaluation.finish(None, self.rng)
         name = self.options.verdict_estimator
-        ab = ab_stats(session, scope, self.since)
+        ab = unit_stats(session, scope, ARM, self.since)
         evaluation = self.evaluation
         mass = (evaluation.support_mass / evaluation.support_rows
                 if evaluation.support_rows else 0.0)
@@ -155,13 +155,16 @@ class CrossCheck:
                     for est, e in evaluation.estimators.items()}}
 
 
-def ab_stats(session: Session, scope: Scope, since: float) -> RatioStats:
-    """The bandit arm's decisions and rewards per unit (a decision without a unit is its
-    own), summed over units in SQL."""
+def unit_stats(session: Session, scope: Scope, arm: str,
+               since: float | None = None) -> RatioStats:
+    """An arm's decisions and rewards per unit (a decision without a unit is its own),
+    summed over units in SQL: the A/B value of the arm with its delta-method variance."""
     loner = sa.case((Decision.unit_id.is_(None), Decision.event_id), else_=None)
+    conditions = [*scope.conditions(), Decision.arm == arm]
+    if since is not None:
+        conditions.append(Decision.created_at >= since)
     per_unit = (sa.select(sa.func.count().label("x"), sa.func.sum(scope.reward()).label("y"))
-                .where(*scope.conditions(), Decision.arm == ARM, Decision.created_at >= since)
-                .group_by(Decision.unit_id, loner).subquery())
+                .where(*conditions).group_by(Decision.unit_id, loner).subquery())
     x, y = per_unit.c.x, per_unit.c.y
     row = session.execute(sa.select(sa.func.count(), sa.func.sum(x), sa.func.sum(x * x),
                                     sa.func.sum(y), sa.func.sum(y * y),

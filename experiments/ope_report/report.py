@@ -42,6 +42,7 @@ NOTES = [
     "Decisions: activated, not logged while paused, reward window closed; reward = the "
     "in-window aggregate or the experiment's default.",
     "champion.on_policy: mean reward of the champion arm's own decisions (t or Wilson "
+    "interval; with returning units a ratio of per-unit sums and its delta-method t "
     "interval); champion.estimators: the champion's value estimated on all decisions.",
     "vs_champion: paired difference candidate - champion on the same decisions "
     "(delta method), verdict 'better' only when its lower bound is above 0.",
@@ -165,7 +166,14 @@ def _batch(chunk: Chunk, source: candidates.Source, q_hat: np.ndarray | None) ->
 
 
 def on_policy(session: Session, scope: Scope, alpha: float) -> dict[str, Any]:
-    """Mean reward of the champion arm's own decisions, with its interval."""
+    """Mean reward of the champion arm's own decisions, with its interval: per unit (ratio
+    of per-unit sums, delta-method t interval) when units returned, else per decision."""
+    units = crosscheck.unit_stats(session, scope, "champion")
+    if units.n >= 2 and not units.one_per_unit:
+        ci = units.interval(alpha)
+        return {"value": units.mean, "ci_low": ci.lower if ci else None,
+                "ci_high": ci.upper if ci else None, "n": int(units.decisions),
+                "n_units": units.n, "method": "ratio"}
     reward = scope.reward()
     n, total, total_sq, low, high = session.execute(
         sa.select(sa.func.count(), sa.func.sum(reward), sa.func.sum(reward * reward),
@@ -176,7 +184,7 @@ def on_policy(session: Session, scope: Scope, alpha: float) -> dict[str, Any]:
     summary = summarize(stats, alpha=alpha, binary=binary)
     ci = summary.ci
     return {"value": summary.mean, "ci_low": ci.lower if ci else None,
-            "ci_high": ci.upper if ci else None, "n": stats.n,
+            "ci_high": ci.upper if ci else None, "n": stats.n, "n_units": units.n,
             "method": summary.method if stats.n else None}
 
 

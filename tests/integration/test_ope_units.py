@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 import statsmodels.api as sm
+from scipy import stats
 from scipy.special import ndtri
 
 from experiments import clock
@@ -67,6 +68,17 @@ def test_report_intervals_are_cluster_robust_by_unit(client, team, app) -> None:
     assert (ips["ci_high"] - ips["ci_low"]) / (2 * z) == pytest.approx(fit.bse[0], rel=1e-9)
     naive = terms.std(ddof=1) / np.sqrt(N)
     assert fit.bse[0] > 1.3 * naive  # the units matter on this log
+
+    # the champion arm's own value: ratio of per-unit sums, cluster-robust t interval
+    on = report["champion"]["on_policy"]
+    mine = truth["propensity"] == 1.0
+    own = sm.OLS(truth["reward"][mine], np.ones((mine.sum(), 1))).fit(
+        cov_type="cluster", cov_kwds={"groups": truth["unit"][mine]})
+    groups = np.unique(truth["unit"][mine]).size
+    t = stats.t.isf(0.025, groups - 1)
+    assert on["method"] == "ratio" and on["n_units"] == groups and on["n"] == mine.sum()
+    assert on["value"] == pytest.approx(truth["reward"][mine].mean(), rel=1e-9)
+    assert (on["ci_high"] - on["ci_low"]) / (2 * t) == pytest.approx(own.bse[0], rel=1e-9)
 
     boot = client.get(URL, query_string={"candidates": "fixed:hero-2", "intervals": "bootstrap",
                                          "bootstrap_samples": 400, "seed": 2},
