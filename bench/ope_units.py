@@ -20,18 +20,29 @@ most of the time with IPS; SNIPS and DR (with a decent reward model) are little 
 
     .venv/bin/python -m bench.ope_units                 # 2,000 replications, the table
     .venv/bin/python -m bench.ope_units --reps 300      # quicker
+    .venv/bin/python -m bench.ope_units --memory        # the report's per-unit state
 """
 
 from __future__ import annotations
 
 import argparse
+import tracemalloc
 from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
 
 from experiments.abstats.ratio import RatioStats
-from experiments.ope import DR, IPS, SNIPS, LoggedBatch, PairedDifference, RatioEstimator
+from experiments.ope import (
+    DR,
+    IPS,
+    SNIPS,
+    LoggedBatch,
+    PairedDifference,
+    RatioEstimator,
+    UnitCodes,
+    UnitSums,
+)
 from experiments.ope.agreement import compare
 
 K, SEGMENTS = 4, 4
@@ -163,12 +174,37 @@ def disagreement(reps: int, n_units: int = 300, propensity_error: float = 1.0,
     return {name: count / reps for name, count in flags.items()}
 
 
+def unit_state_memory(units: int, visits: int = 8, policies: int = 3) -> dict[str, float]:
+    """Traced memory of the report's per-unit state (:class:`UnitCodes` plus 6 estimators'
+    :class:`UnitSums` per policy) after ``units * visits`` decisions of returning units."""
+    tracemalloc.start()
+    codes, sums = UnitCodes(), [UnitSums(2) for _ in range(6 * policies)]
+    rng = np.random.default_rng(0)
+    chunk = 20_000
+    for _ in range(0, units * visits, chunk):
+        rows = codes.named([f"user-{u}" for u in rng.integers(0, units, chunk)])
+        for state in sums:
+            state.add(rows, np.ones((chunk, 2)))
+    current = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {"units": codes.count, "mib": current / 2**20, "bytes_per_unit": current / codes.count}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2000)
     parser.add_argument("--units", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--memory", action="store_true",
+                        help="only measure the per-unit state of a report (100k, 1M units)")
     args = parser.parse_args()
+    if args.memory:
+        print("| units (8 decisions each) | per-unit state, 3 policies (MiB) | bytes per unit |")
+        print("|---:|---:|---:|")
+        for units in (100_000, 1_000_000):
+            got = unit_state_memory(units)
+            print(f"| {got['units']:,.0f} | {got['mib']:.0f} | {got['bytes_per_unit']:.0f} |")
+        return
     result = coverage(args.reps, args.units, args.seed)
     print(f"{args.reps} replications, {args.units} units x geometric visits (mean "
           f"{MEAN_VISITS:g}), p_u ~ Beta({BETA_A}, {BETA_B}); nominal 95%")
