@@ -102,6 +102,16 @@ def test_ab_and_ope_agree_when_the_champion_log_is_right(app, client, team) -> N
     assert not [w for w in report["warnings"] if w["code"] == "ab_ope_disagree"]
 
 
+def test_the_cli_prints_the_check(app, client, team, runner) -> None:
+    register(client, team, champion={"type": "uniform"})
+    seed_arms(app, stored_model(app), skew=0.7, n_units=200)
+    result = runner.invoke(args=["ope", "--experiment", "homepage-hero", "--candidates",
+                                 "uniform", "--estimator", "ips"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "bandit arm, randomized" in x)
+    assert line.endswith("-> DISAGREE") and "off-policy (ips)" in line
+
+
 def test_a_wrong_logged_propensity_is_flagged(app, client, team) -> None:
     register(client, team, champion={"type": "uniform"})
     seed_arms(app, stored_model(app), skew=0.7)
