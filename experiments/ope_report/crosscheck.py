@@ -4,7 +4,8 @@ The bandit arm's randomized value (reward per decision, a ratio of per-unit sums
 delta-method variance, :class:`~experiments.abstats.ratio.RatioStats`) is set next to the
 off-policy estimate of *the same model versions* on the champion arm's decisions: each
 champion decision is evaluated with the pmf of the model version that was serving the
-bandit arm when it was logged (the version schedule is read from the bandit arm's own
+bandit arm when it was logged (one VW prediction per champion-arm decision, in the report's
+main pass) (the version schedule is read from the bandit arm's own
 decisions: a version serves from its first decision on). Both sides cover the same period:
 from the first decision of the oldest version used (at most ``MAX_VERSIONS`` of the newest,
 all still stored; versions pruned since are left out with the period they served).
@@ -63,11 +64,11 @@ class Schedule:
 
 def schedule(session: Session, experiment: Experiment, scope: Scope) -> Schedule | None:
     """The newest stored versions that served the bandit arm, oldest first (None: none)."""
+    served_by = sa.func.coalesce(Decision.model_version, 0)  # 0/NULL: the fresh learner
     rows = session.execute(
-        sa.select(Decision.model_version, sa.func.min(Decision.created_at))
-        .where(*scope.conditions(), Decision.arm == ARM)
-        .group_by(Decision.model_version)).all()
-    served = sorted(((float(start), int(v or 0)) for v, start in rows), reverse=True)
+        sa.select(served_by, sa.func.min(Decision.created_at))
+        .where(*scope.conditions(), Decision.arm == ARM).group_by(served_by)).all()
+    served = sorted(((float(start), int(v)) for v, start in rows), reverse=True)
     starts: list[float] = []
     policies: list[VWPolicy] = []
     skipped: list[int] = []
