@@ -63,7 +63,8 @@ class Schedule:
 
 
 def schedule(session: Session, experiment: Experiment, scope: Scope) -> Schedule | None:
-    """The newest stored versions that served the bandit arm, oldest first (None: none)."""
+    """The newest stored versions that served the bandit arm, oldest first (None: the arm
+    has no decisions; no policies: none of its versions is stored any more)."""
     served_by = sa.func.coalesce(Decision.model_version, 0)  # 0/NULL: the fresh learner
     rows = session.execute(
         sa.select(served_by, sa.func.min(Decision.created_at))
@@ -81,7 +82,7 @@ def schedule(session: Session, experiment: Experiment, scope: Scope) -> Schedule
             continue
         starts.append(start)
         policies.append(policy)
-    if not policies:
+    if not served:
         return None
     return Schedule(np.array(starts[::-1]), policies[::-1], sorted(skipped))
 
@@ -174,23 +175,22 @@ def unit_stats(session: Session, scope: Scope, arm: str,
 
 
 def start(session: Session, experiment: Experiment, scope: Scope,
-          options: OpeOptions) -> CrossCheck | None:
-    """A cross-check for the report, or None when there is no bandit arm or no version."""
+          options: OpeOptions) -> CrossCheck | dict[str, Any]:
+    """A cross-check to feed the report's pass, or the ``ab_vs_ope`` section saying why
+    there is nothing to compare."""
     if ARM not in experiment.config.get("arms", {}):
-        return None
+        return {"status": "no_bandit_arm", "disagree": False, "arm": ARM}
     found = schedule(session, experiment, scope)
     if found is None:
-        return None
+        return {"status": "no_bandit_decisions", "disagree": False, "arm": ARM}
+    if not found.policies:
+        return {"status": "models_missing", "disagree": False, "arm": ARM,
+                "versions_left_out": found.skipped,
+                "message": "the model versions that served the bandit arm are no longer "
+                           "stored (pruned), so they cannot be evaluated off-policy"}
     bootstrap = options.intervals == "bootstrap"
     return CrossCheck(found, options, rng=np.random.default_rng(options.seed + 1)
                       if bootstrap else None)
-
-
-def absent(experiment: Experiment) -> dict[str, Any]:
-    """``ab_vs_ope`` when there is nothing to compare."""
-    has_arm = ARM in experiment.config.get("arms", {})
-    return {"status": "no_bandit_decisions" if has_arm else "no_bandit_arm",
-            "disagree": False, "arm": ARM}
 
 
 def warning(check: dict[str, Any]) -> dict[str, str]:

@@ -81,11 +81,12 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
     model = qmodel.fit(session, scope, n, ignore=_ignored(experiment))
     tick("reward model", n, n)
     check = crosscheck.start(session, experiment, scope, options)
+    live = check if isinstance(check, crosscheck.CrossCheck) else None
     evaluations, tally = _evaluate(session, scope, champion, sources, options, n, model, tick,
-                                   check)
+                                   live)
     report = _document(session, experiment, scope, options, n, champion.name, evaluations,
                        model, tally)
-    report["ab_vs_ope"] = _ab_vs_ope(session, experiment, scope, options, check)
+    report["ab_vs_ope"] = live.to_dict(session, scope) if live else check
     if report["ab_vs_ope"]["disagree"]:
         report["warnings"].append(crosscheck.warning(report["ab_vs_ope"]))
     for source in sources:
@@ -141,13 +142,6 @@ def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
     for evaluation in evaluations.values():
         evaluation.finish(evaluations[""], rng)
     return evaluations, tally
-
-
-def _ab_vs_ope(session: Session, experiment: Experiment, scope: Scope, options: OpeOptions,
-               check: crosscheck.CrossCheck | None) -> dict[str, Any]:
-    if check is None:
-        return crosscheck.absent(experiment)
-    return check.to_dict(session, scope)
 
 
 def _supplied_ids(sources: list[candidates.Source]) -> list[int]:

@@ -148,3 +148,63 @@ def test_without_bandit_decisions_there_is_nothing_to_compare(app, client, team)
     assert _check(client, team)["ab_vs_ope"] == {
         "status": "no_bandit_arm", "disagree": False, "arm": "bandit"}
 
+
+
+def _store(app, version: int, favourite: int) -> VWPolicy:
+    """A snapshot that learned to like ``favourite`` in every segment."""
+    with session_of(app) as session:
+        exp = session.scalars(sa.select(Experiment)).one()
+        learner = OnlineLearner(bandit_arguments(exp.config))
+        for i in range(90):
+            a = i % 3
+            learner.learn({"segment": f"s{i % 2}"}, PAIRS, a, float(a == favourite), 1 / 3)
+        session.add(Model(experiment_id=exp.id, version=version, arguments=learner.arguments,
+                          data=learner.to_bytes(), examples_learned=90, source="learner",
+                          created_at=clock.now()))
+        session.commit()
+        return VWPolicy(learner.arguments, learner.to_bytes(), version=version)
+
+
+def test_each_champion_decision_is_scored_by_the_version_serving_then(app, client,
+                                                                     team) -> None:
+    """Versions 1 then 2 served the bandit arm; a champion decision logged after version 2's
+    first decision is scored with version 2's pmf. Version 3 (never stored) is left out with
+    the period it served, and the period starts at version 1's first decision."""
+    register(client, team, champion={"type": "uniform"})
+    policies = {1: _store(app, 1, favourite=0), 2: _store(app, 2, favourite=2)}
+    rng = np.random.default_rng(3)
+    start, rows, expected = clock.now() - 86400, [], []
+    with session_of(app) as session:
+        exp = session.scalars(sa.select(Experiment)).one()
+        for i in range(300):
+            version = 1 if i < 150 else 2
+            context = {"segment": f"s{i % 2}"}
+            if i % 2 == 0 and i > 0:
+                a, pmf, arm = int(rng.integers(3)), [1 / 3] * 3, "champion"
+            else:
+                pmf = policies[version].pmf(context, PAIRS)
+                a, arm = int(rng.choice(3, p=pmf)), "bandit"
+            reward = 1.0 if rng.random() < (0.2, 0.5, 0.8)[a] else None
+            row = _row(exp, i, arm, pmf, a, reward, start + i)
+            row.update(context=context, unit_id=f"user-{i % 37}",
+                       model_version=version if arm == "bandit" else None)
+            rows.append(row)
+            if arm == "champion":  # version 2 serves from its first decision, i = 151
+                target = policies[1 if i < 151 else 2].pmf(context, PAIRS)[a]
+                expected.append(target * 3 * (reward or 0.0))
+        session.execute(sa.insert(Decision), rows)
+        session.commit()
+    check = _check(client, team)["ab_vs_ope"]
+    assert check["status"] == "ok" and check["model_versions"] == [1, 2]
+    assert check["since"] == clock.iso(start)
+    ips = check["ope_by_estimator"]["ips"]["value"]
+    assert ips == pytest.approx(float(np.mean(expected)), rel=1e-9)
+    assert check["ope"]["n_decisions"] == len(expected)
+
+    with session_of(app) as session:  # a newer version 3 served, and was never stored
+        session.execute(sa.update(Decision).where(Decision.arm == "bandit",
+                                                  Decision.event_id == "e299")
+                        .values(model_version=3))
+        session.commit()
+    check = _check(client, team)["ab_vs_ope"]
+    assert check["status"] == "models_missing" and check["versions_left_out"] == [1, 2, 3]
