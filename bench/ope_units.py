@@ -26,6 +26,7 @@ most of the time with IPS; SNIPS and DR (with a decent reward model) are little 
 from __future__ import annotations
 
 import argparse
+import time
 import tracemalloc
 from dataclasses import dataclass, replace
 
@@ -190,6 +191,24 @@ def unit_state_memory(units: int, visits: int = 8, policies: int = 3) -> dict[st
     return {"units": codes.count, "mib": current / 2**20, "bytes_per_unit": current / codes.count}
 
 
+def unit_state_cpu(units: int = 125_000, decisions: int = 1_000_000) -> dict[str, float]:
+    """CPU seconds of the per-unit bookkeeping for ``decisions`` (no tracemalloc): coding
+    the unit ids (once per pass) and one :class:`UnitSums` (per estimator and policy)."""
+    rng = np.random.default_rng(0)
+    chunk = 20_000
+    ids = [f"user-{u}" for u in rng.integers(0, units, decisions)]
+    columns = rng.random((decisions, 2))
+    started = time.process_time()
+    codes = UnitCodes()
+    rows = np.concatenate([codes.named(ids[s:s + chunk]) for s in range(0, decisions, chunk)])
+    coding = time.process_time() - started
+    started = time.process_time()
+    state = UnitSums(2)
+    for s in range(0, decisions, chunk):
+        state.add(rows[s:s + chunk], columns[s:s + chunk])
+    return {"coding": coding, "per_estimator": time.process_time() - started}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2000)
@@ -204,6 +223,10 @@ def main() -> None:
         for units in (100_000, 1_000_000):
             got = unit_state_memory(units)
             print(f"| {got['units']:,.0f} | {got['mib']:.0f} | {got['bytes_per_unit']:.0f} |")
+        cpu = unit_state_cpu()
+        print(f"\nCPU for 1M decisions of 125k units: unit ids coded {cpu['coding']:.2f} s "
+              f"(once per pass), per-unit sums {cpu['per_estimator']:.3f} s per estimator and "
+              f"policy ({18 * cpu['per_estimator']:.1f} s for 3 policies x 6 estimators)")
         return
     result = coverage(args.reps, args.units, args.seed)
     print(f"{args.reps} replications, {args.units} units x geometric visits (mean "
