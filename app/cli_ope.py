@@ -257,6 +257,12 @@ def render_table(report: dict[str, Any]) -> str:
             vs = entry["vs_champion"]
             lines.append(f"    vs champion ({vs['estimator']}): {_fmt(vs, 'diff')} -> "
                          f"{vs['verdict']}")
+    check = report.get("ab_vs_ope") or {}
+    if check.get("status") in ("ok", "unsupported", "insufficient_data"):
+        lines.append(f"  bandit arm, randomized {_fmt(check['ab'])} vs off-policy "
+                     f"({check['estimator']}) {_fmt(check['ope'])}: difference "
+                     f"{_fmt(check['difference'], 'diff')} -> "
+                     + ("DISAGREE" if check["disagree"] else check["status"]))
     lines += [f"warning {w['code']}: {w['message']}" for w in report["warnings"]]
     return "\n".join(lines)
 

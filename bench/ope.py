@@ -15,6 +15,7 @@ IPW/SNIPW/DM/DR with their bootstrap intervals, from a separate virtualenv
 
     .venv/bin/python -m bench.ope                                  # docs/bench-ope.md
     .venv/bin/python -m bench.ope --sizes 100000 --obp-python ''  # quick, no OBP
+    .venv/bin/python -m bench.ope --sizes 200000 --visits 8 --obp-python ''  # returning units
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def click_rates() -> np.ndarray:
     return rates
 
 
-def generate(url: str, n: int, seed: int = 1) -> None:
-    """Create the schema, a team and the experiment, and write ``n`` closed decisions."""
+def generate(url: str, n: int, seed: int = 1, units: int = 0) -> None:
+    """Create the schema, a team and the experiment, and write ``n`` closed decisions
+    (from ``units`` returning units drawn at random, or without unit ids when 0)."""
     import sqlalchemy as sa
 
     from app.db import make_engine
@@ -75,19 +77,20 @@ def generate(url: str, n: int, seed: int = 1) -> None:
     table = Decision.__table__
     with engine.begin() as conn:
         for first in range(0, n, BATCH):
-            rows = _rows(exp_id, first, min(BATCH, n - first), rng, rates, start)
+            rows = _rows(exp_id, first, min(BATCH, n - first), rng, rates, start, units)
             conn.execute(table.insert().values(actions=sa.literal(actions_json)), rows)
     engine.dispose()
 
 
 def _rows(exp_id: int, first: int, m: int, rng: np.random.Generator, rates: np.ndarray,
-          start: float) -> list[dict[str, Any]]:
+          start: float, units: int = 0) -> list[dict[str, Any]]:
     k = len(ACTIONS)
     champion = rng.random(m) < 0.1
     chosen = np.where(champion, 0, rng.integers(0, k, m))
     segment = rng.integers(0, SEGMENTS, m)
     click = rng.random(m) < rates[segment, chosen]
     uniform, one_hot = [1.0 / k] * k, [1.0] + [0.0] * (k - 1)
+    unit = rng.integers(0, units, m) if units else None  # no draw: same log as before
     rows = []
     for j in range(m):
         i, arm = first + j, "champion" if champion[j] else "bandit"
@@ -95,8 +98,9 @@ def _rows(exp_id: int, first: int, m: int, rng: np.random.Generator, rates: np.n
         rows.append(dict(
             experiment_id=exp_id, event_id=f"e{i}", request_hash="bench", arm=arm,
             policy=arm, model_version=None, experiment_version=1, phase="online",
-            unit_id=None, context={"segment": f"s{segment[j]}", "hour": int(i % 24),
-                                   "device": "mobile" if i % 3 else "desktop"},
+            unit_id=None if unit is None else f"u{unit[j]}",
+            context={"segment": f"s{segment[j]}", "hour": int(i % 24),
+                     "device": "mobile" if i % 3 else "desktop"},
             pmf=one_hot if champion[j] else uniform, chosen_index=int(chosen[j]),
             action_id=ACTIONS[chosen[j]], propensity=1.0 if champion[j] else 1.0 / k,
             deferred=False, activated_at=created, closes_at=created + 60,
@@ -128,7 +132,7 @@ def report(url: str, trace: bool) -> dict[str, Any]:
     return {"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             / 1024, "rss_before_mb": before / 1024,
             "traced_mb": None if traced is None else traced / 2**20,
-            "n": result["n_decisions"],
+            "n": result["n_decisions"], "n_units": result["n_units"],
             "values": {name: {e: v["value"] for e, v in entry["estimators"].items()}
                        for name, entry in result["candidates"].items()}}
 
@@ -213,13 +217,14 @@ def _child(*args: str) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
 
 
-def run(sizes: list[int], obp_python: str, boot: int, trace: bool) -> None:
+def run(sizes: list[int], obp_python: str, boot: int, trace: bool,
+        visits: float = 0.0) -> None:
     rows, comparisons = [], []
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="tailor-bench-ope-") as tmp:
             url = f"sqlite:///{tmp}/bench.db"
             started = time.perf_counter()
-            _child("generate", url, str(n))
+            _child("generate", url, str(n), str(round(n / visits) if visits else 0))
             setup = time.perf_counter() - started
             timed = _child("report", url)
             traced = _child("report", url, "--trace") if trace else {}
@@ -235,12 +240,14 @@ def run(sizes: list[int], obp_python: str, boot: int, trace: bool) -> None:
 
 
 def _print(rows: list, comparisons: list, boot: int) -> None:
-    print("| decisions | write log (s) | report (s) | decisions/s | peak RSS (MB) | "
-          "RSS at start (MB) | tracemalloc peak (MB) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| decisions | units with an id | write log (s) | report (s) | decisions/s | "
+          "peak RSS (MB) | RSS at start (MB) | tracemalloc peak (MB) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n, setup, timed, traced in rows:
         peak = traced.get("traced_mb")
-        print(f"| {n:,} | {setup:.1f} | {timed['seconds']:.1f} | {n / timed['seconds']:,.0f} "
+        units = timed["n_units"] if timed["n_units"] < n else 0
+        print(f"| {n:,} | {units:,} | {setup:.1f} | {timed['seconds']:.1f} | "
+              f"{n / timed['seconds']:,.0f} "
               f"| {timed['rss_mb']:.0f} | {timed['rss_before_mb']:.0f} | "
               f"{'-' if peak is None else f'{peak:.0f}'} |")
     print()
@@ -264,7 +271,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in ("generate", "report", "arrays"):
         command, url, *rest = sys.argv[1:]
         if command == "generate":
-            generate(url, int(rest[0]))
+            generate(url, int(rest[0]), units=int(rest[1]) if len(rest) > 1 else 0)
         elif command == "report":
             print(json.dumps(report(url, "--trace" in rest)))
         else:
@@ -280,9 +287,13 @@ def main() -> None:
                         help="OBP's bootstrap samples per interval (its default: 100)")
     parser.add_argument("--no-trace", action="store_true",
                         help="skip the tracemalloc run (it is slower)")
+    parser.add_argument("--visits", type=float, default=0.0,
+                        help="decisions per unit: give decisions unit ids of n/visits "
+                             "returning units (0: no unit ids)")
     args = parser.parse_args()
     obp_python = args.obp_python if args.obp_python and Path(args.obp_python).exists() else ""
-    run([int(s) for s in args.sizes.split(",")], obp_python, args.bootstrap, not args.no_trace)
+    run([int(s) for s in args.sizes.split(",")], obp_python, args.bootstrap, not args.no_trace,
+        args.visits)
 
 
 if __name__ == "__main__":

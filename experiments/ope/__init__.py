@@ -3,7 +3,9 @@
 Inputs (:class:`LoggedBatch`), streaming estimators (IPS, SNIPS, DM, DR, SwitchDR,
 DR-os) with analytic, Poisson-bootstrap and anytime-valid intervals, the paired difference
 against a champion with its verdict, importance-weight diagnostics, and a cross-fitted
-hashed-feature reward model for DM/DR. No Flask, no database.
+hashed-feature reward model for DM/DR. Given each decision's unit, variances are
+cluster-robust by unit and the bootstrap resamples units (:mod:`experiments.ope.units`).
+No Flask, no database.
 """
 
 from experiments.ope.bootstrap import PoissonBootstrap
@@ -41,6 +43,7 @@ from experiments.ope.results import (
 )
 from experiments.ope.reward_model import RewardModel, RewardModelConfig, fit_reward_model
 from experiments.ope.sequences import asymptotic_confidence_sequence
+from experiments.ope.units import UnitCodes, UnitSums, unit_sums
 
 __all__ = [
     "DM",
@@ -64,6 +67,8 @@ __all__ = [
     "RewardModelConfig",
     "Status",
     "SwitchDR",
+    "UnitCodes",
+    "UnitSums",
     "Verdict",
     "WeightDiagnostics",
     "asymptotic_confidence_sequence",
@@ -75,5 +80,6 @@ __all__ = [
     "hash_folds",
     "predict_q_hat",
     "random_folds",
+    "unit_sums",
     "verdict",
 ]

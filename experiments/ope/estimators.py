@@ -18,6 +18,11 @@ of the ratio (the sample variance of the linearised terms (x - theta y) / mean(y
 y = 1 just the sample variance of x over n). The bootstrap one is a percentile Poisson
 bootstrap; the confidence sequence is the asymptotic one of Waudby-Smith et al.
 
+Units: given the unit of each row (``units=``, or per-unit sums via ``add_units``), the
+moments and the bootstrap are of per-unit sums, so the variance is cluster-robust by unit
+and the bootstrap resamples units (:mod:`experiments.ope.units`). Without units every row
+is a unit of its own and the numbers are the per-decision ones.
+
 Estimators are immutable: ``add`` and ``merge`` return new ones::
 
     est = SNIPS()
@@ -45,8 +50,9 @@ from experiments.ope.inputs import LoggedBatch
 from experiments.ope.moments import Moments
 from experiments.ope.results import Estimate, Interval, Status
 from experiments.ope.sequences import asymptotic_confidence_sequence
+from experiments.ope.units import unit_sums
 
-STATE_FIELDS = frozenset({"moments", "bootstrap"})
+STATE_FIELDS = frozenset({"moments", "bootstrap", "decisions"})
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -59,8 +65,10 @@ class RatioEstimator:
             when > 0, ``add`` needs a ``numpy.random.Generator``.
         design_n: Sample size at which the confidence sequence is tightest; fix it before
             looking at the data.
-        moments: State: moments of the ``(x, y)`` terms. Leave the default.
+        moments: State: moments of the per-unit sums of the ``(x, y)`` terms (per row
+            when no units are given). Leave the default.
         bootstrap: State: bootstrap replicate sums. Leave the default.
+        decisions: State: number of decisions seen. Leave the default.
     """
 
     name: ClassVar[str] = "ratio"
@@ -70,6 +78,7 @@ class RatioEstimator:
     design_n: int = 10_000
     moments: Moments = field(default_factory=lambda: Moments.empty(2), repr=False)
     bootstrap: PoissonBootstrap | None = field(default=None, repr=False)
+    decisions: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.level < 1.0:
@@ -87,23 +96,42 @@ class RatioEstimator:
         """The estimator's configuration (every field except the state)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in STATE_FIELDS}
 
-    def add(self, batch: LoggedBatch, rng: np.random.Generator | None = None) -> Self:
+    def add(self, batch: LoggedBatch, rng: np.random.Generator | None = None,
+            units: np.ndarray | None = None) -> Self:
         """A new estimator that has also seen ``batch``.
 
         Args:
             batch: Logged rows with the candidate policy.
             rng: Generator for the bootstrap weights; required iff ``n_bootstrap > 0``.
+            units: ``(n,)`` unit of each row, or None (each row a unit of its own). All the
+                rows of a unit must be in this batch; across batches, sum them with
+                :class:`~experiments.ope.units.UnitSums` and call :meth:`add_units`.
         """
         columns = self.terms(batch)
-        boot = accumulate(self.bootstrap, self.n_bootstrap, columns, rng)
-        return replace(self, moments=self.moments + Moments.of(columns), bootstrap=boot)
+        if units is not None:
+            columns = unit_sums(units, columns)
+        return self.add_units(columns, rng, decisions=batch.n)
+
+    def add_units(self, sums: np.ndarray, rng: np.random.Generator | None = None, *,
+                  decisions: int) -> Self:
+        """A new estimator that has also seen these units.
+
+        Args:
+            sums: ``(G, 2)`` per-unit sums of :meth:`terms` (whole units, none seen before).
+            rng: Generator for the bootstrap weights; required iff ``n_bootstrap > 0``.
+            decisions: How many decisions the units hold.
+        """
+        boot = accumulate(self.bootstrap, self.n_bootstrap, sums, rng)
+        return replace(self, moments=self.moments + Moments.of(sums), bootstrap=boot,
+                       decisions=self.decisions + decisions)
 
     def merge(self, other: Self) -> Self:
         """Estimator over the rows seen by both (disjoint) estimators."""
         if type(other) is not type(self) or other.settings() != self.settings():
             raise ValueError(f"cannot merge {self!r} with {other!r}: different settings")
         boot = merge_optional(self.bootstrap, other.bootstrap)
-        return replace(self, moments=self.moments + other.moments, bootstrap=boot)
+        return replace(self, moments=self.moments + other.moments, bootstrap=boot,
+                       decisions=self.decisions + other.decisions)
 
     __add__ = merge
 
@@ -121,6 +149,7 @@ class RatioEstimator:
             self.level,
             self.design_n,
             percentile_or_none(self.bootstrap, ratio_statistic, self.level),
+            decisions=self.decisions,
         )
 
 
@@ -219,17 +248,19 @@ def estimate_from_moments(
     level: float,
     design_n: int,
     bootstrap_interval: Interval | None = None,
+    decisions: int | None = None,
 ) -> Estimate:
     """An :class:`Estimate` for a smooth function of column means (delta method).
 
     Args:
         method: Name to record.
-        moments: Moments of the per-row columns.
+        moments: Moments of the per-unit (or per-row) columns.
         value: The statistic at the column means (NaN if undefined).
         gradient: ``(k,)`` its gradient with respect to the means (None if undefined).
         level: Coverage.
         design_n: Design size of the confidence sequence.
         bootstrap_interval: Percentile interval, if computed.
+        decisions: Decisions behind the units (None: one per row of ``moments``).
     """
     status = _status(moments.n, gradient)
     if status in ("empty", "zero_denominator"):
@@ -241,13 +272,14 @@ def estimate_from_moments(
         value=value,
         interval=Interval(value - half, value + half, level),
         method=method,
-        n=moments.n,
+        n=moments.n if decisions is None else decisions,
         std_error=se,
         bootstrap_interval=bootstrap_interval,
         confidence_sequence=asymptotic_confidence_sequence(
             value, se * math.sqrt(moments.n), moments.n, level, design_n
         ),
         status=status,
+        n_units=moments.n,
     )
 
 

@@ -6,6 +6,8 @@ its delta-method variance uses the *paired* per-row differences of the linearise
 (x_c - theta_c y_c) / mean(y_c) - (x_0 - theta_0 y_0) / mean(y_0); the covariance between
 the two policies (large when they often agree) is therefore accounted for, unlike a
 two-sample (Welch) comparison. The bootstrap resamples rows jointly for both policies.
+Given units (``units=`` or ``add_units``), the moments and the bootstrap are of per-unit
+sums: the variance is cluster-robust by unit and the bootstrap resamples units jointly.
 Use :func:`~experiments.ope.results.verdict` on the resulting interval.
 """
 
@@ -26,6 +28,7 @@ from experiments.ope.estimators import RatioEstimator, estimate_from_moments
 from experiments.ope.inputs import LoggedBatch
 from experiments.ope.moments import Moments
 from experiments.ope.results import Estimate
+from experiments.ope.units import unit_sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +40,7 @@ class PairedDifference:
             ``IPS(clip=20)``, ``DR(n_bootstrap=1000)``); its own state is ignored.
         moments: State: moments of ``(x_c, y_c, x_0, y_0)``. Leave the default.
         bootstrap: State: bootstrap replicate sums. Leave the default.
+        decisions: State: number of decisions seen. Leave the default.
 
     Example:
         >>> import numpy as np
@@ -52,12 +56,14 @@ class PairedDifference:
     estimator: RatioEstimator
     moments: Moments = field(default_factory=lambda: Moments.empty(4), repr=False)
     bootstrap: PoissonBootstrap | None = field(default=None, repr=False)
+    decisions: int = field(default=0, repr=False)
 
     def add(
         self,
         candidate: LoggedBatch,
         champion: LoggedBatch,
         rng: np.random.Generator | None = None,
+        units: np.ndarray | None = None,
     ) -> PairedDifference:
         """A new summary that has also seen these rows.
 
@@ -66,6 +72,8 @@ class PairedDifference:
             champion: The same rows with the champion policy.
             rng: Generator for bootstrap weights; required iff the template has
                 ``n_bootstrap > 0``.
+            units: ``(n,)`` unit of each row, or None (each row a unit of its own); all the
+                rows of a unit must be in this call (else use :meth:`add_units`).
 
         Raises:
             ValueError: If the two batches are not the same logged rows.
@@ -73,8 +81,31 @@ class PairedDifference:
         if not candidate.same_log(champion):
             raise ValueError("candidate and champion batches must hold the same logged rows")
         columns = np.hstack([self.estimator.terms(candidate), self.estimator.terms(champion)])
+        if units is not None:
+            columns = unit_sums(units, columns)
+        return self._add_columns(columns, rng, candidate.n)
+
+    def add_units(self, candidate: np.ndarray, champion: np.ndarray,
+                  rng: np.random.Generator | None = None, *,
+                  decisions: int) -> PairedDifference:
+        """A new summary that has also seen these units.
+
+        Args:
+            candidate: ``(G, 2)`` per-unit sums of the estimator's terms for the candidate.
+            champion: ``(G, 2)`` the same units' sums for the champion.
+            rng: Generator for bootstrap weights (iff the template bootstraps).
+            decisions: How many decisions the units hold.
+        """
+        if candidate.shape != champion.shape:
+            raise ValueError(f"unit sums of shapes {candidate.shape} and {champion.shape} "
+                             "are not the same units")
+        return self._add_columns(np.hstack([candidate, champion]), rng, decisions)
+
+    def _add_columns(self, columns: np.ndarray, rng: np.random.Generator | None,
+                     decisions: int) -> PairedDifference:
         boot = accumulate(self.bootstrap, self.estimator.n_bootstrap, columns, rng)
-        return replace(self, moments=self.moments + Moments.of(columns), bootstrap=boot)
+        return replace(self, moments=self.moments + Moments.of(columns), bootstrap=boot,
+                       decisions=self.decisions + decisions)
 
     def merge(self, other: PairedDifference) -> PairedDifference:
         """Summary over the rows seen by both (disjoint) summaries."""
@@ -82,7 +113,8 @@ class PairedDifference:
         if type(mine) is not type(theirs) or mine.settings() != theirs.settings():
             raise ValueError("cannot merge paired differences of different estimators")
         boot = merge_optional(self.bootstrap, other.bootstrap)
-        return replace(self, moments=self.moments + other.moments, bootstrap=boot)
+        return replace(self, moments=self.moments + other.moments, bootstrap=boot,
+                       decisions=self.decisions + other.decisions)
 
     __add__ = merge
 
@@ -104,6 +136,7 @@ class PairedDifference:
             est.level,
             est.design_n,
             percentile_or_none(self.bootstrap, difference_statistic, est.level),
+            decisions=self.decisions,
         )
 
 

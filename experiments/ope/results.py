@@ -37,7 +37,9 @@ class Estimate:
         confidence_sequence: Anytime-valid asymptotic confidence sequence (Waudby-Smith et
             al.), valid under continuous monitoring, if computed.
         status: ``"ok"``, or why value/interval are NaN: ``"empty"``, ``"too_few_rows"``
-            (one row: no variance), ``"zero_denominator"`` (all importance weights zero).
+            (one unit: no variance), ``"zero_denominator"`` (all importance weights zero).
+        n_units: Number of units (independent clusters of decisions) behind the variance;
+            equals ``n`` when each decision is a unit of its own.
     """
 
     value: float
@@ -48,6 +50,7 @@ class Estimate:
     bootstrap_interval: Interval | None = None
     confidence_sequence: Interval | None = None
     status: Status = "ok"
+    n_units: int | None = None
 
     def pick(self, kind: IntervalKind = "analytic") -> Interval:
         """The interval of the given kind (an undefined one when it was not computed)."""

@@ -1,5 +1,14 @@
 """One policy's running OPE state over a log: every estimator, weight diagnostics, support,
-and (for candidates) the paired difference against the champion per estimator."""
+and (for candidates) the paired difference against the champion per estimator.
+
+Decisions of one unit are spread over the log (it is read in time order), so each
+estimator's per-decision terms are summed per unit as the chunks arrive
+(:class:`~experiments.ope.UnitSums`, one row of 2 floats per unit and estimator); the
+units enter the estimators and paired differences from their sums at the end
+(:meth:`Evaluation.finish`), which makes the variances cluster-robust by unit and the
+bootstrap resample units. A decision without a unit is a unit of its own and enters the
+estimators with its chunk, as before units existed, so a log without unit ids keeps no
+per-unit state and gives exactly the per-decision numbers (bootstrap draws included)."""
 
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ from experiments.ope import (
     LoggedBatch,
     PairedDifference,
     RatioEstimator,
+    UnitSums,
     WeightDiagnostics,
     difference_to_dict,
 )
@@ -34,6 +44,9 @@ class Evaluation:
     name: str
     options: OpeOptions
     paired: bool = True
+    templates: dict[str, RatioEstimator] = field(default_factory=dict)
+    unit_sums: dict[str, UnitSums] = field(default_factory=dict)
+    decisions: int = 0
     estimators: dict[str, RatioEstimator] = field(default_factory=dict)
     differences: dict[str, PairedDifference] = field(default_factory=dict)
     diagnostics: WeightDiagnostics = field(default_factory=WeightDiagnostics)
@@ -42,20 +55,68 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         for est in ESTIMATORS:
-            self.estimators[est] = self.options.estimator(est)
+            self.templates[est] = self.options.estimator(est)
+            self.estimators[est] = self.templates[est]
+            self.unit_sums[est] = UnitSums(2)
             if self.paired:
-                self.differences[est] = PairedDifference(self.options.estimator(est))
+                self.differences[est] = PairedDifference(self.templates[est])
 
     def add(self, batch: LoggedBatch, champion: LoggedBatch | None, chunk: Chunk,
-            rng: np.random.Generator | None) -> None:
-        """Feed one chunk's batch (and the champion's batch on the same rows)."""
-        for name, est in self.estimators.items():
-            self.estimators[name] = est.add(batch, rng)
-        if champion is not None:
-            for name, diff in self.differences.items():
-                self.differences[name] = diff.add(batch, champion, rng)
+            units: np.ndarray, rng: np.random.Generator | None) -> None:
+        """Feed one chunk's batch (and the champion's batch on the same rows).
+
+        Args:
+            batch: The chunk with this policy.
+            champion: The chunk with the champion (for the paired differences), or None.
+            chunk: The chunk.
+            units: ``(n,)`` unit codes (:meth:`~experiments.ope.UnitCodes.named`, one
+                numbering for the whole pass); -1 for a decision without a unit, which is
+                a unit of its own and goes to the estimators at once.
+            rng: Bootstrap generator (iff the options bootstrap).
+        """
+        alone, named = units < 0, np.flatnonzero(units >= 0)
+        if alone.all():
+            self._add_alone(batch, champion, rng)
+        elif alone.any():
+            rows = np.flatnonzero(alone)
+            self._add_alone(batch.rows(rows), None if champion is None
+                            else champion.rows(rows), rng)
+        if named.size:
+            part = batch.rows(named) if named.size < batch.n else batch
+            for name, template in self.templates.items():
+                self.unit_sums[name].add(units[named], template.terms(part))
+            self.decisions += named.size
         self.diagnostics = self.diagnostics.add(batch)
         self._support(batch.target_pmf, chunk)
+
+    def _add_alone(self, batch: LoggedBatch, champion: LoggedBatch | None,
+                   rng: np.random.Generator | None) -> None:
+        for name, est in self.estimators.items():
+            self.estimators[name] = est.add(batch, rng)
+        if self.paired and champion is not None:
+            for name, diff in self.differences.items():
+                self.differences[name] = diff.add(batch, champion, rng)
+
+    def finish(self, champion: Evaluation | None, rng: np.random.Generator | None) -> None:
+        """Add the units with ids, from their per-unit sums (and, for the paired
+        differences, the same units' sums in ``champion``, the champion's evaluation over
+        the same pass)."""
+        for name, est in self.estimators.items():
+            sums = self.unit_sums[name].sums
+            self.estimators[name] = est.add_units(sums, rng, decisions=self.decisions)
+            if self.paired and champion is not None:
+                self.differences[name] = self.differences[name].add_units(
+                    sums, champion.unit_sums[name].sums, rng, decisions=self.decisions)
+
+    @property
+    def n_units(self) -> int:
+        """Units seen, after :meth:`finish` (every estimator sees the same ones)."""
+        return int(self.estimators[ESTIMATORS[0]].moments.n)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the per-unit sums."""
+        return sum(s.nbytes for s in self.unit_sums.values())
 
     def _support(self, target: np.ndarray, chunk: Chunk) -> None:
         """Candidate mass on actions the logging policy gave probability 0 (rows whose

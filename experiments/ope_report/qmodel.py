@@ -1,9 +1,10 @@
 """The reward model q(x, a) of DM and DR, fitted on the log with 2-fold cross-fitting.
 
-Decisions are split into two folds by a stable hash of their event id
-(:func:`experiments.ope.hash_folds`); the model that predicts a decision's rewards was
-fitted on the other fold only, so DR's correction term stays centred (see
-:mod:`experiments.ope.crossfit`). The model is the OPE package's L2-regularised logistic
+Decisions are split into two folds by a stable hash of their unit (their event id when
+they have none; :func:`experiments.ope.hash_folds`), so all of a unit's decisions share a
+fold; the model that predicts a decision's rewards was fitted on the other fold only, so
+DR's correction term stays centred, per unit too (see :mod:`experiments.ope.crossfit`).
+The model is the OPE package's L2-regularised logistic
 (0/1 rewards) or ridge regression over hashed context, action and context x action
 features (:class:`experiments.ope.HashingFeaturizer`).
 
@@ -61,7 +62,7 @@ class QModel:
         """``(n, K)`` out-of-fold predictions for every offered action (0 in padding)."""
         if not self.models:
             return np.where(chunk.mask, self.constant, 0.0)
-        folds = hash_folds(chunk.event_ids, FOLDS)
+        folds = hash_folds(chunk.fold_keys, FOLDS)
         out = np.zeros(chunk.mask.shape)
         for fold, model in enumerate(self.models):
             rows = np.flatnonzero(folds == fold)
@@ -151,7 +152,7 @@ def fit(session: Session, scope: Scope, n_decisions: int, *, ignore: frozenset[s
             continue
         log, inverse = encode(featurizer, chunk, rows)
         action_rows = log.action_index[inverse, chunk.chosen[rows]]
-        folds = hash_folds([chunk.event_ids[r] for r in rows.tolist()], FOLDS)
+        folds = hash_folds([chunk.fold_keys[r] for r in rows.tolist()], FOLDS)
         for fold in range(FOLDS):
             part = np.flatnonzero(folds == fold)
             designs[fold].append(featurizer.design(log.contexts, log.actions, inverse[part],

@@ -29,8 +29,8 @@ from experiments.abstats import MeanStats, summarize
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.learning import snapshots
 from experiments.models import Decision, Experiment, OpeReport
-from experiments.ope import LoggedBatch
-from experiments.ope_report import candidates, health, qmodel
+from experiments.ope import LoggedBatch, UnitCodes
+from experiments.ope_report import candidates, crosscheck, health, qmodel
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
 from experiments.ope_report.scope import Chunk, Scope, chunks, count, scope_of
@@ -42,10 +42,15 @@ NOTES = [
     "Decisions: activated, not logged while paused, reward window closed; reward = the "
     "in-window aggregate or the experiment's default.",
     "champion.on_policy: mean reward of the champion arm's own decisions (t or Wilson "
+    "interval; with returning units a ratio of per-unit sums and its delta-method t "
     "interval); champion.estimators: the champion's value estimated on all decisions.",
     "vs_champion: paired difference candidate - champion on the same decisions "
     "(delta method), verdict 'better' only when its lower bound is above 0.",
-    "DM/DR: reward model cross-fitted on 2 hash folds of the event ids.",
+    "DM/DR: reward model cross-fitted on 2 hash folds of the units (a decision without a "
+    "unit: of its event id).",
+    "Intervals treat the unit (customer) as the independent observation: variances are "
+    "cluster-robust by unit and the bootstrap resamples units; a decision without a unit is "
+    "a unit of its own.",
 ]
 
 
@@ -75,9 +80,15 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
     tick = progress or (lambda stage, done, total: None)
     model = qmodel.fit(session, scope, n, ignore=_ignored(experiment))
     tick("reward model", n, n)
-    evaluations, tally = _evaluate(session, scope, champion, sources, options, n, model, tick)
+    check = crosscheck.start(session, experiment, scope, options)
+    live = check if isinstance(check, crosscheck.CrossCheck) else None
+    evaluations, tally = _evaluate(session, scope, champion, sources, options, n, model, tick,
+                                   live)
     report = _document(session, experiment, scope, options, n, champion.name, evaluations,
                        model, tally)
+    report["ab_vs_ope"] = live.to_dict(session, scope) if live else check
+    if report["ab_vs_ope"]["disagree"]:
+        report["warnings"].append(crosscheck.warning(report["ab_vs_ope"]))
     for source in sources:
         if isinstance(source, candidates.ReplaySource):
             source.close()
@@ -110,21 +121,26 @@ def _require_supplied(session: Session, scope: Scope, sources: list[candidates.S
 
 def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
               sources: list[candidates.Source], options: OpeOptions, n: int,
-              model: qmodel.QModel, tick: Progress) -> tuple[dict[str, Evaluation],
-                                                             health.HealthTally]:
+              model: qmodel.QModel, tick: Progress, check: crosscheck.CrossCheck | None,
+              ) -> tuple[dict[str, Evaluation], health.HealthTally]:
     rng = np.random.default_rng(options.seed) if options.intervals == "bootstrap" else None
     evaluations = {"": Evaluation(champion.name, options, paired=False)}
     evaluations.update({s.name: Evaluation(s.name, options) for s in sources})
-    tally, done = health.HealthTally(), 0
+    tally, done, units = health.HealthTally(), 0, UnitCodes()
     for chunk in chunks(session, scope, _supplied_ids([champion, *sources])):
+        codes = units.named(chunk.unit_ids or [None] * chunk.n)
         base = _batch(chunk, champion, model.q_hat(chunk))
-        evaluations[""].add(base, None, chunk, rng)
+        evaluations[""].add(base, None, chunk, codes, rng)
         for source in sources:
             batch = _batch(chunk, source, base.q_hat)
-            evaluations[source.name].add(batch, base, chunk, rng)
+            evaluations[source.name].add(batch, base, chunk, codes, rng)
+        if check is not None:
+            check.add(chunk, base.q_hat)
         tally.add(chunk)
         done += chunk.n
         tick("estimators", done, n)
+    for evaluation in evaluations.values():
+        evaluation.finish(evaluations[""], rng)
     return evaluations, tally
 
 
@@ -144,7 +160,14 @@ def _batch(chunk: Chunk, source: candidates.Source, q_hat: np.ndarray | None) ->
 
 
 def on_policy(session: Session, scope: Scope, alpha: float) -> dict[str, Any]:
-    """Mean reward of the champion arm's own decisions, with its interval."""
+    """Mean reward of the champion arm's own decisions, with its interval: per unit (ratio
+    of per-unit sums, delta-method t interval) when units returned, else per decision."""
+    units = crosscheck.unit_stats(session, scope, "champion")
+    if units.n >= 2 and not units.one_per_unit:
+        ci = units.interval(alpha)
+        return {"value": units.mean, "ci_low": ci.lower if ci else None,
+                "ci_high": ci.upper if ci else None, "n": int(units.decisions),
+                "n_units": units.n, "method": "ratio"}
     reward = scope.reward()
     n, total, total_sq, low, high = session.execute(
         sa.select(sa.func.count(), sa.func.sum(reward), sa.func.sum(reward * reward),
@@ -155,7 +178,7 @@ def on_policy(session: Session, scope: Scope, alpha: float) -> dict[str, Any]:
     summary = summarize(stats, alpha=alpha, binary=binary)
     ci = summary.ci
     return {"value": summary.mean, "ci_low": ci.lower if ci else None,
-            "ci_high": ci.upper if ci else None, "n": stats.n,
+            "ci_high": ci.upper if ci else None, "n": stats.n, "n_units": units.n,
             "method": summary.method if stats.n else None}
 
 
@@ -177,6 +200,7 @@ def _document(session: Session, experiment: Experiment, scope: Scope, options: O
                      "on_policy": on_policy(session, scope, 1 - options.level),
                      **champion_eval.to_dict()},
         "candidates": {name: e.to_dict() for name, e in evaluations.items()},
+        "n_units": champion_eval.n_units,
         "report_id": None, "generated_at": clock.iso(scope.now), **options.describe(),
         "scope": {"now": clock.iso(scope.now), "max_decision_id": scope.max_id},
         "reward_model": model.describe(), "health": checks,

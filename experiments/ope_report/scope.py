@@ -95,6 +95,9 @@ class Chunk:
         rewarded: ``(n,)`` True where a reward came (False: the default reward).
         mask: ``(n, K)`` True where an action was offered.
         candidate_pmfs: Per ``pmf:`` candidate id, ``n`` supplied ``{action: p}`` (or None).
+        unit_ids: ``n`` unit ids (an entry None: that decision is a unit of its own; the
+            whole list None: every decision is).
+        created_at: ``(n,)`` logging times (None when not read).
     """
 
     event_ids: list[str]
@@ -111,10 +114,39 @@ class Chunk:
     rewarded: np.ndarray
     mask: np.ndarray
     candidate_pmfs: dict[int, list[dict[str, float] | None]]
+    unit_ids: list[str | None] | None = None
+    created_at: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return len(self.event_ids)
+
+    def take(self, rows: np.ndarray) -> Chunk:
+        """The chunk's decisions at these row indices (same K columns)."""
+        picked = rows.tolist()
+
+        def pick(values: list[Any]) -> list[Any]:
+            return [values[i] for i in picked]
+
+        return Chunk(
+            event_ids=pick(self.event_ids), arms=pick(self.arms),
+            contexts=pick(self.contexts), context_keys=pick(self.context_keys),
+            actions=pick(self.actions), positions=pick(self.positions),
+            signatures=pick(self.signatures), logged_pmfs=pick(self.logged_pmfs),
+            chosen=self.chosen[rows], propensity=self.propensity[rows],
+            rewards=self.rewards[rows], rewarded=self.rewarded[rows], mask=self.mask[rows],
+            candidate_pmfs={cid: pick(v) for cid, v in self.candidate_pmfs.items()},
+            unit_ids=None if self.unit_ids is None else pick(self.unit_ids),
+            created_at=None if self.created_at is None else self.created_at[rows])
+
+    @cached_property
+    def fold_keys(self) -> list[str]:
+        """What cross-fitting hashes: the unit, so that all of a unit's decisions share a
+        fold (the event id for a decision without a unit)."""
+        if self.unit_ids is None:
+            return self.event_ids
+        return [e if u is None else f"unit:{u}"
+                for e, u in zip(self.event_ids, self.unit_ids, strict=True)]
 
     @cached_property
     def logged_matrix(self) -> np.ndarray:
@@ -176,7 +208,8 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
                sa.cast(Decision.actions, sa.Text).label("actions_text"),
                sa.cast(Decision.pmf, sa.Text).label("pmf_text"), Decision.chosen_index,
                Decision.propensity, scope.reward().label("final_reward"),
-               Decision.reward.is_not(None).label("rewarded")]
+               Decision.reward.is_not(None).label("rewarded"), Decision.unit_id,
+               Decision.created_at]
     query = sa.select(*columns)
     for index, candidate_id in enumerate(candidate_ids):
         alias = aliased(CandidatePmf, name=f"cp{index}")
@@ -193,7 +226,7 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
 
 def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder) -> Chunk:
     (event_ids, arms, context_texts, action_texts, pmf_texts, chosen, propensity, rewards,
-     rewarded, *supplied) = zip(*rows, strict=True)
+     rewarded, unit_ids, created_at, *supplied) = zip(*rows, strict=True)
     n = len(rows)
     decoded = [decoder.action_list(text) for text in action_texts]
     lengths = np.fromiter((len(actions) for actions, _ in decoded), dtype=np.intp, count=n)
@@ -210,6 +243,7 @@ def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder)
         mask=mask,
         candidate_pmfs={cid: list(column) for cid, column in zip(candidate_ids, supplied,
                                                                  strict=True)},
+        unit_ids=list(unit_ids), created_at=np.array(created_at, dtype=float),
     )
 
 def missing_candidate_pmfs(session: Session, scope: Scope, candidate_id: int,
