@@ -56,7 +56,8 @@ class World:
 def _experiment(key: str) -> dict:
     return {"key": key, "actions": [{"id": "x", "features": {"c": "1"}},
                                     {"id": "y", "features": {"c": "2"}}],
-            "reward": {"events": {"click": 1.0, "reward": "value"}}, "unit_field": "user_id"}
+            "reward": {"events": {"click": 1.0, "reward": "value"}}, "unit_field": "user_id",
+            "learner": {"exploration": "epsilon", "params": {"reward_range": [0, 1]}}}
 
 
 def _seed(client, team: TeamKeys, key: str, event: str, unit: str) -> None:
