@@ -49,6 +49,12 @@ def _headers(response: Response) -> Response:
     return response
 
 
+@bp.get("/")
+def home():
+    """A landing page: where the analyst pages, the API description and the docs are."""
+    return render_template("home.html")
+
+
 @bp.errorhandler(APIError)
 def _api_error(exc: APIError) -> tuple[str, int]:
     return render_template("error.html", status=exc.status, message=exc.message), exc.status
