@@ -82,7 +82,7 @@ def test_pinned_hostile_bodies_on_every_endpoint(app, client, seeded, raw):
         assert_documented_error(path, response)
 
 
-@settings(max_examples=120, deadline=None, derandomize=True,
+@settings(max_examples=80, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
