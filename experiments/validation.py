@@ -242,15 +242,20 @@ def unknown_field(field: str, key: Any, known: Iterable[str]) -> ValidationFaile
 
 
 def _objects(payload: Mapping[str, Any], path: str) -> list[tuple[str, Mapping[str, Any]]]:
-    """The objects at `path` of KNOWN_KEYS ("reward", "actions[]"), with where they are."""
-    if not path:
-        return [("", payload)]
-    if path.endswith("[]"):
-        items = payload.get(path[:-2])
-        return [(f"{path[:-2]}[{i}].", item) for i, item in enumerate(items)
-                if isinstance(item, Mapping)] if isinstance(items, list) else []
-    value = payload.get(path)
-    return [(f"{path}.", value)] if isinstance(value, Mapping) else []
+    """The objects at a KNOWN_KEYS path ("reward", "actions[]", "a.b[]"), each with the
+    prefix that names its keys ("actions[0].")."""
+    found: list[tuple[str, Any]] = [("", payload)]
+    for segment in filter(None, path.split(".")):
+        name, many = segment.removesuffix("[]"), segment.endswith("[]")
+        step: list[tuple[str, Any]] = []
+        for prefix, obj in found:
+            value = obj.get(name) if isinstance(obj, Mapping) else None
+            if many and isinstance(value, list):
+                step += [(f"{prefix}{name}[{i}].", item) for i, item in enumerate(value)]
+            elif not many:
+                step.append((f"{prefix}{name}.", value))
+        found = step
+    return [(prefix, obj) for prefix, obj in found if isinstance(obj, Mapping)]
 
 
 def check_known_keys(payload: Mapping[str, Any], skip: AbstractSet[str] = frozenset()) -> None:

@@ -144,3 +144,15 @@ def test_patching_the_learner_keeps_the_reward_range():
     patched = validate_patch(config, {"learner": {"exploration": "epsilon"}})
     assert patched["learner"]["params"]["reward_range"] == [0.0, 500.0]
     assert patched["learner"]["exploration"] == "epsilon"
+
+
+def test_a_new_level_is_one_table_entry(monkeypatch):
+    from experiments import validation
+
+    monkeypatch.setitem(validation.KNOWN_KEYS, "profile.sources[]", frozenset({"name"}))
+    body = {"profile": {"sources": [{"name": "crm"}, {"nmae": "web"}]}}
+    with pytest.raises(ValidationFailed) as caught:
+        validation.check_known_keys(body)
+    assert caught.value.details[0]["field"] == "profile.sources[1].nmae"
+    assert caught.value.details[0]["suggestion"] == "name"
+    validation.check_known_keys({"profile": {"sources": "not a list"}})  # shape: elsewhere
