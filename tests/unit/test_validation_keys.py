@@ -152,7 +152,7 @@ def test_a_new_level_is_one_table_entry(monkeypatch):
     monkeypatch.setitem(validation.KNOWN_KEYS, "profile.sources[]", frozenset({"name"}))
     body = {"profile": {"sources": [{"name": "crm"}, {"nmae": "web"}]}}
     with pytest.raises(ValidationFailed) as caught:
-        validation.check_known_keys(body)
+        validation.check_known_keys(body, skip={""})
     assert caught.value.details[0]["field"] == "profile.sources[1].nmae"
     assert caught.value.details[0]["suggestion"] == "name"
-    validation.check_known_keys({"profile": {"sources": "not a list"}})  # shape: elsewhere
+    validation.check_known_keys({"profile": {"sources": "x"}}, skip={""})  # shape: elsewhere
