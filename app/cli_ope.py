@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 import time
@@ -54,7 +55,12 @@ def _experiment(session, key: str, team: str | None) -> Experiment:
 
 
 def _actor(experiment: Experiment) -> audit.Actor:
-    return audit.Actor(experiment.team_id, "cli")
+    """`cli:<operating-system user>`: who ran the command, for the audit log."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "unknown"
+    return audit.Actor(experiment.team_id, f"cli:{user}")
 
 
 @click.command("import-log", help="Import logged decisions (JSON Lines or VW/Personalizer "
@@ -133,6 +139,9 @@ def export_log(key: str, team: str | None, path: str, since: str | None) -> None
         else:
             with open(path, "w", encoding="utf-8") as out:
                 written = export_dsjson(session, experiment, out, since=start)
+        audit.record_access(session, _actor(experiment), "decisions.export", experiment.key,
+                            {"file": str(path)[-200:], "format": "dsjson", "since": since,
+                             "decisions": written})
     click.echo(f"exported {written} decisions", err=True)
 
 

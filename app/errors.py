@@ -19,6 +19,7 @@ _DOMAIN_STATUS = {
     domain.Forbidden: 403,
     domain.NotFound: 404,
     domain.Conflict: 409,
+    domain.TooLarge: 413,
     domain.Unprocessable: 422,
 }
 

@@ -4,20 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
 from app.errors import APIError
+from experiments.limits import MAX_DEPTH, ContextLimits, check_depth, too_deep
 
 
 def json_body() -> Any:
-    """The parsed JSON body, or a 400 that says why it is not one."""
+    """The parsed JSON body, or a 400 that says why it is not one (not JSON, or nested
+    deeper than `experiments.limits.MAX_DEPTH`: the parser and every recursive walk of the
+    body stay far from Python's recursion limit)."""
     if not request.is_json:
         raise APIError(415, "unsupported_media_type",
                        "send a JSON body with Content-Type: application/json")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise too_deep() from None
     if data is None:
         raise APIError(400, "invalid_json", "the body is not valid JSON")
+    raw = request.get_data(cache=True)
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:  # else it cannot be deeper
+        check_depth(data)
     return data
+
+
+def context_limits() -> ContextLimits:
+    """This app's size limits of a context (TAILOR_MAX_*_FEATURES, TAILOR_MAX_STRING_LENGTH)."""
+    found = current_app.extensions.get("tailor.context_limits")
+    if found is None:
+        config = current_app.config
+        found = ContextLimits(config["MAX_NAMESPACE_FEATURES"], config["MAX_CONTEXT_FEATURES"],
+                              config["MAX_STRING_LENGTH"])
+        current_app.extensions["tailor.context_limits"] = found
+    return found
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:

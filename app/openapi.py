@@ -59,6 +59,9 @@ SCHEMAS: dict[str, Any] = {
             "event_id": {"type": "string"}, "action_id": {"type": "string"},
             "probability": {"type": "number"}, "arm": {"type": "string"},
             "model_version": {"type": ["integer", "null"]},
+            "warnings": {"type": "array", "items": {"type": "object", "properties": {
+                "code": {"type": "string"}, "field": {"type": "string"},
+                "message": {"type": "string"}}}},
             "ranking": {"type": "array", "items": {"type": "object", "properties": {
                 "id": {"type": "string"}, "probability": {"type": "number"}}}}}},
     "Reward": {"type": "object", "properties": {

@@ -29,7 +29,7 @@ from flask import Blueprint, Flask, Response, current_app, json, jsonify, reques
 
 from app import db, metrics
 from app.auth import current_principal, requires
-from app.http import json_body
+from app.http import context_limits, json_body
 from experiments import ranking, registry, rewards
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.models import Decision, Experiment
@@ -163,7 +163,7 @@ def _experiment() -> Experiment:
 
 
 def _rank(experiment: Experiment, body: dict[str, Any]) -> dict[str, Any]:
-    parsed = ranking.parse_request(body, current_app.config["MAX_ACTIONS"])
+    parsed = ranking.parse_request(body, current_app.config["MAX_ACTIONS"], context_limits())
     principal = current_principal()
     answer = ranking.rank(db.session(), experiment, parsed,
                           current_app.extensions["tailor.policies"], principal.pii_salt,

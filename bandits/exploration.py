@@ -16,6 +16,7 @@ rewards are amounts (e.g. an order value) must set it.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,10 +38,11 @@ class ExplorationError(ValueError):
         field: the offending field, e.g. ``"learner.params.epsilon"``.
     """
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, suggestion: str | None = None) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+        self.suggestion = suggestion
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,21 @@ def _reward_range(value: Any) -> list[float]:
     return [low, high]
 
 
+_OTHER_PARAMS = ("interactions", "reward_range", "cb_type")
+
+
+def _unknown(name: str, exploration: str,
+             specs: Mapping[str, _Param]) -> tuple[str, str | None]:
+    """`unknown parameter for squarecb; did you mean `gamma_scale`?` and the suggestion."""
+    known = sorted([*specs, *_OTHER_PARAMS])
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    elsewhere = sorted(p for p, (_, own) in _PRESETS.items() if name in own)
+    hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(known)}"
+    if elsewhere:
+        hint = f"it belongs to {', '.join(elsewhere)}; " + hint
+    return f"unknown parameter for {exploration}; {hint}", close[0] if close else None
+
+
 def validate_learner(exploration: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Check learner settings and return them normalized (defaults filled in).
 
@@ -192,7 +209,8 @@ def validate_learner(exploration: str, params: Mapping[str, Any] | None) -> dict
         elif name in specs:
             normalized[name] = _number(name, value, specs[name])
         else:
-            raise ExplorationError(_field(str(name)), f"unknown parameter for {exploration}")
+            message, close = _unknown(str(name), exploration, specs)
+            raise ExplorationError(_field(str(name)), message, close)
     for name, spec in specs.items():
         if name not in normalized and spec.default is not None:
             normalized[name] = spec.default

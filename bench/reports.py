@@ -58,7 +58,9 @@ def register(url: str, key: str) -> int:
         experiment = registry.create(session, team.id, {
             "key": key, "arms": ARMS, "champion": {"type": "uniform"},
             "reward": {"events": {"click": 1.0, "purchase": "value"}, "aggregation": "sum",
-                       "window_seconds": 600, "default": 0.0}}, "bench")
+                       "window_seconds": 600, "default": 0.0},
+            "learner": {"exploration": "epsilon", "params": {"reward_range": [0, 100]}}},
+            "bench")
         exp_id = experiment.id
     engine.dispose()
     return exp_id

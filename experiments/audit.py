@@ -19,7 +19,7 @@ from experiments import clock
 from experiments.models import AuditLog
 
 ACTIONS = ("experiment.create", "experiment.update", "key.create", "key.revoke", "key.rotate",
-           "unit.erase")
+           "unit.erase", "decisions.read", "decisions.export", "report.export")
 
 
 class KeyPrincipal(Protocol):
@@ -58,6 +58,16 @@ def record(session: Session, actor: Actor | KeyPrincipal, action: str,
                      target=None if target is None else target[:256],
                      details=dict(details) if details else None, created_at=clock.now())
     session.add(entry)
+    return entry
+
+
+def record_access(session: Session, actor: Actor | KeyPrincipal, action: str, target: str,
+                  details: Mapping[str, Any] | None = None) -> AuditLog:
+    """Record a read or an export of logged data (`decisions.read`, `decisions.export`,
+    `report.export`) and commit it at once: an access is audited even when nothing else
+    is written."""
+    entry = record(session, actor, action, target, details)
+    session.commit()
     return entry
 
 

@@ -9,7 +9,8 @@ and analyst-supplied candidate probabilities for its event id. Reports read the 
 log, so they stay consistent: they simply no longer count the unit. Model snapshots are
 not retrained; they hold hashed feature weights, not records (see docs/security.md).
 
-The act is recorded in the audit log with the unit's keyed hash, never the clear id.
+Every request, including one for a unit with nothing stored (200 with zero counts: erasure
+is idempotent), is recorded in the audit log with the unit's keyed hash, never the clear id.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from experiments import audit, pii
-from experiments.errors import NotFound, ValidationFailed
+from experiments.errors import ValidationFailed
 from experiments.models import Base, Candidate, CandidatePmf, Decision, Experiment
 
 # Bulk deletes by subquery: the session holds none of these rows, nothing to synchronise.
@@ -98,18 +99,18 @@ def erase_unit(session: Session, actor: audit.Actor | audit.KeyPrincipal, unit_i
                salt: str) -> Erasure:
     """Erase every decision of `unit_id` (clear or hashed) in the actor's team; commits.
 
+    Idempotent: a unit with nothing stored (or already erased) erases nothing and answers
+    zero counts. Every request is in the audit log, with the counts.
+
     Raises:
         ValidationFailed: an empty or over-long unit id.
-        NotFound: the team has no decision for this unit.
     """
     if not unit_id or len(unit_id) > 256:
         raise ValidationFailed.field("unit_id", "must be 1 to 256 characters")
     unit_hash = pii.keyed_hash(salt, unit_id)
     condition = _unit_filter(actor.team_id, {unit_id, unit_hash})
     by_experiment = _counts(session, condition)
-    if not by_experiment:
-        raise NotFound("no decisions are logged for this unit id in this team")
-    rewards = _delete_dependents(session, condition)
+    rewards = _delete_dependents(session, condition) if by_experiment else 0
     deleted = cast(sa.CursorResult[Any], session.execute(
         sa.delete(Decision).where(condition), execution_options=_NO_SYNC)).rowcount or 0
     erasure = Erasure(unit_hash, deleted, rewards, by_experiment)

@@ -26,6 +26,16 @@ class ValidationFailed(DomainError):
         return cls(f"{field}: {message}", [{"field": field, "message": message}])
 
 
+class TooLarge(DomainError):
+    """Over a size limit (413); `details` name the offending field."""
+
+    code = "payload_too_large"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> TooLarge:
+        return cls(f"{field}: {message}", [{"field": field, "message": message}])
+
+
 class Unauthorized(DomainError):
     """The API key is unknown or revoked (found out after the request began)."""
 

@@ -29,6 +29,7 @@ from experiments.assignment import assign_arm
 from experiments.direct import Direct
 from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
 from experiments.keyed import claim_then_insert
+from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
 from experiments.policies import PolicyCache, arm_spec
 from experiments.validation import validate_actions
@@ -95,8 +96,9 @@ def _reload(session: Session, team_id: int, key: str) -> ExperimentSnapshot:
     return ExperimentSnapshot.of(registry.get(session, team_id, key))
 
 
-def parse_request(body: Any, max_actions: int) -> RankRequest:
-    """Validate a rank body (shape only; the experiment's rules come later)."""
+def parse_request(body: Any, max_actions: int,
+                  limits: ContextLimits = DEFAULT_LIMITS) -> RankRequest:
+    """Validate a rank body (shape and size; the experiment's rules come later)."""
     if not isinstance(body, Mapping):
         raise ValidationFailed.field("body", "must be a JSON object")
     unknown = sorted(set(body) - RANK_FIELDS)
@@ -109,6 +111,7 @@ def parse_request(body: Any, max_actions: int) -> RankRequest:
         validate_context(context)
     except FeatureError as exc:
         raise ValidationFailed.field(exc.path, exc.reason) from exc
+    check_context(context, "context", limits)
     # Each field serialized once, canonically: the request's fingerprint is the canonical
     # form of the whole body, and the actions' part also keys the validated-actions cache.
     canonical = {name: _canonical(value) for name, value in body.items()}
@@ -116,6 +119,7 @@ def parse_request(body: Any, max_actions: int) -> RankRequest:
     if actions is not None:
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
+        _check_action_sizes(actions, limits)
         actions = _validated_actions(actions, canonical["actions"])
     whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
                            for name in sorted(canonical)) + "}"
@@ -125,6 +129,14 @@ def parse_request(body: Any, max_actions: int) -> RankRequest:
         unit_id=_optional_string(body, "unit_id", 256),
         defer_activation=_bool(body, "defer_activation"),
         request_hash=hashlib.sha256(whole.encode()).hexdigest())
+
+
+def _check_action_sizes(actions: Any, limits: ContextLimits) -> None:
+    if isinstance(actions, list):
+        for index, action in enumerate(actions):
+            features = action.get("features") if isinstance(action, Mapping) else None
+            if isinstance(features, Mapping):
+                check_context(features, f"actions[{index}].features", limits)
 
 
 def _canonical(value: Any) -> str:
@@ -268,9 +280,24 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     row = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
                     actions, pmf, chosen, getattr(policy, "version", None))
     result = _commit(session, experiment, row, request, direct, key_id)
-    if result is not None and guarded.warnings:
-        result["warnings"] = guarded.warnings
+    warnings = [*guarded.warnings, *unit_warnings(config, request)]
+    if result is not None and warnings:
+        result["warnings"] = warnings
     return result
+
+
+def unit_warnings(config: Mapping[str, Any], request: RankRequest) -> list[dict[str, Any]]:
+    """`unit_missing` when the experiment names a unit field that this context lacks and
+    no `unit_id` was sent: the decision is then a unit of its own, and the same customer
+    may land in another arm next time."""
+    field = config.get("unit_field")
+    if field is None or _unit(config, request) is not None:
+        return []
+    return [{"code": "unit_missing", "field": f"context.{field}",
+             "message": f"context.{field} (the experiment's unit_field) is missing and no "
+                        "unit_id was sent: this decision counts as a unit of its own, and "
+                        "a returning customer may get another arm. Send "
+                        f"context.{field} or unit_id."}]
 
 
 def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,

@@ -6,9 +6,11 @@ client can show it next to the input that caused it.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from bandits.exploration import ExplorationError, validate_learner
@@ -29,6 +31,18 @@ TOP_LEVEL |= {"analysis"}  # the A/B report's analysis settings (experiments.ana
 PATCHABLE = {"name", "description", "status", "arms", "learner", "actions", "alpha",
              "pii_fields", "pii_mode"}
 PATCHABLE |= {"analysis"}
+
+# The known keys of every object of an experiment body that Tailor names (user-named maps
+# such as reward.events, arms and an action's features are not here). A key not listed is
+# refused with a suggestion. Adding a configuration key means adding it to this table
+# (learner.params is checked per exploration preset by bandits.exploration).
+KNOWN_KEYS: dict[str, AbstractSet[str]] = {
+    "": TOP_LEVEL,
+    "reward": frozenset({"events", "aggregation", "window_seconds", "default"}),
+    "learner": frozenset({"exploration", "params", "mode"}),
+    "champion": frozenset({"type", "action_id", "version"}),
+    "actions[]": frozenset({"id", "features"}),
+}
 
 DEFAULT_REWARD = {"events": {"reward": "value"}, "aggregation": "sum",
                   "window_seconds": 600, "default": 0.0}
@@ -66,6 +80,9 @@ def validate_actions(actions: Any, field: str = "actions") -> list[dict[str, Any
     for index, action in enumerate(actions):
         where = f"{field}[{index}]"
         action = _mapping(action, where)
+        for name in action:
+            if name not in KNOWN_KEYS["actions[]"]:
+                raise unknown_field(f"{where}.{name}", name, KNOWN_KEYS["actions[]"])
         action_id = _string(action.get("id"), f"{where}.id")
         if action_id in seen:
             raise fail(f"{where}.id", f"duplicate action id {action_id!r}")
@@ -112,13 +129,23 @@ def implied_reward_range(reward: Mapping[str, Any]) -> list[float] | None:
     return [low, high] if high > low else None
 
 
-def validate_learner_config(learner: Any, reward: Mapping[str, Any]) -> dict[str, Any]:
+def value_events(reward: Mapping[str, Any]) -> list[str]:
+    """The event types whose reward is the value sent (`"purchase": "value"`)."""
+    return [name for name, rule in reward["events"].items() if rule == "value"]
+
+
+def validate_learner_config(learner: Any, reward: Mapping[str, Any], *,
+                            require_range: bool = False) -> dict[str, Any]:
     """Learner settings; `reward_range` defaults to what the reward rule can produce,
-    because VW's RegCB/SquareCB clip costs to it."""
+    because VW's RegCB/SquareCB clip costs to it.
+
+    Args:
+        learner: the body's `learner`.
+        reward: the validated reward rule.
+        require_range: refuse a rule with `"value"` events and no explicit
+            `learner.params.reward_range` (the default [0, 1] would clip an order amount).
+    """
     learner = _mapping(learner, "learner")
-    unknown = set(learner) - {"exploration", "params", "mode"}
-    if unknown:
-        raise fail(f"learner.{sorted(unknown)[0]}", "unknown field")
     exploration = learner.get("exploration", DEFAULT_LEARNER["exploration"])
     params = learner.get("params", {} if "exploration" in learner else DEFAULT_LEARNER["params"])
     params = dict(_mapping(params, "learner.params"))
@@ -127,10 +154,19 @@ def validate_learner_config(learner: Any, reward: Mapping[str, Any]) -> dict[str
     try:
         normalized = validate_learner(exploration, params)
     except ExplorationError as exc:
-        raise fail(getattr(exc, "field", "learner"), str(exc)) from exc
+        error = fail(exc.field, exc.reason)
+        if exc.suggestion:
+            error.details[0]["suggestion"] = exc.suggestion
+        raise error from exc
     mode = learner.get("mode", "online")
     if mode not in MODES:
         raise fail("learner.mode", f"must be one of {', '.join(MODES)}")
+    if require_range and "reward_range" not in params and (valued := value_events(reward)):
+        raise fail("learner.params.reward_range", (
+            f"required: reward.events.{valued[0]} takes the value sent, so say which range "
+            "a decision's reward can take, e.g. [0, 500] for order amounts up to 500; "
+            "learning clips rewards to it (the default [0, 1] would learn a 50.00 "
+            "purchase as 1)"))
     return {"exploration": exploration, "params": normalized, "mode": mode}
 
 
@@ -197,16 +233,57 @@ def _alpha(value: Any) -> float:
     return alpha
 
 
-def _unknown(payload: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(payload) - allowed)
-    if unknown:
-        raise fail(unknown[0], "unknown field")
+def unknown_field(field: str, key: Any, known: Iterable[str]) -> ValidationFailed:
+    """`field: unknown field; did you mean `x`?` (difflib's closest known key, if any)."""
+    close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else \
+        f"; known fields: {', '.join(sorted(known))}"
+    error = fail(field, "unknown field" + hint)
+    if close:
+        error.details[0]["suggestion"] = close[0]
+    return error
+
+
+def _objects(payload: Mapping[str, Any], path: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """The objects at a KNOWN_KEYS path ("reward", "actions[]", "a.b[]"), each with the
+    prefix that names its keys ("actions[0].")."""
+    found: list[tuple[str, Any]] = [("", payload)]
+    for segment in filter(None, path.split(".")):
+        name, many = segment.removesuffix("[]"), segment.endswith("[]")
+        step: list[tuple[str, Any]] = []
+        for prefix, obj in found:
+            value = obj.get(name) if isinstance(obj, Mapping) else None
+            if many and isinstance(value, list):
+                step += [(f"{prefix}{name}[{i}].", item) for i, item in enumerate(value)]
+            elif not many:
+                step.append((f"{prefix}{name}.", value))
+        found = step
+    return [(prefix, obj) for prefix, obj in found if isinstance(obj, Mapping)]
+
+
+def check_known_keys(payload: Mapping[str, Any], skip: AbstractSet[str] = frozenset()) -> None:
+    """Refuse the first key that no KNOWN_KEYS entry allows, naming its path.
+
+    Args:
+        payload: an experiment body (or a PATCH body).
+        skip: levels not checked here (PATCH checks its own top level).
+
+    Raises:
+        ValidationFailed: `reward.window_second: unknown field; did you mean ...`.
+    """
+    for level, known in KNOWN_KEYS.items():
+        if level in skip:
+            continue
+        for prefix, obj in _objects(payload, level):
+            for key in sorted(map(str, obj)):
+                if key not in known:
+                    raise unknown_field(prefix + key, key, known)
 
 
 def validate_new(payload: Any) -> dict[str, Any]:
     """Normalise a registration body into the stored configuration (defaults filled in)."""
     payload = _mapping(payload, "body")
-    _unknown(payload, TOP_LEVEL)
+    check_known_keys(payload)
     key = payload.get("key")
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise fail("key", "must match [a-z0-9][a-z0-9_-]{0,63}")
@@ -221,11 +298,25 @@ def validate_patch(current: Mapping[str, Any], patch: Any) -> dict[str, Any]:
     for field in sorted(set(patch) - PATCHABLE):
         if field in TOP_LEVEL:
             raise fail(field, "cannot be changed after registration")
-        raise fail(field, "unknown field")
+        raise unknown_field(field, field, PATCHABLE)
+    check_known_keys(patch, skip={""})
     merged = {**current, **patch}
+    if isinstance(patch.get("learner"), Mapping):
+        merged["learner"] = _keep_reward_range(patch["learner"], current)
     config: dict[str, Any] = {"key": current["key"]}
     _fill(config, merged, new=False)
     return config
+
+
+def _keep_reward_range(learner: Mapping[str, Any], current: Mapping[str, Any]) -> Any:
+    """A patched learner without `params.reward_range` keeps the current one (the reward
+    rule cannot change, so neither does the range its rewards take)."""
+    params = learner.get("params", {} if "exploration" in learner
+                         else DEFAULT_LEARNER["params"])
+    kept = current.get("learner", {}).get("params", {}).get("reward_range")
+    if not isinstance(params, Mapping) or "reward_range" in params or kept is None:
+        return learner
+    return {**learner, "params": {**params, "reward_range": kept}}
 
 
 def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
@@ -237,7 +328,8 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
     catalog = None if config["actions"] is None else {a["id"] for a in config["actions"]}
     config["reward"] = validate_reward(src.get("reward", DEFAULT_REWARD))
     config["learner"] = validate_learner_config(src.get("learner", DEFAULT_LEARNER),
-                                                config["reward"])
+                                                config["reward"],
+                                                require_range=new and "reward" in src)
     config["champion"] = validate_champion(src.get("champion", {"type": "uniform"}), catalog)
     config["arms"] = validate_arms(src.get("arms", {"bandit": 1.0}), catalog)
     unit_field = src.get("unit_field")
@@ -251,3 +343,20 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
     config["alpha"] = _alpha(src.get("alpha", 0.05))
     if src.get("analysis") is not None:
         config["analysis"] = validate_analysis(src["analysis"], config["reward"])
+
+
+def notes(payload: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What registration decided for the team, said in the answer: where the learner's
+    `reward_range` (the bounds learning clips rewards to) came from."""
+    given = payload.get("learner", {}) if isinstance(payload, Mapping) else {}
+    params = given.get("params") if isinstance(given, Mapping) else None
+    low, high = config["learner"]["params"]["reward_range"]
+    if isinstance(params, Mapping) and "reward_range" in params:
+        source = "as given"
+    elif implied_reward_range(config["reward"]) is not None:
+        source = "derived from the reward rule (the most its events can add up to)"
+    else:
+        source = ("the default: rewards are taken as sent, and learning clips them to this "
+                  "range; set learner.params.reward_range if they can fall outside it")
+    return [{"code": "reward_range", "field": "learner.params.reward_range",
+             "message": f"learning assumes rewards in [{low:g}, {high:g}]: {source}"}]

@@ -9,7 +9,7 @@ from app.api import bp
 from app.auth import current_principal, requires, team_experiment
 from app.errors import APIError
 from app.http import int_arg
-from experiments import clock, decision_log, pii
+from experiments import audit, clock, decision_log, pii
 
 
 @bp.get("/experiments/<key>/decisions")
@@ -23,9 +23,14 @@ def list_decisions(key: str):
     except ValueError:
         raise APIError(400, "validation_error", "since must be an ISO 8601 timestamp",
                        [{"field": "since", "message": "must be ISO 8601"}]) from None
+    unit = _stored_unit(experiment)
     page = decision_log.page(
-        session, experiment.id, unit_id=_stored_unit(experiment), since=since_ts,
+        session, experiment.id, unit_id=unit, since=since_ts,
         after=int_arg("after", 0, 0, 2**62), limit=int_arg("limit", 100, 1, 1000))
+    if unit:  # a unit's decisions are personal data: who read them, and when, is kept
+        audit.record_access(session, current_principal(), "decisions.read", key, {
+            "unit": pii.keyed_hash(current_principal().pii_salt, unit), "since": since,
+            "returned": len(page["decisions"])})
     return jsonify(page)
 
 

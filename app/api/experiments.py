@@ -9,7 +9,7 @@ from app.api import bp
 from app.auth import current_principal, requires, team_experiment
 from app.http import json_body
 from experiments import audit, clock, registry
-from experiments.validation import validate_patch
+from experiments.validation import notes, validate_patch
 
 
 @bp.post("/experiments")
@@ -21,7 +21,8 @@ def create_experiment():
     audit.record(session, principal, "experiment.create",
                  str(body.get("key")) if isinstance(body, dict) else None)
     experiment = registry.create(session, principal.team_id, body, principal.key_id)
-    return jsonify(registry.serialize(experiment)), 201
+    return jsonify({**registry.serialize(experiment),
+                    "notes": notes(body, experiment.config)}), 201
 
 
 @bp.get("/experiments")

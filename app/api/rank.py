@@ -7,7 +7,7 @@ from flask import current_app, jsonify
 from app import db, metrics
 from app.api import bp
 from app.auth import current_principal, guarded_key_id, requires
-from app.http import json_body
+from app.http import context_limits, json_body
 from experiments import ranking
 
 EXPERIMENTS = "tailor.experiments"
@@ -21,7 +21,8 @@ def rank(key: str):
     # Per-process cache; rank re-reads the experiment when its version moved on.
     experiments = current_app.extensions.setdefault(EXPERIMENTS, ranking.ExperimentCache())
     experiment = experiments.get(session, principal.team_id, key)
-    request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"])
+    request = ranking.parse_request(json_body(), current_app.config["MAX_ACTIONS"],
+                                    context_limits())
     result = ranking.rank(session, experiment, request, current_app.extensions["tailor.policies"],
                           principal.pii_salt, experiments, direct=db.direct(),
                           key_id=guarded_key_id())

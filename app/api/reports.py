@@ -6,8 +6,9 @@ from flask import Response, jsonify, request
 
 from app import db
 from app.api import bp
-from app.auth import requires, team_experiment
+from app.auth import current_principal, requires, team_experiment
 from app.errors import APIError
+from experiments import audit
 from experiments.reports import build_report, parse_options, to_csv
 
 FORMATS = ("json", "csv")
@@ -25,6 +26,8 @@ def ab_report(key: str):
     experiment = team_experiment(key)
     report = build_report(session, experiment, options)
     if fmt == "csv":
+        audit.record_access(session, current_principal(), "report.export", key,
+                            {"report": "ab", "format": "csv"})
         return csv_response(to_csv(report), f"{key}-ab-report.csv")
     return jsonify(report)
 

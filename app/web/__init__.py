@@ -12,7 +12,7 @@ bp = Blueprint("web", __name__)
 # Paths whose requests open the session cookie (the API never reads it).
 PAGE_PATHS = ("/login", "/logout", "/experiments")
 # The HTML routes (Flask rules): pages, not part of the JSON API's OpenAPI table.
-HTML_ROUTES = frozenset({"/login", "/logout", "/experiments", "/experiments/<key>",
+HTML_ROUTES = frozenset({"/", "/login", "/logout", "/experiments", "/experiments/<key>",
                          "/experiments/<key>/report.<any(json, csv):fmt>"})
 
 

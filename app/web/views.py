@@ -13,7 +13,7 @@ from app import db
 from app.api.reports import csv_response
 from app.errors import APIError
 from app.web import bp, charts, login, ope_section, verdicts
-from experiments import registry
+from experiments import audit, registry
 from experiments.errors import DomainError
 from experiments.learning.status import learning_status
 from experiments.reports import build_report, parse_options, to_csv
@@ -48,6 +48,12 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+@bp.get("/")
+def home():
+    """A landing page: where the analyst pages, the API description and the docs are."""
+    return render_template("home.html")
 
 
 @bp.errorhandler(APIError)
@@ -118,6 +124,8 @@ def report_download(key: str, fmt: str):
     session = db.session()
     experiment = registry.get(session, g.principal.team_id, key)
     report = build_report(session, experiment, parse_options(request.args))
+    audit.record_access(session, g.principal, "report.export", key,
+                        {"report": "ab", "format": fmt, "via": "page"})
     if fmt == "csv":
         return csv_response(to_csv(report), f"{key}-ab-report.csv")
     response = Response(_json(report), mimetype="application/json")

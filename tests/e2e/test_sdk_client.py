@@ -27,6 +27,7 @@ pytestmark = pytest.mark.e2e
 EXPERIMENT = {"key": "hero", "actions": [{"id": "a", "features": {"c": "1"}},
                                          {"id": "b", "features": {"c": "2"}}],
               "reward": {"events": {"click": 1.0, "purchase": "value"}},
+              "learner": {"exploration": "epsilon", "params": {"reward_range": [0, 100]}},
               "unit_field": "user_id"}
 
 

@@ -14,7 +14,10 @@ def experiment_body(key: str = "homepage-hero", **overrides: Any) -> dict[str, A
         "key": key, "name": "Homepage hero banner", "actions": ACTIONS,
         "reward": {"events": {"click": 1.0, "purchase": "value"}, "aggregation": "sum",
                    "window_seconds": 600, "default": 0.0},
-        "learner": {"exploration": "squarecb", "params": {"gamma_scale": 10}},
+        # reward_range: required with a "value" event; [0, 1] keeps the tests' learning as
+        # it was (their purchases are not learned from as amounts)
+        "learner": {"exploration": "squarecb",
+                    "params": {"gamma_scale": 10, "reward_range": [0, 1]}},
         "champion": {"type": "fixed", "action_id": "hero-1"},
         "arms": {"champion": 0.5, "bandit": 0.5},
         "unit_field": "user_id", "pii_fields": ["email"], "status": "running"}

@@ -71,3 +71,13 @@ def test_openapi_describes_every_route(app, client):
 @pytest.mark.parametrize("path", ["/v1/experiments", "/v1/keys"])
 def test_missing_key_is_401_json(client, path):
     assert_error_shape(client.get(path), 401)
+
+
+def test_the_root_is_a_landing_page_with_links(client):
+    response = client.get("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    for link in ('href="/experiments"', 'href="/openapi.json"', 'href="/healthz"'):
+        assert link in page
+    assert "docs/API.md" in page and "tailor demo" in page
+    assert client.get("/experiments").status_code == 302  # the analyst pages: sign in first

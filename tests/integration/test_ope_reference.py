@@ -19,13 +19,12 @@ import pytest
 
 from tests.conftest import TeamKeys
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-OBD = SHARED / "data" / "obd" / "men"
+OBD = Path(__file__).resolve().parents[2] / "data" / "obd" / "men"  # shipped, with its licence
 SUPPLIED = ("greedy", "eps_greedy", "bts_empirical")
 
 pytestmark = pytest.mark.skipif(
     not (OBD / "reference.json").exists(),
-    reason=f"Open Bandit reference data not found at {OBD} (shared/ is a sibling of the repo)",
+    reason=f"Open Bandit reference data not found at {OBD}",
 )
 
 

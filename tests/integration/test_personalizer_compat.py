@@ -44,7 +44,8 @@ MULTISLOT = {
 @pytest.fixture
 def news(client, team):
     body = {"key": "news", "reward": {"events": {"reward": "value"}, "aggregation": "earliest",
-                                      "window_seconds": 600}}
+                                      "window_seconds": 600},
+            "learner": {"exploration": "epsilon", "params": {"reward_range": [0, 1]}}}
     assert client.post("/v1/experiments", json=body, headers=team.auth()).status_code == 201
     made = client.post("/v1/keys", json={"scope": "client", "default_experiment": "news"},
                        headers=team.auth())

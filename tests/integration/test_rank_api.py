@@ -67,10 +67,9 @@ def test_champion_fixed_policy_and_sticky_arms(client, team):
 
 
 def test_determinism_same_event_id_same_choice(client, team, other_team):
-    register(client, team, arms={"bandit": 1.0}, learner={"exploration": "epsilon",
-                                                         "params": {"epsilon": 1.0}})
-    register(client, other_team, arms={"bandit": 1.0}, learner={"exploration": "epsilon",
-                                                               "params": {"epsilon": 1.0}})
+    learner = {"exploration": "epsilon", "params": {"epsilon": 1.0, "reward_range": [0, 1]}}
+    register(client, team, arms={"bandit": 1.0}, learner=learner)
+    register(client, other_team, arms={"bandit": 1.0}, learner=learner)
     chosen = [rank(client, team, event_id=f"d-{i}").json["action_id"] for i in range(30)]
     again = [rank(client, other_team, event_id=f"d-{i}").json["action_id"] for i in range(30)]
     assert chosen == again

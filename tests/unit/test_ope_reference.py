@@ -39,14 +39,13 @@ from experiments.ope import (
     hash_folds,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-OBD = SHARED / "data" / "obd" / "men"
+OBD = Path(__file__).resolve().parents[2] / "data" / "obd" / "men"  # shipped, with its licence
 MODEL_CANDIDATES = ("uniform", "greedy", "eps_greedy", "bts_empirical")
 BTS_TRUTH = 0.0069  # mean click of the Bernoulli Thompson Sampling logs (reference.json)
 
 pytestmark = pytest.mark.skipif(
     not (OBD / "reference.json").exists(),
-    reason=f"Open Bandit reference data not found at {OBD} (shared/ is a sibling of the repo)",
+    reason=f"Open Bandit reference data not found at {OBD}",
 )
 
 
