@@ -103,7 +103,7 @@ class MetricsDir:
 
     def __init__(self, configured: str | None) -> None:
         self.own = not configured
-        self.path = Path(configured or tempfile.mkdtemp(prefix="tailor-metrics."))
+        self.path = Path(configured or tempfile.mkdtemp(prefix="tailor-metrics.")).resolve()
         self.path.mkdir(parents=True, exist_ok=True)
         for old in self.path.glob("*.db"):
             old.unlink()
