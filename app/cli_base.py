@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import ScriptInfo
 
-from app import db, migrate
+from app import config, db, migrate
 from experiments.errors import DomainError
 from experiments.logio.records import LineError
 
@@ -53,6 +53,13 @@ def _missing_sqlite_file(url: str) -> None:
                         "DATABASE_URL to your database")
 
 
+def _supported(url: str) -> bool:
+    try:
+        return sa.make_url(url).get_backend_name() in ("sqlite", "postgresql")
+    except sa.exc.ArgumentError:
+        return False
+
+
 def load_app(*, existing: bool = True) -> Flask:
     """The app of this command (the test runner's, or a new one), inside its app context.
     `existing`: the database must already exist (every command but init/db upgrade)."""
@@ -64,6 +71,8 @@ def load_app(*, existing: bool = True) -> Flask:
         if existing:
             _missing_sqlite_file(app.config["DATABASE_URL"])
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        if isinstance(exc, ImportError) and _supported(config.load()["DATABASE_URL"]):
+            raise  # not the URL's fault: a broken install
         raise UserError(f"DATABASE_URL is not a database Tailor can use ({exc}); give a "
                         "SQLite or PostgreSQL URL, e.g. sqlite:////abs/path/tailor.db or "
                         "postgresql://user@host/db") from None
