@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 WORKERS ?= 4
 THREADS ?= 2
-export DATABASE_URL ?= sqlite:///var/tailor.db
+# DATABASE_URL (environment or `make run DATABASE_URL=...`) reaches `tailor`; unset, it
+# uses var/tailor.db in this checkout (README, Configuration).
+ifdef DATABASE_URL
+export DATABASE_URL
+endif
 
 .PHONY: run test test-faults lint bench install clean
 
@@ -22,9 +26,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run
 
 install: $(VENV)/.installed-dev
 
+# What an installed Tailor does: `tailor init`, then `tailor serve` (gunicorn and the
+# learner; Ctrl-C stops both).
 run: $(VENV)/.installed-run
 	$(BIN)/tailor init
-	PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) bash app/serve.sh
+	$(BIN)/tailor serve --port $(PORT) --workers $(WORKERS) --threads $(THREADS)
 
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -10,7 +10,7 @@ from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    from app import api, auth, benchmark, cli, db, errors, metrics, ops, personalizer, web
+    from app import api, auth, benchmark, cli, db, errors, http, metrics, ops, personalizer, web
     from app import config as settings
     from experiments.policies import PolicyCache
 
@@ -29,4 +29,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     benchmark.init_app(app)
     metrics.init_app(app)
     cli.init_app(app)
+    app.after_request(http.no_type_on_204)
     return app

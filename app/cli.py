@@ -1,15 +1,18 @@
-"""The `tailor` command line (a Flask CLI group)."""
+"""The `tailor` command line: its own click group (not Flask's), whose commands load the
+app and check its database themselves (app/cli_base.py)."""
 
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from importlib import metadata
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import ScriptInfo
 
-from app import cli_demo, cli_learn, cli_ope, cli_partitions, db, migrate
+from app import cli_demo, cli_learn, cli_ope, cli_partitions, cli_serve, db, migrate
+from app.cli_base import UserError, shown_url, with_database
 from app.ratelimit import Limit
 from experiments import audit, bootstrap, clock, keys
 from experiments.errors import DomainError
@@ -24,26 +27,34 @@ def db_group() -> None:
     pass
 
 
+def _upgrade() -> None:
+    engine = db.engine_of(current_app)
+    migrate.upgrade(engine)
+    click.echo(f"database {shown_url(engine.url)} at revision "
+               + ", ".join(migrate.heads()), err=True)
+
+
 @db_group.command("upgrade", help="Migrate the database to the newest schema.")
-@with_appcontext
+@with_database(migrated=False)
 def db_upgrade() -> None:
-    migrate.upgrade(db.engine_of(current_app))
-    click.echo("database at revision " + ", ".join(migrate.heads()), err=True)
+    _upgrade()
 
 
-@click.command("init", help="Migrate, and on an empty database create the default team and "
-               "print its first admin and client keys (once).")
-@with_appcontext
+@click.command("init", help="Create or migrate the database (DATABASE_URL, or the default "
+               "location), and on an empty one create the team 'default' and print its "
+               "first admin and client keys (once).")
+@with_database(migrated=False)
 def init() -> None:
-    migrate.upgrade(db.engine_of(current_app))
+    _upgrade()
     with _session() as session:
         created = bootstrap.first_run(session)
     if created:
         click.echo("\n".join([
             "", "=" * 72, "Tailor is set up: team 'default' was created.",
-            "These keys are shown ONCE; store them now.", "",
-            f"  ADMIN key  (manage experiments and keys): {created['admin']}",
-            f"  CLIENT key (rank and reward):             {created['client']}",
+            "These keys are shown ONCE; store them now. In the shell where you call Tailor",
+            "(README, A first session):", "",
+            f"  export ADMIN={created['admin']}   # manage experiments and keys",
+            f"  export CLIENT={created['client']}   # rank and reward",
             "=" * 72, ""]))
 
 
@@ -54,13 +65,13 @@ def keys_group() -> None:
 
 @contextmanager
 def _keys_session():
-    """A session whose domain errors become a one-line CLI error (exit status 1)."""
+    """A session whose domain errors become a one-line CLI error (exit status 2)."""
     with _session() as session:
         try:
             yield session
         except DomainError as exc:
             session.rollback()
-            raise click.ClickException(exc.message) from None
+            raise UserError(exc.message) from None
 
 
 def _cli_actor(team_id: int) -> audit.Actor:
@@ -75,7 +86,7 @@ def _cli_actor(team_id: int) -> audit.Actor:
 @click.option("--name", default=None, help="A label for the key.")
 @click.option("--rank-limit", default=None, help="Rank rate limit: RATE or RATE/BURST per s.")
 @click.option("--reward-limit", default=None, help="Reward rate limit: RATE or RATE/BURST.")
-@with_appcontext
+@with_database()
 def keys_create(team: str, scope: str, experiment: str | None, name: str | None,
                 rank_limit: str | None, reward_limit: str | None) -> None:
     limits = _limits_option(rank_limit, reward_limit)
@@ -105,7 +116,7 @@ def _limits_option(rank: str | None, reward: str | None) -> dict | None:
 @keys_group.command("list", help="List a team's keys (never their secrets).")
 @click.option("--team", required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@with_appcontext
+@with_database()
 def keys_list(team: str, as_json: bool) -> None:
     with _keys_session() as session:
         rows = keys.list_keys(session, keys.find_team(session, team).id)
@@ -122,7 +133,7 @@ def keys_list(team: str, as_json: bool) -> None:
 @keys_group.command("revoke", help="Revoke a key by its id (the part after tlr_).")
 @click.option("--team", required=True)
 @click.argument("key_id")
-@with_appcontext
+@with_database()
 def keys_revoke(team: str, key_id: str) -> None:
     with _keys_session() as session:
         team_id = keys.find_team(session, team).id
@@ -138,7 +149,7 @@ def keys_revoke(team: str, key_id: str) -> None:
                     "experiment and limits); the old one is revoked. Prints the new key.")
 @click.option("--team", required=True)
 @click.argument("key_id")
-@with_appcontext
+@with_database()
 def keys_rotate(team: str, key_id: str) -> None:
     with _keys_session() as session:
         team_id = keys.find_team(session, team).id
@@ -150,14 +161,16 @@ def keys_rotate(team: str, key_id: str) -> None:
     click.echo(f"revoked {key_id}; new key id {new.key_id}", err=True)
 
 
+def commands() -> list[click.Command]:
+    """Every `tailor` command (`tailor --help` lists these; a new command goes here)."""
+    return [init, cli_serve.serve, db_group, keys_group, cli_learn.learn, *cli_ope.COMMANDS,
+            cli_partitions.partitions_group, cli_demo.demo]
+
+
 def init_app(app: Flask) -> None:
-    app.cli.add_command(db_group)
-    app.cli.add_command(init)
-    app.cli.add_command(keys_group)
-    app.cli.add_command(cli_learn.learn)
-    cli_ope.init_app(app)  # import-log, export-log, candidates, ope
-    cli_partitions.init_app(app)
-    app.cli.add_command(cli_demo.demo)
+    """The same commands on `app.cli`, for Flask's test CLI runner."""
+    for command in commands():
+        app.cli.add_command(command)
 
 
 def _create_app():
@@ -166,6 +179,27 @@ def _create_app():
     return create_app()
 
 
+def _version() -> str:
+    try:
+        return metadata.version("tailor")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+@click.group("tailor", context_settings={"help_option_names": ["-h", "--help"]},
+             help="Tailor: contextual-bandit experimentation service. The database is "
+             "DATABASE_URL, or by default var/tailor.db in a source checkout and "
+             "~/.local/share/tailor/tailor.db ($XDG_DATA_HOME) for an installed Tailor.")
+@click.version_option(_version(), "--version", "-V", prog_name="tailor",
+                      message="%(prog)s %(version)s")
+def tailor() -> None:
+    pass
+
+
+for _command in commands():
+    tailor.add_command(_command)
+
+
 def main() -> None:
-    FlaskGroup(create_app=_create_app, add_default_commands=False,
-               help="Tailor: contextual-bandit experimentation service.")()
+    tailor(obj=ScriptInfo(create_app=_create_app, set_debug_flag=False),
+           prog_name="tailor")

@@ -22,9 +22,9 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import with_appcontext
 
 from app import db
+from app.cli_base import with_database
 from experiments import clock, keys
 from experiments.learning.learner import LearnerSettings
 from experiments.learning.loop import LearnerLoop, Selection
@@ -164,7 +164,7 @@ def simulate(demo: Demo, users: list[User], visits: int, minutes: float) -> None
 @click.option("--minutes", type=click.FloatRange(1, 24 * 60), default=6.0, show_default=True,
               help="Simulated minutes the visits are spread over.")
 @click.option("--seed", type=int, default=7, show_default=True)
-@with_appcontext
+@with_database()
 def demo(key: str, team: str, users: int, visits: int, minutes: float, seed: int) -> None:
     from app import config as settings
     from app import create_app

@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
 
 from app import cli_partitions, db
+from app.cli_base import with_database
 from experiments.learning.learner import LearnerSettings
 from experiments.learning.loop import LearnerLoop, Selection
 
@@ -71,7 +71,7 @@ def _stop_on_signals() -> threading.Event:
 @_setting("keep_snapshots", click.IntRange(0), 100, "Newest learner snapshots kept (plus one "
           "per hour, imports and referenced ones); 0 keeps all.")
 @_setting("window", click.IntRange(10), 5000, "Decisions in the progressive-validation window.")
-@with_appcontext
+@with_database()
 def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -> None:
     settings = _settings(options)
     factory = current_app.extensions[db.EXTENSION]

@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask import current_app
 
 from app import db
+from app.cli_base import UserError, file_error, with_database
 from experiments import audit, clock
 from experiments.errors import DomainError, ValidationFailed
 from experiments.logio import reader
@@ -32,13 +32,13 @@ team_option = click.option("--team", default=None,
 
 @contextmanager
 def _session():
-    """A session whose domain errors become a one-line CLI error (exit status 1)."""
+    """A session whose domain errors become a one-line CLI error (exit status 2)."""
     with current_app.extensions[db.EXTENSION]() as session:
         try:
             yield session
         except (DomainError, LineError) as exc:
             session.rollback()
-            raise click.ClickException(getattr(exc, "message", str(exc))) from None
+            raise UserError(getattr(exc, "message", str(exc))) from None
 
 
 def _experiment(session, key: str, team: str | None) -> Experiment:
@@ -47,10 +47,10 @@ def _experiment(session, key: str, team: str | None) -> Experiment:
         query = query.join(Team, Team.id == Experiment.team_id).where(Team.name == team)
     found = list(session.scalars(query.limit(2)))
     if not found:
-        raise click.ClickException(f"no experiment {key!r}" + (f" in team {team!r}"
-                                                               if team else ""))
+        raise UserError(f"no experiment {key!r}" + (f" in team {team!r}" if team else "")
+                        + ": check the key (GET /v1/experiments lists them)")
     if len(found) > 1:
-        raise click.ClickException(f"several teams have an experiment {key!r}: pass --team")
+        raise UserError(f"several teams have an experiment {key!r}: pass --team")
     return found[0]
 
 
@@ -78,7 +78,7 @@ def _actor(experiment: Experiment) -> audit.Actor:
 @click.option("--skip-invalid", is_flag=True, help="Import the valid lines, skip the rest.")
 @click.option("--batch-size", type=click.IntRange(100, 100_000), default=5000,
               show_default=True, help="Decisions per transaction.")
-@with_appcontext
+@with_database()
 def import_log(key: str, team: str | None, path: str, fmt: str, policy: str, learn: bool,
                skip_invalid: bool, batch_size: int) -> None:
     started = time.perf_counter()
@@ -110,8 +110,8 @@ def _report_scan(found: reader.Scan, skip_invalid: bool) -> None:
     if more > 0:
         click.echo(f"... and {more} more invalid line(s)", err=True)
     if not skip_invalid:
-        raise click.ClickException(f"{len(found.invalid)} invalid line(s) of {found.lines}; "
-                                   "nothing imported (fix them, or pass --skip-invalid)")
+        raise UserError(f"{len(found.invalid)} invalid line(s) of {found.lines}; "
+                        "nothing imported (fix them, or pass --skip-invalid)")
 
 
 def _import_progress(total: int):
@@ -129,7 +129,7 @@ def _import_progress(total: int):
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--since", default=None, help="Only decisions logged at or after this "
               "ISO 8601 time.")
-@with_appcontext
+@with_database()
 def export_log(key: str, team: str | None, path: str, since: str | None) -> None:
     start = _iso(since, "--since")
     with _session() as session:
@@ -137,7 +137,11 @@ def export_log(key: str, team: str | None, path: str, since: str | None) -> None
         if path == "-":
             written = export_dsjson(session, experiment, sys.stdout, since=start)
         else:
-            with open(path, "w", encoding="utf-8") as out:
+            try:
+                out = open(path, "w", encoding="utf-8")
+            except OSError as exc:
+                raise file_error(path, exc) from None
+            with out:
                 written = export_dsjson(session, experiment, out, since=start)
         audit.record_access(session, _actor(experiment), "decisions.export", experiment.key,
                             {"file": str(path)[-200:], "format": "dsjson", "since": since,
@@ -167,7 +171,7 @@ def candidates_group() -> None:
 @click.option("--name", required=True, help="Candidate name (report it as pmf:<name>).")
 @click.option("--replace", is_flag=True, help="Overwrite a candidate of that name.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@with_appcontext
+@with_database()
 def candidates_add(key: str, team: str | None, name: str, replace: bool, path: str) -> None:
     with _session() as session:
         experiment = _experiment(session, key, team)
@@ -181,7 +185,7 @@ def candidates_add(key: str, team: str | None, name: str, replace: bool, path: s
 @candidates_group.command("list", help="The experiment's supplied candidates.")
 @experiment_option
 @team_option
-@with_appcontext
+@with_database()
 def candidates_list(key: str, team: str | None) -> None:
     with _session() as session:
         for info in supplied.listing(session, _experiment(session, key, team)):
@@ -192,7 +196,7 @@ def candidates_list(key: str, team: str | None) -> None:
 @experiment_option
 @team_option
 @click.option("--name", required=True)
-@with_appcontext
+@with_database()
 def candidates_delete(key: str, team: str | None, name: str) -> None:
     with _session() as session:
         experiment = _experiment(session, key, team)
@@ -215,7 +219,7 @@ def candidates_delete(key: str, team: str | None, name: str) -> None:
               help="Estimator of the verdict.")
 @click.option("--since", default=None, help="Only decisions logged at or after (ISO 8601).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@with_appcontext
+@with_database()
 def ope(key: str, team: str | None, names: tuple[str, ...], intervals: str, estimator: str,
         since: str | None, as_json: bool) -> None:
     args = {"intervals": intervals, "estimator": estimator, "since": since}
@@ -276,7 +280,4 @@ def render_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-
-def init_app(app: Flask) -> None:
-    for command in (import_log, export_log, candidates_group, ope):
-        app.cli.add_command(command)
+COMMANDS = (import_log, export_log, candidates_group, ope)

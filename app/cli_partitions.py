@@ -8,10 +8,10 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from app import db
+from app.cli_base import with_database
 from experiments import clock, partitioning
 from experiments.partitions import TABLES
 
@@ -63,7 +63,7 @@ def _postgresql() -> sa.Engine | None:
 @click.option("--retention-days", type=click.IntRange(0), default=None, metavar="N",
               help="Drop data older than N days; 0 keeps everything "
               "[default: TAILOR_PARTITION_RETENTION_DAYS, 0].")
-@with_appcontext
+@with_database()
 def maintain(ahead: int | None, retention_days: int | None) -> None:
     engine = _postgresql()
     if engine is None:
@@ -84,7 +84,7 @@ def maintain(ahead: int | None, retention_days: int | None) -> None:
 
 
 @partitions_group.command("list", help="Every partition: its range (UTC) and estimated rows.")
-@with_appcontext
+@with_database()
 def list_partitions() -> None:
     engine = _postgresql()
     if engine is None:
@@ -95,7 +95,3 @@ def list_partitions() -> None:
                 span = "DEFAULT" if found.span is None else \
                     f"{clock.iso(found.span.start)} {clock.iso(found.span.end)}"
                 click.echo(f"{table.name}  {found.name}  {span}  ~{found.estimated_rows}")
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(partitions_group)

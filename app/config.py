@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+CHECKOUT = Path(__file__).resolve().parents[1]  # a source checkout, or site-packages
+
 DEFAULTS: dict[str, Any] = {
-    "DATABASE_URL": "sqlite:///var/tailor.db",
+    "DATABASE_URL": None,  # default_database_url()
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "MAX_ACTIONS": 1000,
     "MAX_BATCH_REWARDS": 1000,
@@ -85,8 +88,24 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return found
 
 
+def default_database_url(environ: Mapping[str, str] = os.environ) -> str:
+    """Where Tailor keeps its SQLite database when `DATABASE_URL` is not set.
+
+    Run from a source checkout (`make run`, an editable install): `<checkout>/var/tailor.db`.
+    Installed from a wheel: the per-user data directory, `$XDG_DATA_HOME/tailor/tailor.db`
+    (by default `~/.local/share/tailor/tailor.db`). An absolute path either way, so that
+    the CLI finds the same database from any directory.
+    """
+    if (CHECKOUT / "pyproject.toml").is_file():
+        return f"sqlite:///{CHECKOUT / 'var' / 'tailor.db'}"
+    data = environ.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
+    return f"sqlite:///{Path(data).resolve() / 'tailor' / 'tailor.db'}"
+
+
 def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     settings = dict(DEFAULTS)
     settings.update(from_environment(os.environ))
     settings.update(overrides or {})
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = default_database_url()
     return settings

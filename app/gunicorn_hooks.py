@@ -1,11 +1,13 @@
-"""gunicorn server hooks for app/serve.sh (`--config python:app.gunicorn_hooks`).
+"""gunicorn server hooks for `tailor serve` (`--config python:app.gunicorn_hooks`).
 
-Only hooks live here; every setting is on serve.sh's command line, where it is visible.
+Only hooks live here; every setting is on the command line that app/cli_serve.py builds,
+where it is visible.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 from typing import Any
 
 
@@ -20,3 +22,25 @@ def pre_fork(server: Any, worker: Any) -> None:
     stay shared with the master instead of being copied when the collector touches them.
     """
     gc.freeze()
+
+
+class _ListeningAt(logging.Filter):
+    """With `--reuse-port` every worker opens its own socket and the master holds none, so
+    gunicorn's start-up line reads `Listening at:  (pid)`: put the bound address in it."""
+
+    def __init__(self, addresses: str) -> None:
+        super().__init__()
+        self.addresses = addresses
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if str(record.msg).startswith("Listening at:") and isinstance(args, tuple) \
+                and args and not args[0]:
+            record.args = (f"{self.addresses} (each worker on its own socket)", *args[1:])
+        return True
+
+
+def on_starting(server: Any) -> None:
+    """Before the master binds (or, with `--reuse-port`, does not bind) its sockets."""
+    addresses = ",".join(f"http://{bind}" for bind in server.cfg.bind)
+    server.log.error_log.addFilter(_ListeningAt(addresses))

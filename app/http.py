@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, request
 
 from app.errors import APIError
 from experiments.limits import MAX_DEPTH, ContextLimits, check_depth, too_deep
@@ -53,3 +53,11 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
         raise APIError(400, "validation_error", f"{name} must be between {low} and {high}",
                        [{"field": name, "message": f"must be between {low} and {high}"}])
     return value
+
+
+def no_type_on_204(response: Response) -> Response:
+    """After every request: a 204 has no body, so it has no Content-Type either (Flask
+    gives every response `text/html` unless told otherwise)."""
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)
+    return response

@@ -2,7 +2,7 @@
 
 Request counts and latencies, decisions, rewards and database errors are counted in the
 process that served them with `prometheus_client`. gunicorn runs several worker processes
-and a scrape reaches only one of them, so `app/serve.sh` sets `PROMETHEUS_MULTIPROC_DIR`:
+and a scrape reaches only one of them, so `tailor serve` sets `PROMETHEUS_MULTIPROC_DIR`:
 every worker then writes its counters to its own memory-mapped file there, and a scrape
 adds up the files of all workers, dead ones included (a counter never goes back when a
 worker is replaced). Without that variable (tests, `flask run`) the counters are the

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
+from alembic import command, util
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from experiments.partitions import is_partition
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Inside the package, so that an installed wheel finds them (alembic.ini at the root of a
+# checkout points the `alembic` command here too).
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -44,6 +46,14 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool,
 
 def heads() -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def is_known(revision: str) -> bool:
+    """Whether `revision` is one of this code's migrations (else the database is newer)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except util.CommandError:
+        return False
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -1,4 +1,4 @@
-"""Databases and servers for the benchmarks: `app/serve.sh` (the `make run` configuration:
+"""Databases and servers for the benchmarks: `tailor serve` (the `make run` configuration:
 gunicorn gthread, same flags) on a private SQLite file or a private PostgreSQL database."""
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def postgres_pids() -> list[int]:
 
 @dataclass
 class Served:
-    """`app/serve.sh` running on a free port (stop() or use as a context manager).
+    """`tailor serve` running on a free port (stop() or use as a context manager).
 
     The layout defaults to 2 workers x 4 threads, lighter for tests; `make run` (and the
     benchmarks, which pass it) use 4 x 2."""
@@ -160,7 +160,7 @@ class Served:
     extra_env: dict[str, str] | None = None
     port: int = 0
     process: subprocess.Popen | None = None
-    stderr: Any = None  # a file for serve.sh's, gunicorn's and the app's stderr
+    stderr: Any = None  # a file for `tailor serve`'s, gunicorn's and the app's stderr
 
     @property
     def url(self) -> str:
@@ -168,26 +168,26 @@ class Served:
 
     def start(self, timeout: float = 60.0) -> Served:
         self.port = self.port or free_port()
-        env = {**os.environ, "DATABASE_URL": self.database_url, "PORT": str(self.port),
-               "WORKERS": str(self.workers), "THREADS": str(self.threads),
-               "LEARNER": "1" if self.learner else "0",
-               "TAILOR_BIN": str(Path(sys.executable).parent), **(self.extra_env or {})}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # serve.sh makes a private one
+        env = {**os.environ, "DATABASE_URL": self.database_url, **(self.extra_env or {})}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # `tailor serve` makes a private one
+        command = [str(Path(sys.executable).parent / "tailor"), "serve",
+                   "--port", str(self.port), "--workers", str(self.workers),
+                   "--threads", str(self.threads),
+                   "--learner" if self.learner else "--no-learner"]
         self.process = subprocess.Popen(
-            ["bash", str(ROOT / "app" / "serve.sh")], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=self.stderr or subprocess.DEVNULL,
-            start_new_session=True)
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            stderr=self.stderr or subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"app/serve.sh exited early ({self.process.returncode})")
+                raise RuntimeError(f"tailor serve exited early ({self.process.returncode})")
             try:
                 if requests.get(self.url + "/healthz", timeout=2).ok:
                     return self
             except requests.RequestException:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("app/serve.sh did not become healthy")
+        raise RuntimeError("tailor serve did not become healthy")
 
     def pids(self) -> list[int]:
         return descendants(self.process.pid) if self.process else []

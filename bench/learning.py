@@ -1,7 +1,7 @@
 """Learning quality, model freshness and learner throughput through the real HTTP API.
 
-`app/serve.sh` (gunicorn, as `make run`) and `tailor learn` run as subprocesses on a free
-port with a private database. Simulated customers with known reward probabilities call
+`tailor serve --no-learner` (gunicorn, as `make run`) and `tailor learn` run as subprocesses
+on a free port with a private database. Simulated customers with known reward probabilities call
 rank, then send the reward at once (a short reward window). Two environments:
 
 - synthetic: 10 actions; the best action depends on the segment and the country (each

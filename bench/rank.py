@@ -1,6 +1,6 @@
 """Rank throughput and client-side latency through gunicorn, next to a no-op ceiling.
 
-The server is `app/serve.sh` (the `make run` configuration: gunicorn gthread, same flags),
+The server is `tailor serve` (the `make run` configuration: gunicorn gthread, same flags),
 with `TAILOR_BENCH_NOOP=1` so that `POST /bench/noop` (parse JSON, answer JSON, no database)
 is served by the same processes. The load generator is `wrk` (closed loop, fixed
 concurrency) with bench/wrk/tailor.lua: distinct event ids, 10 inline actions with
@@ -111,7 +111,7 @@ def measure(server: Served, backend: str, workload: str, wrk_args: list[str],
     used = [cpu_seconds([p]) - b for p, b in zip(pids, before, strict=True)]
     server_cpu = sum(used)
     # The busiest process's share shows how wrk's kept-alive connections were spread over
-    # the workers (see app/serve.sh on SO_REUSEPORT).
+    # the workers (see app/cli_serve.py on SO_REUSEPORT).
     busiest = max(used)
     # Backends that started during the cell are missed; the server keeps its pool open.
     database_cpu = cpu_seconds(database_pids) - database_before

@@ -1,4 +1,4 @@
-"""Soak: rank at a fixed rate for minutes through gunicorn (app/serve.sh); how many
+"""Soak: rank at a fixed rate for minutes through gunicorn (`tailor serve`); how many
 requests took over 50 ms, counted from when they were due?
 
 Open loop, as wrk2 does (wrk2 is not in Debian; bench/wrk/soak.lua does it on wrk): slot k

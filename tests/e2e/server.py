@@ -26,8 +26,9 @@ def tailor(database_url: str, *args: str) -> str:
 
 @dataclass
 class Server(Served):
-    """gunicorn exactly as `make run` starts it (app/serve.sh: gthread, --preload, metrics
-    shared by the workers, no learner unless `learner=True`), its stderr kept for `log()`."""
+    """gunicorn exactly as `make run` starts it (`tailor serve`: gthread, --preload,
+    metrics shared by the workers; no learner unless `learner=True`), its stderr kept for
+    `log()`."""
 
     port: int = field(default_factory=free_port)
     _log: Any = field(default_factory=lambda: tempfile.TemporaryFile("w+"))
@@ -45,6 +46,6 @@ class Server(Served):
         self._log.close()
 
     def log(self) -> str:
-        """What serve.sh, gunicorn and the app wrote to stderr so far."""
+        """What `tailor serve`, gunicorn and the app wrote to stderr so far."""
         self._log.seek(0)
         return self._log.read()

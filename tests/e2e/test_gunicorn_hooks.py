@@ -1,5 +1,5 @@
-"""gunicorn loads app/gunicorn_hooks.py as serve.sh passes it, and its workers start with the
-preloaded heap frozen (no 40 ms full collections over it, app/gunicorn_hooks.py)."""
+"""gunicorn loads app/gunicorn_hooks.py as `tailor serve` passes it, and its workers start
+with the preloaded heap frozen (no 40 ms full collections over it, app/gunicorn_hooks.py)."""
 
 from __future__ import annotations
 

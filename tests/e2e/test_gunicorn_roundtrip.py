@@ -42,7 +42,7 @@ def test_register_rank_reward_over_http(live_server, cli, database_url):
     assert row.reward == 49.0
 
     # More ranks, each on a new connection so both workers serve some: one scrape of
-    # /metrics adds up every worker's counters (app/serve.sh's PROMETHEUS_MULTIPROC_DIR).
+    # /metrics adds up every worker's counters (`tailor serve`'s PROMETHEUS_MULTIPROC_DIR).
     for i in range(19):
         assert requests.post(f"{url}/v1/experiments/homepage-hero/rank",
                              json={"context": {"user_id": f"u-{i}"}},

@@ -1,9 +1,13 @@
-"""app/serve.sh as `make run` starts it: every worker listens on its own socket
-(SO_REUSEPORT), so the kernel spreads connections over them, and it refuses a port that
-another server holds instead of sharing it."""
+"""`tailor serve` as `make run` starts it: every worker listens on its own socket
+(SO_REUSEPORT), so the kernel spreads connections over them; it refuses a port that
+another server holds instead of sharing it; its start-up says the address; the learner
+runs beside it under `nice`, and Ctrl-C (SIGINT to the terminal's process group) stops
+everything."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 
@@ -47,8 +51,56 @@ def test_a_port_held_by_another_server_is_refused_not_shared(database_url):
         other.listen()
         server = Server(database_url, port=other.getsockname()[1])
         try:
-            with pytest.raises(RuntimeError, match="port .* is in use"):
+            with pytest.raises(RuntimeError, match="port .* is in use: stop the server"):
                 server.start(timeout=20)
             assert listening_sockets(server.port) == 1  # only the other server's
         finally:
             server.stop()
+
+
+def niceness(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[16])
+
+
+def command_line(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline") as handle:
+        return handle.read().replace("\0", " ")
+
+
+def alive(pids: list[int]) -> list[int]:
+    """The processes among `pids` that still run (not gone, not zombies)."""
+    running = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                if "zombie" not in handle.read():
+                    running.append(pid)
+        except FileNotFoundError:
+            continue
+    return running
+
+
+def test_start_up_names_the_address_and_ctrl_c_stops_gunicorn_and_the_learner(database_url):
+    server = Server(database_url, workers=2, threads=1, learner=True).start()
+    try:
+        assert f"Listening at: http://127.0.0.1:{server.port} (each worker" in server.log()
+        assert "Listening at:  (" not in server.log()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not [
+                p for p in server.pids() if " learn" in command_line(p)]:
+            time.sleep(0.1)
+        learners = [p for p in server.pids() if " learn" in command_line(p)]
+        assert len(learners) == 1 and niceness(learners[0]) == 10
+        everything = server.pids()
+        assert len(everything) >= 5  # tailor serve, gunicorn master, 2 workers, learner
+        os.killpg(server.process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        server.process.wait(30)
+        deadline = time.monotonic() + 10
+        while alive(everything) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive(everything) == []
+        assert server.process.returncode == 0
+        assert listening_sockets(server.port) == 0
+    finally:
+        server.stop()

@@ -68,7 +68,7 @@ def _parent(pid: int) -> int | None:
 
 
 def gunicorn_workers(server: Served) -> list[int]:
-    """The worker processes of the gunicorn that `server`'s serve.sh started."""
+    """The worker processes of the gunicorn that `server`'s `tailor serve` started."""
     pids = server.pids()
     master = next(p for p in pids if _parent(p) == server.process.pid
                   and b"gunicorn" in Path(f"/proc/{p}/cmdline").read_bytes())

@@ -76,7 +76,7 @@ def test_an_invalid_line_imports_nothing_unless_skipped(app, client, runner, tea
     rows = [line(0), line(1, propensity=0), "{not json", line(3, chosen="hero-9")]
     path = write(tmp_path / "bad.jsonl", rows)
     result = invoke(runner, "import-log", "--experiment", "homepage-hero", path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a user mistake (app/cli_base.py)
     assert "line 2: propensity must be a number in (0, 1]" in result.output
     assert "line 3: not valid JSON" in result.output
     assert "line 4: chosen 'hero-9' is not one of the offered actions" in result.output
@@ -99,7 +99,7 @@ def test_unknown_experiment_and_learn_flag(app, client, runner, team, tmp_path) 
     register(client, team)
     path = write(tmp_path / "log.jsonl", [line(0)])
     missing = invoke(runner, "import-log", "--experiment", "nope", path)
-    assert missing.exit_code == 1 and "no experiment 'nope'" in missing.output
+    assert missing.exit_code == 2 and "no experiment 'nope'" in missing.output
     learn = invoke(runner, "import-log", "--experiment", "homepage-hero", path, "--learn",
                    "--policy", "legacy-ranker")
     assert learn.exit_code == 0

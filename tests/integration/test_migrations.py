@@ -190,3 +190,18 @@ def test_downgrade_to_0001_and_back_keeps_every_row(empty_url) -> None:
     assert again == at_head
     assert found_keys == [row.event_id for row in at_head]
     assert diff == []
+
+
+def test_the_alembic_command_works_from_the_checkout(tmp_path) -> None:
+    """alembic.ini points `alembic` at app/migrations (inside the package since issue 16)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    alembic = [str(Path(sys.executable).parent / "alembic"), "-c", str(root / "alembic.ini")]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/unused.db"}
+    done = subprocess.run([*alembic, "heads"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[0] for line in done.stdout.splitlines()] == heads()

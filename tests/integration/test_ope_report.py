@@ -187,7 +187,7 @@ def test_candidate_file_errors_name_the_line_and_store_nothing(app, client, runn
         path.write_text(text)
         result = runner.invoke(args=["candidates", "add", "--experiment", "homepage-hero",
                                      "--name", "bad", str(path)])
-        assert result.exit_code == 1 and message in result.output, (message, result.output)
+        assert result.exit_code == 2 and message in result.output, (message, result.output)
     listed = client.get("/v1/experiments/homepage-hero/candidates",
                         headers=team.auth("analyst")).json
     assert listed["candidates"] == []
@@ -249,4 +249,4 @@ def test_cli_prints_the_report_as_a_table_or_json(app, client, runner, team) -> 
     report = json.loads(as_json.stdout[as_json.stdout.index("{"):])
     assert report["report_id"] == 2 and report["verdict_estimator"] == "snips"
     bad = runner.invoke(args=["ope", "--experiment", "homepage-hero", "--candidates", "x:y"])
-    assert bad.exit_code == 1 and "unknown candidate kind 'x'" in bad.output
+    assert bad.exit_code == 2 and "unknown candidate kind 'x'" in bad.output

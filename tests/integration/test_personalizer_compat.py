@@ -85,6 +85,8 @@ def test_reward_and_activate_answer_204_and_land_on_the_decision(app, client, ne
     rewarded = client.post("/personalizer/v1.0/events/evt-1/reward", json={"value": 0.75},
                            headers=news)
     assert rewarded.status_code == 204 and rewarded.data == b""
+    # No body, so no Content-Type (it said text/html).
+    assert "Content-Type" not in activated.headers and "Content-Type" not in rewarded.headers
     with session_of(app) as session:
         row = session.scalars(sa.select(Decision).where(Decision.event_id == "evt-1")).one()
     assert row.activated_at is not None and row.reward == 0.75
@@ -110,12 +112,13 @@ def test_multislot_rank_reward_activate(app, client, news):
     assert [s["id"] for s in body["slots"]] == ["Main Article", "Side Bar"]
     chosen = [s["rewardActionId"] for s in body["slots"]]
     assert len(set(chosen)) == 2 and chosen[0] != "SportsArticle"
-    assert client.post("/personalizer/v1.0/multislot/events/ms-75269AD0/activate",
-                       headers=news).status_code == 204
+    activated = client.post("/personalizer/v1.0/multislot/events/ms-75269AD0/activate",
+                            headers=news)
+    assert activated.status_code == 204 and "Content-Type" not in activated.headers
     rewarded = client.post("/personalizer/v1.0/multislot/events/ms-75269AD0/reward",
                            json={"reward": [{"slotId": "Main Article", "value": 0.5},
                                             {"slotId": "Side Bar", "value": 0.6}]}, headers=news)
-    assert rewarded.status_code == 204
+    assert rewarded.status_code == 204 and "Content-Type" not in rewarded.headers
     with session_of(app) as session:
         rows = session.scalars(sa.select(Decision).order_by(Decision.id)).all()
     assert [r.event_id for r in rows] == ["ms-75269AD0:Main Article", "ms-75269AD0:Side Bar"]

@@ -1,8 +1,9 @@
 """Alembic environment: runs against the connection or URL that `app.migrate` hands over."""
 
 from alembic import context
-from sqlalchemy import create_engine
 
+from app import config as settings
+from app.db import make_engine
 from app.migrate import include_object
 from experiments.models import Base
 
@@ -10,8 +11,13 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _url() -> str:
+    """The URL `app.migrate` or alembic.ini gave, else Tailor's own database."""
+    return config.get_main_option("sqlalchemy.url") or settings.load()["DATABASE_URL"]
+
+
 def run_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url"),
+    context.configure(url=_url(),
                       target_metadata=target_metadata, literal_binds=True,
                       include_object=include_object)
     with context.begin_transaction():
@@ -23,7 +29,7 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = make_engine(_url())
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

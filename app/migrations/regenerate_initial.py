@@ -1,6 +1,6 @@
 """Developer tool (before the first release only): rewrite 0001 from the models.
 
-    .venv/bin/python migrations/regenerate_initial.py
+    .venv/bin/python app/migrations/regenerate_initial.py
 
 Once a release has shipped, schema changes get a new revision instead
 (`alembic revision --autogenerate`), never an edit of an applied one.
