@@ -15,6 +15,8 @@ the context. The champion shows one fixed banner (good for nobody in particular)
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +100,8 @@ class Demo:
             session.commit()
         self.team = team
         self.totals = Totals()
+        self.pending: list[tuple[float, int, str, str]] = []  # (due, order, event id, type)
+        self._order = itertools.count()
 
     def call(self, method: str, path: str, scope: str, body: Any = None) -> Any:
         response = self.http.open(path, method=method, json=body, headers={
@@ -116,14 +120,24 @@ class Demo:
         self.totals.decisions += 1
         if self.rng.random() >= CLICK[user.segment][answer["action_id"]]:
             return
-        self._reward(answer["event_id"], "click")
+        # The click comes seconds later, a signup later still: both inside the window.
+        clicked = time.now + min(self.rng.expovariate(1 / 8.0), WINDOW_SECONDS / 2)
+        self._schedule(clicked, answer["event_id"], "click")
         if self.rng.random() < SIGNUP_AFTER_CLICK:
-            self._reward(answer["event_id"], "signup")
+            self._schedule(clicked + min(self.rng.expovariate(1 / 10.0),
+                                         WINDOW_SECONDS / 2 - 1), answer["event_id"], "signup")
 
-    def _reward(self, event_id: str, kind: str) -> None:
-        self.call("POST", f"/v1/events/{event_id}/rewards", "client",
-                  {"type": kind, "idempotency_key": f"{event_id}:{kind}"})
-        self.totals.rewards += 1
+    def _schedule(self, due: float, event_id: str, kind: str) -> None:
+        heapq.heappush(self.pending, (due, next(self._order), event_id, kind))
+
+    def deliver(self, time: clock.SimulatedTime, until: float) -> None:
+        """Send the rewards due by `until`, each at its own simulated time."""
+        while self.pending and self.pending[0][0] <= until:
+            due, _, event_id, kind = heapq.heappop(self.pending)
+            time.now = max(time.now, due)
+            self.call("POST", f"/v1/events/{event_id}/rewards", "client",
+                      {"type": kind, "idempotency_key": f"{event_id}:{kind}"})
+            self.totals.rewards += 1
 
     def learn(self) -> None:
         """What `tailor learn --once` does, at the simulated time."""
@@ -144,11 +158,14 @@ def simulate(demo: Demo, users: list[User], visits: int, minutes: float) -> None
     with clock.simulated(start) as time:
         next_learn = start + 60.0
         for index in range(visits):
-            time.advance(demo.rng.expovariate(1.0 / gap))
+            arrival = time.now + demo.rng.expovariate(1.0 / gap)
+            demo.deliver(time, arrival)
+            time.now = arrival
             if time.now >= next_learn:
                 demo.learn()
                 next_learn += 60.0
             demo.visit(demo.rng.choices(users, weights)[0], time, index)
+        demo.deliver(time, float("inf"))
         time.advance(WINDOW_SECONDS + 1.0)
         demo.learn()
 
