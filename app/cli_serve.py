@@ -113,13 +113,28 @@ class MetricsDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+def _child_setup(nice: int = 0):
+    """In each child before it runs: Ctrl-C is this process's to handle (it stops the
+    children with SIGTERM), so the children ignore SIGINT until they install their own
+    handlers; a child still importing when Ctrl-C comes then stops on SIGTERM quietly
+    instead of printing a KeyboardInterrupt traceback."""
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if nice:
+            os.nice(nice)
+
+    return setup
+
+
 def start(layout: Layout, env: dict[str, str], children: list[subprocess.Popen]) -> None:
     """Start gunicorn and the learner, appending each to `children` as it starts."""
-    children.append(subprocess.Popen(gunicorn_command(layout), cwd=PACKAGE_ROOT, env=env))
+    children.append(subprocess.Popen(gunicorn_command(layout), cwd=PACKAGE_ROOT, env=env,
+                                     preexec_fn=_child_setup()))
     if layout.learner:
-        nice = layout.learner_nice  # the learner works in batches and can wait; rank cannot
+        # The learner works in batches and can wait; rank cannot.
         children.append(subprocess.Popen(learner_command(), cwd=PACKAGE_ROOT, env=env,
-                                         preexec_fn=lambda: os.nice(nice)))
+                                         preexec_fn=_child_setup(layout.learner_nice)))
 
 
 def stop_on_signals() -> threading.Event:

@@ -79,5 +79,6 @@ def test_the_readme_first_session_runs_against_make_run(tmp_path):
         time.sleep(0.1)
     assert not [p for p in everything if Path(f"/proc/{p}").exists()]
     log.seek(0)
-    assert "Traceback" not in log.read()
+    printed = log.read()
     log.close()
+    assert "Traceback" not in printed, printed

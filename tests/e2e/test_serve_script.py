@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
-from tests.e2e.server import Server
+from bench._servers import descendants, free_port, sqlite_database
+from tests.e2e.server import BIN, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -81,8 +83,15 @@ def alive(pids: list[int]) -> list[int]:
     return running
 
 
-def test_start_up_names_the_address_and_ctrl_c_stops_gunicorn_and_the_learner(database_url):
-    server = Server(database_url, workers=2, threads=1, learner=True).start()
+@pytest.fixture
+def sqlite_url():
+    """Process handling does not depend on the backend: SQLite only, to save time."""
+    with sqlite_database() as url:
+        yield url
+
+
+def test_start_up_names_the_address_and_ctrl_c_stops_gunicorn_and_the_learner(sqlite_url):
+    server = Server(sqlite_url, workers=2, threads=1, learner=True).start()
     try:
         assert f"Listening at: http://127.0.0.1:{server.port} (each worker" in server.log()
         assert "Listening at:  (" not in server.log()
@@ -104,3 +113,26 @@ def test_start_up_names_the_address_and_ctrl_c_stops_gunicorn_and_the_learner(da
         assert listening_sockets(server.port) == 0
     finally:
         server.stop()
+
+
+def test_ctrl_c_while_still_starting_stops_quietly(sqlite_url, tmp_path):
+    """Ctrl-C before gunicorn and the learner finished importing: they ignore SIGINT until
+    their own handlers are in place and stop on `tailor serve`'s SIGTERM, no traceback."""
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [str(BIN / "tailor"), "serve", "--port", str(free_port()), "--workers", "1"],
+            env={**os.environ, "DATABASE_URL": sqlite_url}, stdout=out, stderr=out,
+            start_new_session=True)
+        time.sleep(0.5)  # `tailor serve` imports for a while before it starts anything
+        deadline = time.monotonic() + 30
+        while len(descendants(server.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        everything = descendants(server.pid)
+        os.killpg(server.pid, signal.SIGINT)
+        assert server.wait(60) == 0
+    deadline = time.monotonic() + 10
+    while alive(everything) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(everything) == []
+    assert "Traceback" not in log.read_text(), log.read_text()
