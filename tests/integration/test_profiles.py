@@ -209,3 +209,35 @@ def test_erasure_removes_the_profile(fresh, client, team):
     client.post(f"/v1/experiments/{KEY}/rank", headers=team.auth("client"),
                 json={"context": {"user_id": "u-1"}})
     assert decisions(client, team)[-1]["profile_status"] == "missing"
+
+
+def test_a_write_reaches_another_worker_within_a_second(app, client, team, database_url):
+    """Two app instances on one database (two workers): B caches u-1's profile, A writes
+    a new version, and B's next rank after at most 1 s uses it."""
+    import time
+
+    from app import create_app
+    from app.db import dispose
+
+    other = create_app({"DATABASE_URL": database_url, "TESTING": True,
+                        "MODEL_CHECK_SECONDS": 0.0, "PROFILE_CHECK_SECONDS": 1.0})
+    try:
+        worker_b = other.test_client()
+        register(client, team, profile=PROFILE)
+        put(client, team, "u-1", {"segment": "pro"})
+        body = {"context": {"user_id": "u-1"}}
+        worker_b.post(f"/v1/experiments/{KEY}/rank", json=body, headers=team.auth("client"))
+        written_at = time.monotonic()
+        assert put(client, team, "u-1", {"segment": "new"}).json["version"] == 2
+        seen = []
+        while time.monotonic() - written_at < 1.5:
+            answer = worker_b.post(f"/v1/experiments/{KEY}/rank", json=body,
+                                   headers=team.auth("client"))
+            assert answer.status_code == 200
+            seen.append((time.monotonic() - written_at,
+                         decisions(client, team)[-1]["profile_version"]))
+            time.sleep(0.05)
+        assert all(version == 2 for at, version in seen if at > 1.0)
+        assert seen[-1][1] == 2
+    finally:
+        dispose(other)
