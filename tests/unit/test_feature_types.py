@@ -8,8 +8,15 @@ import math
 import pytest
 import vowpalwabbit
 
-from bandits.features import (MAX_TOKENS, FeatureError, build_example, feature_types,
-                              shared_line, validate_context, words)
+from bandits.features import (
+    MAX_TOKENS,
+    FeatureError,
+    build_example,
+    feature_types,
+    shared_line,
+    validate_context,
+    words,
+)
 
 TYPES = feature_types({"profile.bio": "text", "user.embedding": "vector", "title": "text",
                        "action.description": "text", "action.meta.vec": "vector"})
