@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import vowpalwabbit
 
+from bandits.explain import Explainer, top, unexplainable
 from bandits.features import NO_TYPES, ActionLines, FeatureTypes, build_example
 
 Actions = Sequence[tuple[str, Mapping[str, Any]]]
@@ -134,6 +135,7 @@ class VWPolicy:
         self._lock = threading.Lock()
         self._workspace = workspace(arguments, model_bytes)
         self._action_lines = ActionLines()
+        self._explainer: Explainer | None = None
 
     def pmf(self, context: Mapping[str, Any], actions: Actions,
             types: FeatureTypes = NO_TYPES) -> list[float]:
@@ -150,6 +152,22 @@ class VWPolicy:
             # predict() on strings parses, predicts and calls finish_example.
             raw = self._workspace.predict(lines)
         return checked_pmf(raw, count)
+
+    def explain(self, context: Mapping[str, Any], actions: Actions, index: int,
+                types: FeatureTypes = NO_TYPES) -> dict[str, Any]:
+        """The top contributions to action ``index``'s score in this model
+        (``bandits.explain``): ``{"action_id", "features": [{"name", "weight", ...}]}``,
+        with ``"unavailable"`` instead when these arguments cannot be explained."""
+        action_id = actions[index][0]
+        reason = unexplainable(self.arguments)
+        if reason is not None:
+            return {"action_id": action_id, "features": [], "unavailable": reason}
+        lines = build_example(context, actions, lines=self._action_lines, types=types)
+        with self._lock:
+            if self._explainer is None:
+                self._explainer = Explainer(self._workspace, self.arguments)
+            contributions = self._explainer.contributions(lines[0], lines[index + 1])
+        return {"action_id": action_id, "features": top(contributions)}
 
     def close(self) -> None:
         """Release the workspace."""

@@ -282,6 +282,8 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     pairs = [(a["id"], a["features"]) for a in actions]
     pmf = policy.pmf(context, pairs, types)
     chosen = sample_index(pmf, uniform_for(event_id))
+    explanation = explain(policy, spec, context, pairs, chosen, types) if request.explain \
+        else None
     row = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
                     actions, pmf, chosen, getattr(policy, "version", None))
     if merged is not None:
@@ -289,7 +291,19 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     result = _commit(session, experiment, row, request, direct, key_id)
     if result is not None and warnings:
         result["warnings"] = warnings
+    if result is not None and request.explain:
+        result["explanation"] = explanation
     return result
+
+
+def explain(policy: Any, spec: str, context: dict[str, Any],
+            pairs: list[tuple[str, dict[str, Any]]], chosen: int,
+            types: FeatureTypes) -> dict[str, Any] | None:
+    """The chosen action's top feature contributions in the bandit arm's model (None for
+    other arms: a fixed or uniform policy has no features to credit)."""
+    if spec != "bandit" or not hasattr(policy, "explain"):
+        return None
+    return cast(dict[str, Any], policy.explain(context, pairs, chosen, types))
 
 
 def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,

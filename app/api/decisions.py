@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 
 from app import db
 from app.api import bp
 from app.auth import current_principal, requires, team_experiment
 from app.errors import APIError
 from app.http import int_arg
-from experiments import clock, decision_log, pii
+from experiments import clock, decision_log, explanations, pii
 
 
 @bp.get("/experiments/<key>/decisions")
@@ -26,6 +26,12 @@ def list_decisions(key: str):
     page = decision_log.page(
         session, experiment.id, unit_id=_stored_unit(experiment), since=since_ts,
         after=int_arg("after", 0, 0, 2**62), limit=int_arg("limit", 100, 1, 1000))
+    if request.args.get("explain") in ("1", "true"):
+        # Each bandit decision's top contributions, with the model version that decided.
+        policies = current_app.extensions["tailor.policies"]
+        for decision in page["decisions"]:
+            decision["explanation"] = explanations.for_decision(session, policies,
+                                                                experiment, decision)
     return jsonify(page)
 
 
