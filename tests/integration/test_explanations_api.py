@@ -21,10 +21,6 @@ def test_rank_explains_the_bandit_choice_and_the_log_recomputes_it(app, client, 
         client.post(f"/v1/events/e{index}/rewards", json={"type": "click"},
                     headers=team.auth("client"))
     _close_windows(app)
-    import sqlalchemy as sa
-
-    from experiments.models import Experiment
-    from tests.conftest import session_of
     with session_of(app) as session:
         experiment_id = session.scalar(sa.select(Experiment.id))
     _drain(_learner(app, experiment_id))
