@@ -60,10 +60,24 @@ def merge(session: Session, cache: ProfileCache, *, team_id: int, salt: str,
     sent = context.get(namespace)
     if sent is not None and not isinstance(sent, Mapping):
         return Merged(context, found.version, "overridden")
-    features, warnings = _encodable(found, namespace, types)
-    guarded = pii.guard({namespace: features}, None, {**config, "pii_mode": "hash"}, salt)
-    merged = {**guarded.context[namespace], **(sent or {})}
+    features, warnings = _prepared(found, namespace, types, config, salt)
+    merged = {**features, **sent} if sent else features
     return Merged({**context, namespace: merged}, found.version, "used", warnings)
+
+
+def _prepared(found: StoredProfile, namespace: str, types: FeatureTypes,
+              config: Mapping[str, Any], salt: str) -> tuple[dict[str, Any], list[Any]]:
+    """The profile's encodable features with the experiment's PII rules applied (hash
+    mode), remembered with the cached profile per (namespace, kinds, PII rules): the
+    same profile ranked again costs a lookup, not a walk (read-only; shared)."""
+    matcher = pii.matcher_for(config.get("pii_fields") or ())
+    key = (namespace, types, matcher, salt)
+    found_prepared = found.prepared.get(key)
+    if found_prepared is None:
+        features, warnings = _encodable(found, namespace, types)
+        guarded = pii.guard({namespace: features}, None, {**config, "pii_mode": "hash"}, salt)
+        found_prepared = found.prepared[key] = (guarded.context[namespace], warnings)
+    return found_prepared
 
 
 def _status(found: StoredProfile | None, max_age: float) -> str:

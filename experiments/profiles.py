@@ -21,7 +21,7 @@ import functools
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -51,6 +51,8 @@ class StoredProfile:
     version: int
     updated_at: float
     expires_at: float | None
+    # What rank derived from it per experiment setting (profile_merge), kept with it.
+    prepared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
