@@ -46,13 +46,32 @@ SCHEMAS: dict[str, Any] = {
         "pii_fields": {"type": "array", "items": {"type": "string"}},
         "pii_mode": {"type": "string", "enum": ["hash", "reject"]},
         "status": {"type": "string", "enum": ["draft", "running", "paused", "stopped"]},
-        "alpha": {"type": "number"}}},
+        "alpha": {"type": "number"},
+        "profile": {"type": ["object", "null"], "properties": {
+            "namespace": {"type": "string"}, "max_age_seconds": {"type": "number"}}},
+        "feature_types": {"type": "object", "additionalProperties": {
+            "type": "string", "enum": ["text", "vector"]}}}},
+    "Profile": {"type": "object", "required": ["features"], "additionalProperties": False,
+                "properties": {"features": {"type": "object", "description": "flat: "
+                               "strings, numbers, booleans, lists of strings or numbers"},
+                               "ttl_seconds": {"type": "number", "exclusiveMinimum": 0}}},
+    "ProfilePatch": {"type": "object", "additionalProperties": False, "properties": {
+        "features": {"type": "object", "description": "null removes a feature"},
+        "ttl_seconds": {"type": "number", "exclusiveMinimum": 0}}},
+    "ProfileBatch": {"type": "object", "required": ["profiles"], "properties": {
+        "profiles": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+            "type": "object", "required": ["unit_id", "features"], "properties": {
+                "unit_id": {"type": "string", "minLength": 1, "maxLength": 256},
+                "features": OBJ, "ttl_seconds": {"type": "number",
+                                                 "exclusiveMinimum": 0}}}}}},
     "RankRequest": {"type": "object", "additionalProperties": False, "properties": {
         "context": FEATURES, "actions": {"type": "array", "items": ACTION},
         "excluded_actions": {"type": "array", "items": {"type": "string"}},
         "event_id": {"type": "string", "minLength": 1, "maxLength": 128},
         "unit_id": {"type": "string", "minLength": 1, "maxLength": 256},
-        "defer_activation": {"type": "boolean"}}},
+        "defer_activation": {"type": "boolean"},
+        "explain": {"type": "boolean", "description": "add the chosen action's top "
+                                                      "feature contributions"}}},
     "RankResponse": {"type": "object", "required": [
         "event_id", "action_id", "probability", "ranking", "arm", "model_version"],
         "properties": {
@@ -146,6 +165,14 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
     ("delete", "/v1/units/{unit_id}", "admin",
      "Erase a unit's decisions and rewards in every experiment of the team", None, "200"),
     ("get", "/v1/audit", "admin", "The team's audit log (paged)", None, "200"),
+    ("put", "/v1/units/{unit_id}/profile", "client", "Store a unit's profile (a new version)",
+     "Profile", "200"),
+    ("patch", "/v1/units/{unit_id}/profile", "client",
+     "Merge features into a unit's profile", "ProfilePatch", "200"),
+    ("get", "/v1/units/{unit_id}/profile", "analyst", "A unit's profile (audited)", None,
+     "200"),
+    ("delete", "/v1/units/{unit_id}/profile", "admin", "Delete a unit's profile", None, "200"),
+    ("post", "/v1/profiles", "client", "Store up to 1000 profiles", "ProfileBatch", "200"),
     *[(method, f"/personalizer/{version}{path}", "client", summary, schema, status)
       for version in ("v1.0", "v1.1-preview.3")
       for method, path, summary, schema, status in [
@@ -199,7 +226,8 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
         {"name": "limit", "in": "query",
-         "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+         "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        {"name": "explain", "in": "query", "schema": {"type": "boolean"}}],
     "/v1/experiments/{key}/reports/ope": [
         {"name": "candidates", "in": "query", "schema": {"type": "string"},
          "description": "comma-separated: model:latest, model:<n>, uniform, fixed:<action>, "

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from bandits.features import build_example
+from bandits.features import NO_TYPES, FeatureTypes, build_example
 from bandits.policy import Actions, checked_pmf, workspace
 
 
@@ -30,20 +30,23 @@ class OnlineLearner:
         arguments: the VW arguments.
     """
 
-    def __init__(self, arguments: str, model_bytes: bytes | None = None) -> None:
+    def __init__(self, arguments: str, model_bytes: bytes | None = None,
+                 types: FeatureTypes = NO_TYPES) -> None:
         """Create a fresh model, or continue from a snapshot.
 
         Args:
             arguments: VW arguments, e.g. from ``exploration.vw_arguments``.
             model_bytes: a snapshot from ``to_bytes`` to continue learning from.
+            types: the experiment's declared field kinds (``feature_types``).
         """
         self.arguments = arguments
+        self.types = types
         self.examples_learned = 0
         self._workspace = workspace(arguments, model_bytes)
 
     def predict(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
         """The current model's pmf over ``actions`` (no learning)."""
-        lines = build_example(context, actions)
+        lines = build_example(context, actions, types=self.types)
         return checked_pmf(self._workspace.predict(lines), len(actions))
 
     def learn(
@@ -73,7 +76,8 @@ class OnlineLearner:
             ValueError: a chosen index out of range or probability outside (0, 1].
         """
         label = (chosen_index, cost_from_reward(reward), probability)
-        examples = self._workspace.parse(build_example(context, actions, label))
+        examples = self._workspace.parse(build_example(context, actions, label,
+                                                        types=self.types))
         try:
             self._workspace.predict(examples)
             before = checked_pmf(examples[0].get_prediction(), len(actions))[chosen_index]

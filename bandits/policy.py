@@ -21,7 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 import vowpalwabbit
 
-from bandits.features import ActionLines, build_example
+from bandits.explain import Explainer, top, unexplainable
+from bandits.features import NO_TYPES, ActionLines, FeatureTypes, build_example
 
 Actions = Sequence[tuple[str, Mapping[str, Any]]]
 
@@ -37,7 +38,8 @@ class Policy(Protocol):
 
     name: str
 
-    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+    def pmf(self, context: Mapping[str, Any], actions: Actions,
+            types: FeatureTypes = NO_TYPES) -> list[float]:
         """Probabilities for ``actions`` (same length and order, summing to 1)."""
         ...
 
@@ -53,7 +55,8 @@ class UniformPolicy:
 
     name = "uniform"
 
-    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+    def pmf(self, context: Mapping[str, Any], actions: Actions,
+            types: FeatureTypes = NO_TYPES) -> list[float]:
         """Return ``1/n`` for each of the ``n`` offered actions."""
         count = _require_actions(actions)
         return [1.0 / count] * count
@@ -71,7 +74,8 @@ class FixedPolicy:
         self.action_id = action_id
         self.name = f"fixed:{action_id}"
 
-    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+    def pmf(self, context: Mapping[str, Any], actions: Actions,
+            types: FeatureTypes = NO_TYPES) -> list[float]:
         """One-hot on ``action_id`` if offered, otherwise uniform."""
         count = _require_actions(actions)
         for index, (action_id, _features) in enumerate(actions):
@@ -131,20 +135,39 @@ class VWPolicy:
         self._lock = threading.Lock()
         self._workspace = workspace(arguments, model_bytes)
         self._action_lines = ActionLines()
+        self._explainer: Explainer | None = None
 
-    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
-        """The model's exploration pmf over ``actions``, in the order given.
+    def pmf(self, context: Mapping[str, Any], actions: Actions,
+            types: FeatureTypes = NO_TYPES) -> list[float]:
+        """The model's exploration pmf over ``actions``, in the order given (``types``:
+        the experiment's declared field kinds).
 
         Raises:
             FeatureError: for a context or action that cannot be encoded.
             PolicyError: if VW returns something that is not a pmf.
         """
         count = _require_actions(actions)
-        lines = build_example(context, actions, lines=self._action_lines)
+        lines = build_example(context, actions, lines=self._action_lines, types=types)
         with self._lock:
             # predict() on strings parses, predicts and calls finish_example.
             raw = self._workspace.predict(lines)
         return checked_pmf(raw, count)
+
+    def explain(self, context: Mapping[str, Any], actions: Actions, index: int,
+                types: FeatureTypes = NO_TYPES) -> dict[str, Any]:
+        """The top contributions to action ``index``'s score in this model
+        (``bandits.explain``): ``{"action_id", "features": [{"name", "weight", ...}]}``,
+        with ``"unavailable"`` instead when these arguments cannot be explained."""
+        action_id = actions[index][0]
+        reason = unexplainable(self.arguments)
+        if reason is not None:
+            return {"action_id": action_id, "features": [], "unavailable": reason}
+        lines = build_example(context, actions, lines=self._action_lines, types=types)
+        with self._lock:
+            if self._explainer is None:
+                self._explainer = Explainer(self._workspace, self.arguments)
+            contributions = self._explainer.contributions(lines[0], lines[index + 1])
+        return {"action_id": action_id, "features": top(contributions)}
 
     def close(self) -> None:
         """Release the workspace."""

@@ -7,7 +7,11 @@ rank, then send the reward at once (a short reward window). Two environments:
 - synthetic: 10 actions; the best action depends on the segment and the country (each
   context feature × action adds to the click probability), device and hour are noise;
 - digits: scikit-learn's bundled `load_digits` as a 10-action bandit: the context is the
-  64 pixels, reward 1 when the chosen action is the true digit (no download).
+  64 pixels, reward 1 when the chosen action is the true digit (no download);
+- profiles / profiles-off, text, vector (bench/learning_envs.py): the best action depends
+  only on stored unit profiles (a segment and a free-text bio) that the app never sends at
+  rank time, every customer a new unit; the same experiment without the profile setting;
+  a declared text field; a declared 16-dimension vector.
 
 Next to the service: raw VW in-process with the same arguments on the same stream (it
 learns right after each decision: progressive reward), the uniform policy and the best
@@ -17,6 +21,7 @@ actions (the environment's probability), which is less noisy than the 0/1 draws.
     .venv/bin/python -m bench.learning --quick                 # CI-sized, 1-3 minutes
     .venv/bin/python -m bench.learning                         # docs/bench-learning.md, 3-6 min
     .venv/bin/python -m bench.learning --backend postgresql    # TAILOR_BENCH_PG_URL
+    .venv/bin/python -m bench.learning --quick --environments profiles,profiles-off,text,vector
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import numpy as np
 import requests
 
 from bandits.exploration import vw_arguments
+from bandits.features import feature_types
 from bandits.learner import OnlineLearner
 from bandits.policy import rng_for, sample_index
 from bench._servers import Served, Tenant, create_tenant, database
@@ -63,8 +69,14 @@ class Environment:
     """A stream of contexts and, per round, each action's reward probability."""
 
     name: str
-    contexts: list[dict[str, Any]]
+    contexts: list[dict[str, Any]]  # what raw VW sees (inline)
     probabilities: np.ndarray  # (rounds, 10)
+    # Unit profiles: the service's experiment settings, the profiles written beforehand,
+    # and per round what the app sends and for which unit (None: contexts, no unit).
+    settings: dict[str, Any] | None = None
+    profiles: dict[str, dict[str, Any]] | None = None
+    sent: list[dict[str, Any]] | None = None
+    units: list[str] | None = None
 
     def draw(self, index: int, action: int) -> float:
         """The customer's 0/1 reward, the same for the service and raw VW."""
@@ -126,7 +138,8 @@ def raw_vw(env: Environment, seeds: int) -> RawRun:
 
 def _raw_once(env: Environment, seed: int) -> tuple[np.ndarray, float]:
     """Predict, choose, learn right away (no delay at all)."""
-    learner, actions = OnlineLearner(ARGUMENTS), [(a, {}) for a in ACTION_IDS]
+    types = feature_types((env.settings or {}).get("feature_types"))
+    learner, actions = OnlineLearner(ARGUMENTS, types=types), [(a, {}) for a in ACTION_IDS]
     expected, busy = np.zeros(len(env.contexts)), 0.0
     for index, context in enumerate(env.contexts):
         pmf = learner.predict(context, actions)
@@ -168,19 +181,28 @@ class Api:
         return response
 
 
-def register(api: Api, key: str) -> None:
+def register(api: Api, key: str, settings: dict[str, Any] | None = None) -> None:
     api.call("POST", "/v1/experiments", "admin", json={
         "key": key, "actions": [{"id": a} for a in ACTION_IDS], "learner": LEARNER,
         "reward": {"events": {"click": 1.0}, "window_seconds": WINDOW_SECONDS,
                    "default": 0.0},
-        "champion": {"type": "uniform"}, "arms": {"bandit": 1.0}})
+        "champion": {"type": "uniform"}, "arms": {"bandit": 1.0}, **(settings or {})})
+
+
+def write_profiles(api: Api, profiles: dict[str, dict[str, Any]]) -> None:
+    """POST /v1/profiles, 1000 at a time (before the customers arrive)."""
+    items = [{"unit_id": unit, "features": features} for unit, features in profiles.items()]
+    for start in range(0, len(items), 1000):
+        api.call("POST", "/v1/profiles", "client", json={"profiles": items[start:start + 1000]})
 
 
 def play(api: Api, key: str, env: Environment, index: int) -> Round:
     """One customer: rank, then the reward right away (clicks only; no click = default)."""
     event_id = f"{key}-{index}"
-    answer = api.call("POST", f"/v1/experiments/{key}/rank", "client", json={
-        "context": env.contexts[index], "event_id": event_id}).json()
+    body: dict[str, Any] = {"context": (env.sent or env.contexts)[index], "event_id": event_id}
+    if env.units is not None:
+        body["unit_id"] = env.units[index]
+    answer = api.call("POST", f"/v1/experiments/{key}/rank", "client", json=body).json()
     ranked_at, chosen = time.time(), ACTION_IDS.index(answer["action_id"])
     rewarded_at = None
     if env.draw(index, chosen):
@@ -378,10 +400,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=3, help="raw VW runs per environment")
+    parser.add_argument("--environments", default=",".join(ENVIRONMENTS),
+                        help="comma-separated, from " + ", ".join(ENVIRONMENTS))
     options = parser.parse_args(argv)
-    synthetic_rounds, digits_epochs, backlog = (1500, 1, 1000) if options.quick \
-        else (3000, 2, 1500)
-    envs = [synthetic(synthetic_rounds), digits(digits_epochs)]
+    envs = environments(options.environments.split(","), options.quick)
+    backlog = 1000 if options.quick else 1500
     started = time.perf_counter()
     with database(options.backend) as url:
         runs, throughput = _service_runs(url, envs, options.concurrency, backlog)
@@ -392,24 +415,47 @@ def main(argv: list[str] | None = None) -> None:
         report += quality_table(env, run, raw, checkpoints=3 if options.quick else 5) + [""]
     report += ["### Model freshness: reward sent → first rank answer served by a snapshot "
                "that learned it", ""] + freshness_table(envs, runs) + [""]
-    report += ["### Learner throughput (a backlog of digits decisions)", ""]
-    report += throughput_table(throughput)
+    if throughput is not None:
+        report += ["### Learner throughput (a backlog of digits decisions)", ""]
+        report += throughput_table(throughput)
     report += ["", f"(total {time.perf_counter() - started:.0f} s)"]
     print("\n".join(report))
 
 
+ENVIRONMENTS = ("synthetic", "digits", "profiles", "profiles-off", "text", "vector")
+
+
+def environments(names: list[str], quick: bool) -> list[Environment]:
+    from bench import learning_envs
+
+    unknown = sorted(set(names) - set(ENVIRONMENTS))
+    if unknown:
+        raise SystemExit(f"unknown environment {unknown[0]!r}; from {', '.join(ENVIRONMENTS)}")
+    rounds = 1500 if quick else 3000
+    made = {"synthetic": lambda: synthetic(rounds), "digits": lambda: digits(1 if quick else 2),
+            "profiles": lambda: learning_envs.profiles(rounds),
+            "profiles-off": lambda: learning_envs.profiles(rounds, merged=False),
+            "text": lambda: learning_envs.text(rounds),
+            "vector": lambda: learning_envs.vector(rounds)}
+    return [made[name]() for name in names]
+
+
 def _service_runs(url: str, envs: list[Environment], concurrency: int,
-                  backlog: int) -> tuple[list[ServiceRun], Throughput]:
+                  backlog: int) -> tuple[list[ServiceRun], Throughput | None]:
     tenant = create_tenant(url)
     with Served(url, learner=False, extra_env=SERVICE_ENV) as served:
         api = Api(served.url, tenant)
         for env in envs:
-            register(api, env.name)
+            register(api, env.name, env.settings)
+            if env.profiles:
+                write_profiles(api, env.profiles)
         runs = []
         with learner_process(url, [env.name for env in envs]):
             for env in envs:
                 runs.append(_stream(api, env, concurrency))
-        throughput = _backlog_drain(api, url, envs[-1], backlog, concurrency)
+        digits_env = next((env for env in envs if env.name == "digits"), None)
+        throughput = None if digits_env is None else _backlog_drain(
+            api, url, digits_env, backlog, concurrency)
     return runs, throughput
 
 

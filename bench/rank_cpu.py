@@ -11,6 +11,12 @@ A PostgreSQL write also costs the server's backend CPU, which is not counted her
 
     .venv/bin/python -m bench.rank_cpu                       # SQLite and PostgreSQL
     .venv/bin/python -m bench.rank_cpu --backends sqlite --calls 5000
+    .venv/bin/python -m bench.rank_cpu --profiles     # a profile lookup vs the same inline
+
+`--profiles`: the same ranks twice, once carrying the `user` object inline and once with
+the experiment reading it from the unit's stored profile (namespace `user`, written
+beforehand; 256 units, so the worker's profile cache serves them as in steady state),
+CPU per rank of each and the difference.
 """
 
 from __future__ import annotations
@@ -227,6 +233,63 @@ def measure(backend: str, calls: int) -> list[tuple[str, float, int]]:
             dispose(app)
 
 
+def interleaved(first: Callable[[int], Any], second: Callable[[int], Any], calls: int,
+                warm: int = 512, block: int = 50) -> tuple[float, float]:
+    """CPU µs per call of each, timed in alternating blocks (a loaded machine's drift hits
+    both alike); the warm-up calls every unit once (profiles read into the cache)."""
+    for i in range(warm):
+        first(-1 - i)
+        second(-1 - i)
+    spent = [0.0, 0.0]
+    for start in range(0, calls, block):
+        for side, action in enumerate((first, second) if start % (2 * block)
+                                      else (second, first)):
+            began = time.process_time()
+            for i in range(start, start + block):
+                action(i)
+            spent[(side + (0 if start % (2 * block) else 1)) % 2] += \
+                time.process_time() - began
+    done = (calls + block - 1) // block * block
+    return spent[0] / done * 1e6, spent[1] / done * 1e6
+
+
+def profile_cost(backend: str, calls: int) -> tuple[float, float]:
+    """(CPU µs per rank with `user` inline, with `user` merged from the unit's profile)."""
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="tailor-m-"))
+    with database(backend) as url:
+        from app import create_app
+
+        app = create_app({"DATABASE_URL": url})
+        tenant = create_tenant(url)
+        admin = {"Authorization": f"Bearer {tenant.admin}"}
+        setup = app.test_client()
+        for key, extra in (("inline", {}), ("profiled", {"profile": {
+                "namespace": "user", "max_age_seconds": 86400}})):
+            # The bandit arm only: both experiments serve the same policy to every unit.
+            setup.post("/v1/experiments", headers=admin, json={
+                **EXPERIMENT, "key": key, "arms": {"bandit": 1.0}, **extra})
+        profiles = {context(i)["user_id"]: context(i)["user"] for i in range(256)}
+        setup.post("/v1/profiles", headers=admin, json={"profiles": [
+            {"unit_id": u, "features": f} for u, f in profiles.items()]})
+        client = Wsgi(app, tenant.client)
+
+        def ranked(key: str, strip: bool) -> Callable[[int], Any]:
+            def call(i: int) -> Any:
+                sent = context(i % 256)
+                if strip:
+                    sent.pop("user")
+                data = json.dumps({"event_id": f"{key}-{i}", "context": sent,
+                                   "actions": ACTIONS}).encode()
+                return client.post(f"/v1/experiments/{key}/rank", data)
+            return call
+
+        try:
+            return interleaved(ranked("inline", False), ranked("profiled", True), calls)
+        finally:
+            from app.db import dispose
+            dispose(app)
+
+
 def table(backend: str, rows: list[tuple[str, float, int]]) -> list[str]:
     found = {name: us for name, us, _ in rows}
     noop = found["no-op request (WSGI in, JSON out; Flask)"]
@@ -249,8 +312,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--profiles", action="store_true",
+                        help="a rank with a profile lookup vs the same features inline")
     options = parser.parse_args(argv)
     started = time.monotonic()
+    if options.profiles:
+        print("| backend | CPU µs per rank, user inline | with a profile lookup | more |")
+        print("|---|---|---|---|")
+        for backend in options.backends.split(","):
+            inline, profiled = profile_cost(backend, options.calls)
+            print(f"| {backend} | {inline:,.0f} | {profiled:,.0f} | "
+                  f"{(profiled / inline - 1) * 100:+.1f}% |")
+        return
     lines = []
     for backend in options.backends.split(","):
         lines += table(backend, measure(backend, options.calls))

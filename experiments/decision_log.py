@@ -24,6 +24,8 @@ def serialize(decision: Decision, rewards: list[RewardEvent]) -> dict[str, Any]:
         "closes_at": clock.iso(decision.closes_at), "reward": decision.reward,
         "learned_version": decision.learned_version,
         "created_at": clock.iso(decision.created_at),
+        "profile_version": decision.profile_version,
+        "profile_status": decision.profile_status,
         "rewards": [{"type": r.type, "value": r.value, "raw_value": r.raw_value,
                      "idempotency_key": r.idempotency_key, "late": r.late,
                      "received_at": clock.iso(r.received_at)} for r in rewards],

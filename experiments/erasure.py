@@ -2,6 +2,7 @@
 
 A unit id is stored in clear or, when it is personal data, as the team's keyed hash
 (`experiments.pii`); erasure matches both, so the caller always passes the clear id.
+The unit's stored profile (`experiments.profiles`) goes too.
 Everything that points at an erased decision goes with it: its reward events and their
 idempotency keys, its own key, any other table referring to `decisions.id` (by foreign
 key, or declared with `models.references` where partitioning rules a foreign key out),
@@ -21,7 +22,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from experiments import audit, pii
+from experiments import audit, pii, profiles
 from experiments.errors import ValidationFailed
 from experiments.models import Base, Candidate, CandidatePmf, Decision, Experiment
 
@@ -37,10 +38,11 @@ class Erasure:
     decisions: int
     rewards: int
     by_experiment: dict[str, int]
+    profiles: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {"unit": self.unit_hash, "decisions": self.decisions, "rewards": self.rewards,
-                "experiments": self.by_experiment}
+                "experiments": self.by_experiment, "profiles": self.profiles}
 
 
 def _unit_filter(team_id: int, forms: set[str]) -> sa.ColumnElement[bool]:
@@ -110,11 +112,13 @@ def erase_unit(session: Session, actor: audit.Actor | audit.KeyPrincipal, unit_i
     unit_hash = pii.keyed_hash(salt, unit_id)
     condition = _unit_filter(actor.team_id, {unit_id, unit_hash})
     by_experiment = _counts(session, condition)
+    removed_profiles = profiles.remove(session, actor.team_id, {unit_id, unit_hash})
     rewards = _delete_dependents(session, condition) if by_experiment else 0
     deleted = cast(sa.CursorResult[Any], session.execute(
         sa.delete(Decision).where(condition), execution_options=_NO_SYNC)).rowcount or 0
-    erasure = Erasure(unit_hash, deleted, rewards, by_experiment)
+    erasure = Erasure(unit_hash, deleted, rewards, by_experiment, removed_profiles)
     audit.record(session, actor, "unit.erase", unit_hash,
-                 {"decisions": deleted, "rewards": rewards, "experiments": by_experiment})
+                 {"decisions": deleted, "rewards": rewards, "experiments": by_experiment,
+                  "profiles": removed_profiles})
     session.commit()
     return erasure

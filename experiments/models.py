@@ -191,6 +191,10 @@ class Decision(Base):
     reward_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     learned_version: Mapped[int | None] = mapped_column(sa.Integer)
     created_at: Mapped[float] = mapped_column(sa.Double, primary_key=True)
+    # The unit profile merged into `context` (experiments.profiles): its version, and
+    # `used`, `missing`, `stale` or `expired` (NULL: the experiment reads no profile).
+    profile_version: Mapped[int | None] = mapped_column(sa.Integer)
+    profile_status: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class DecisionKey(Base):
@@ -324,6 +328,29 @@ class AuditLog(Base):
     target: Mapped[str | None] = mapped_column(sa.String(256))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class Profile(Base):
+    """A unit's stored features (the feature store), per team: rank merges them into the
+    context of experiments that ask for it (experiments.profiles)."""
+
+    __tablename__ = "profiles"
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id"), primary_key=True)
+    # Clear, or the team's keyed hash when the id looks personal (as decisions store it).
+    unit_id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(sa.Integer)
+    updated_at: Mapped[float] = mapped_column(sa.Double)
+    expires_at: Mapped[float | None] = mapped_column(sa.Double)
+
+
+class ProfileEpoch(Base):
+    """A team's profile change counter: every write adds one, and each worker polls it
+    (at most once a second) to drop cached profiles that may have changed."""
+
+    __tablename__ = "profile_epochs"
+    team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id"), primary_key=True)
+    counter: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class ServiceSecret(Base):

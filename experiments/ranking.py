@@ -22,9 +22,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bandits.features import FeatureError, validate_context
+from bandits.features import NO_TYPES, FeatureError, FeatureTypes, feature_types, validate_context
 from bandits.policy import sample_index, uniform_for
-from experiments import clock, keys, pii, registry
+from experiments import clock, keys, pii, profile_merge, registry
 from experiments.assignment import assign_arm
 from experiments.direct import Direct
 from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
@@ -32,10 +32,12 @@ from experiments.keyed import claim_then_insert
 from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
 from experiments.policies import PolicyCache, arm_spec
+from experiments.profiles import ProfileCache
 from experiments.validation import validate_actions
 
 RANK_FIELDS = {"context", "actions", "excluded_actions", "event_id", "unit_id",
                "defer_activation"}
+RANK_FIELDS |= {"explain"}  # the chosen action's top feature contributions
 MAX_EVENT_ID = 128
 
 
@@ -48,6 +50,7 @@ class RankRequest:
     unit_id: str | None
     defer_activation: bool
     request_hash: str
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,10 @@ def _reload(session: Session, team_id: int, key: str) -> ExperimentSnapshot:
     return ExperimentSnapshot.of(registry.get(session, team_id, key))
 
 
-def parse_request(body: Any, max_actions: int,
-                  limits: ContextLimits = DEFAULT_LIMITS) -> RankRequest:
-    """Validate a rank body (shape and size; the experiment's rules come later)."""
+def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_LIMITS,
+                  types: FeatureTypes = NO_TYPES) -> RankRequest:
+    """Validate a rank body (shape and size, and the experiment's declared `feature_types`;
+    its other rules come later)."""
     if not isinstance(body, Mapping):
         raise ValidationFailed.field("body", "must be a JSON object")
     unknown = sorted(set(body) - RANK_FIELDS)
@@ -108,7 +112,7 @@ def parse_request(body: Any, max_actions: int,
     if not isinstance(context, Mapping):
         raise ValidationFailed.field("context", "must be an object")
     try:
-        validate_context(context)
+        validate_context(context, types)
     except FeatureError as exc:
         raise ValidationFailed.field(exc.path, exc.reason) from exc
     check_context(context, "context", limits)
@@ -120,7 +124,7 @@ def parse_request(body: Any, max_actions: int,
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
         _check_action_sizes(actions, limits)
-        actions = _validated_actions(actions, canonical["actions"])
+        actions = _validated_actions(actions, canonical["actions"], types)
     whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
                            for name in sorted(canonical)) + "}"
     return RankRequest(
@@ -128,7 +132,8 @@ def parse_request(body: Any, max_actions: int,
         event_id=_optional_string(body, "event_id", MAX_EVENT_ID),
         unit_id=_optional_string(body, "unit_id", 256),
         defer_activation=_bool(body, "defer_activation"),
-        request_hash=hashlib.sha256(whole.encode()).hexdigest())
+        request_hash=hashlib.sha256(whole.encode()).hexdigest(),
+        explain=_bool(body, "explain"))
 
 
 def _check_action_sizes(actions: Any, limits: ContextLimits) -> None:
@@ -145,21 +150,22 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _validated_actions(actions: Any, key: str) -> list[dict[str, Any]]:
+def _validated_actions(actions: Any, key: str,
+                       types: FeatureTypes = NO_TYPES) -> list[dict[str, Any]]:
     """`validate_actions`, remembered by content (`key`: the canonical JSON): clients send
     the same actions again and again, and validating them encodes every feature
     (read-only result, shared; its objects also key bandits.features.ActionLines)."""
-    found = _VALID_ACTIONS.get(key)
+    found = _VALID_ACTIONS.get((key, types))
     if found is None:
-        found = validate_actions(actions)
+        found = validate_actions(actions, types=types)
         if len(_VALID_ACTIONS) >= VALID_ACTIONS_CACHE_SIZE:
             _VALID_ACTIONS.clear()
-        _VALID_ACTIONS[key] = found
+        _VALID_ACTIONS[(key, types)] = found
     return found
 
 
 VALID_ACTIONS_CACHE_SIZE = 256
-_VALID_ACTIONS: dict[str, list[dict[str, Any]]] = {}
+_VALID_ACTIONS: dict[tuple[str, FeatureTypes], list[dict[str, Any]]] = {}
 
 
 def _excluded(body: Mapping[str, Any]) -> frozenset[str]:
@@ -225,7 +231,7 @@ def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
 def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankRequest,
          policies: PolicyCache, pii_salt: str,
          experiments: ExperimentCache | None = None, *, direct: Direct,
-         key_id: str | None = None) -> dict[str, Any]:
+         key_id: str | None = None, profiles: ProfileCache | None = None) -> dict[str, Any]:
     """Choose, log durably (commit), and answer. Idempotent by event id.
 
     `experiment` may be a cached snapshot: the decision is written only if the experiment
@@ -235,8 +241,10 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
     The decision is written through `direct` (one autocommit statement on PostgreSQL,
     one short transaction on SQLite); `session` only reads. `key_id`: the caller was
     authenticated from a cache; the write also requires that key to be unrevoked
-    (keys.KeyCache).
+    (keys.KeyCache). `profiles`: the worker's profile cache, for experiments that merge
+    unit profiles (experiments.profile_merge; none given: a fresh lookup each time).
     """
+    profiles = profiles if profiles is not None else ProfileCache(check_seconds=0.0)
     reload = experiments.reload if experiments is not None else _reload
     # The body may hold PII before the guard runs: store only a keyed fingerprint of it.
     request = dataclasses.replace(request, request_hash=hmac.new(
@@ -244,7 +252,7 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
     for _ in range(3):
         try:
             result = _rank_once(session, experiment, request, policies, pii_salt, direct,
-                                key_id)
+                                key_id, profiles)
         except DomainError:
             # Refused under a cached configuration: refuse only if it is still current.
             if experiments is None:
@@ -262,27 +270,42 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
 
 def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
                request: RankRequest, policies: PolicyCache, pii_salt: str,
-               direct: Direct, key_id: str | None) -> dict[str, Any] | None:
+               direct: Direct, key_id: str | None,
+               profiles: ProfileCache) -> dict[str, Any] | None:
     if experiment.status not in ("running", "paused"):
         raise Conflict(f"experiment {experiment.key!r} is {experiment.status}; "
                        "rank needs running or paused")
     config = experiment.config
+    types = feature_types(config.get("feature_types"))
     actions = offered_actions(config, request)
-    guarded = pii.guard(request.context, _unit(config, request), config, pii_salt)
-    context, unit = guarded.context, guarded.unit
+    clear_unit = _unit(config, request)
+    guarded = pii.guard(request.context, clear_unit, config, pii_salt)
+    context, unit, warnings = guarded.context, guarded.unit, guarded.warnings
+    merged = None
+    if config.get("profile"):
+        merged = profile_merge.merge(session, profiles, team_id=experiment.team_id,
+                                     salt=pii_salt, config=config, context=context,
+                                     unit=clear_unit, types=types)
+        context, warnings = merged.context, warnings + merged.warnings
     event_id = request.event_id or uuid.uuid4().hex
     arm, phase = choose_arm(experiment, unit, event_id)
     spec = arm_spec(config, arm)
     policy = policies.resolve(session, cast(Experiment, experiment), spec)
     pairs = [(a["id"], a["features"]) for a in actions]
-    pmf = policy.pmf(context, pairs)
+    pmf = policy.pmf(context, pairs, types)
     chosen = sample_index(pmf, uniform_for(event_id))
+    explanation = explain(policy, spec, context, pairs, chosen, types) if request.explain \
+        else None
     row = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
                     actions, pmf, chosen, getattr(policy, "version", None))
+    if merged is not None:
+        row.update(profile_version=merged.version, profile_status=merged.status)
     result = _commit(session, experiment, row, request, direct, key_id)
-    warnings = [*guarded.warnings, *unit_warnings(config, request)]
+    warnings = [*warnings, *unit_warnings(config, request)]
     if result is not None and warnings:
         result["warnings"] = warnings
+    if result is not None and request.explain:
+        result["explanation"] = explanation
     return result
 
 
@@ -298,6 +321,16 @@ def unit_warnings(config: Mapping[str, Any], request: RankRequest) -> list[dict[
                         "unit_id was sent: this decision counts as a unit of its own, and "
                         "a returning customer may get another arm. Send "
                         f"context.{field} or unit_id."}]
+
+
+def explain(policy: Any, spec: str, context: dict[str, Any],
+            pairs: list[tuple[str, dict[str, Any]]], chosen: int,
+            types: FeatureTypes) -> dict[str, Any] | None:
+    """The chosen action's top feature contributions in the bandit arm's model (None for
+    other arms: a fixed or uniform policy has no features to credit)."""
+    if spec != "bandit" or not hasattr(policy, "explain"):
+        return None
+    return cast(dict[str, Any], policy.explain(context, pairs, chosen, types))
 
 
 def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
@@ -316,7 +349,8 @@ def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
         actions=actions, pmf=pmf, chosen_index=chosen, action_id=actions[chosen]["id"],
         propensity=pmf[chosen], deferred=request.defer_activation,
         activated_at=now if active else None, closes_at=now + window if active else None,
-        reward=None, reward_count=0, learned_version=None, created_at=now)
+        reward=None, reward_count=0, learned_version=None, created_at=now,
+        profile_version=None, profile_status=None)
 
 
 def _commit(session: Session, experiment: Experiment | ExperimentSnapshot,

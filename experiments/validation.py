@@ -14,7 +14,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from bandits.exploration import ExplorationError, validate_learner
-from bandits.features import FeatureError, action_line
+from bandits.features import NO_TYPES, FeatureError, FeatureTypes, action_line, feature_types
 from experiments.analysis_config import validate_analysis
 from experiments.errors import ValidationFailed
 
@@ -38,11 +38,18 @@ PATCHABLE |= {"analysis"}
 # (learner.params is checked per exploration preset by bandits.exploration).
 KNOWN_KEYS: dict[str, AbstractSet[str]] = {
     "": TOP_LEVEL,
+    "profile": frozenset({"namespace", "max_age_seconds"}),
     "reward": frozenset({"events", "aggregation", "window_seconds", "default"}),
     "learner": frozenset({"exploration", "params", "mode"}),
     "champion": frozenset({"type", "action_id", "version"}),
     "actions[]": frozenset({"id", "features"}),
 }
+
+# Unit profiles and declared feature kinds (experiments/profiles.py, bandits/features.py).
+# feature_types is fixed at registration: it gives logged decisions their meaning.
+TOP_LEVEL |= {"profile", "feature_types"}
+PATCHABLE |= {"profile"}
+MAX_PROFILE_AGE_SECONDS = 366 * 24 * 3600
 
 DEFAULT_REWARD = {"events": {"reward": "value"}, "aggregation": "sum",
                   "window_seconds": 600, "default": 0.0}
@@ -71,7 +78,8 @@ def _string(value: Any, field: str, max_len: int = 256) -> str:
     return value
 
 
-def validate_actions(actions: Any, field: str = "actions") -> list[dict[str, Any]]:
+def validate_actions(actions: Any, field: str = "actions",
+                     types: FeatureTypes = NO_TYPES) -> list[dict[str, Any]]:
     """A list of `{"id", "features"}` with unique ids and encodable features."""
     if not isinstance(actions, list):
         raise fail(field, "must be a list of actions")
@@ -89,7 +97,7 @@ def validate_actions(actions: Any, field: str = "actions") -> list[dict[str, Any
         seen.add(action_id)
         features = _mapping(action.get("features", {}) or {}, f"{where}.features")
         try:
-            action_line(action_id, features)
+            action_line(action_id, features, types=types)
         except FeatureError as exc:
             raise fail(f"{where}.features", str(exc)) from exc
         result.append({"id": action_id, "features": dict(features)})
@@ -323,8 +331,9 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
     config["name"] = _string(src.get("name", config["key"]), "name", 200)
     config["description"] = src.get("description") if src.get("description") is None \
         else _string(src["description"], "description", 2000)
+    types = _feature_types(config, src)
     actions = src.get("actions")
-    config["actions"] = None if actions is None else validate_actions(actions)
+    config["actions"] = None if actions is None else validate_actions(actions, types=types)
     catalog = None if config["actions"] is None else {a["id"] for a in config["actions"]}
     config["reward"] = validate_reward(src.get("reward", DEFAULT_REWARD))
     config["learner"] = validate_learner_config(src.get("learner", DEFAULT_LEARNER),
@@ -343,6 +352,8 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
     config["alpha"] = _alpha(src.get("alpha", 0.05))
     if src.get("analysis") is not None:
         config["analysis"] = validate_analysis(src["analysis"], config["reward"])
+    if src.get("profile") is not None:
+        config["profile"] = validate_profile_setting(src["profile"])
 
 
 def notes(payload: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -360,3 +371,33 @@ def notes(payload: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[st
                   "range; set learner.params.reward_range if they can fall outside it")
     return [{"code": "reward_range", "field": "learner.params.reward_range",
              "message": f"learning assumes rewards in [{low:g}, {high:g}]: {source}"}]
+
+
+def _feature_types(config: dict[str, Any], src: Mapping[str, Any]) -> FeatureTypes:
+    """`feature_types` (kept only when given), parsed for the action catalog's check."""
+    declared = src.get("feature_types")
+    if declared is None:
+        return NO_TYPES
+    try:
+        types = feature_types(declared)
+    except FeatureError as exc:
+        raise fail(exc.path, exc.reason) from exc
+    config["feature_types"] = dict(declared)
+    return types
+
+
+def validate_profile_setting(setting: Any) -> dict[str, Any]:
+    """`{"namespace": "profile", "max_age_seconds": 86400}`: rank merges the unit's
+    profile into the context under `namespace` when it is at most that old."""
+    setting = _mapping(setting, "profile")
+    unknown = sorted(set(setting) - {"namespace", "max_age_seconds"})
+    if unknown:
+        raise fail(f"profile.{unknown[0]}", "unknown field (namespace, max_age_seconds)")
+    namespace = _string(setting.get("namespace", "profile"), "profile.namespace", 64)
+    if namespace == "action" or "." in namespace:
+        raise fail("profile.namespace", "a context key without dots, other than 'action'")
+    age = _number(setting.get("max_age_seconds", 86400), "profile.max_age_seconds")
+    if not 0 < age <= MAX_PROFILE_AGE_SECONDS:
+        raise fail("profile.max_age_seconds",
+                   f"must be more than 0 and at most {MAX_PROFILE_AGE_SECONDS}")
+    return {"namespace": namespace, "max_age_seconds": age}

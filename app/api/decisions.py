@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 
 from app import db
 from app.api import bp
 from app.auth import current_principal, requires, team_experiment
 from app.errors import APIError
 from app.http import int_arg
-from experiments import audit, clock, decision_log, pii
+from experiments import audit, clock, decision_log, explanations, pii
 
 
 @bp.get("/experiments/<key>/decisions")
@@ -31,6 +31,12 @@ def list_decisions(key: str):
         audit.record_access(session, current_principal(), "decisions.read", key, {
             "unit": pii.keyed_hash(current_principal().pii_salt, unit), "since": since,
             "returned": len(page["decisions"])})
+    if request.args.get("explain") in ("1", "true"):
+        # Each bandit decision's top contributions, with the model version that decided.
+        policies = current_app.extensions["tailor.policies"]
+        for decision in page["decisions"]:
+            decision["explanation"] = explanations.for_decision(session, policies,
+                                                                experiment, decision)
     return jsonify(page)
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bandits.features import FeatureError
+from bandits.features import FeatureError, FeatureTypes, feature_types
 from bandits.learner import OnlineLearner
 from bandits.policy import FixedPolicy, Policy, PolicyError, UniformPolicy, VWPolicy
 from experiments import clock
@@ -218,7 +218,7 @@ class ExperimentLearner:
         lineage.examples += 1
         lineage.progress = lineage.progress.observe(Observation(
             decision.arm, decision.reward, decision.propensity, before,
-            _probability(champion, decision)))
+            _probability(champion, decision, lineage.model.types)))
 
     def _current_lineage(self, session: Session, experiment: Experiment) -> _Lineage:
         arguments = bandit_arguments(experiment.config)
@@ -228,17 +228,18 @@ class ExperimentLearner:
             log.info("experiment %s: learner settings changed; uncommitted work dropped",
                      self.experiment_id)
             self.reset()
-        self._lineage = self._load(session, arguments)
+        self._lineage = self._load(session, arguments,
+                                   feature_types(experiment.config.get("feature_types")))
         return self._lineage
 
-    def _load(self, session: Session, arguments: str) -> _Lineage:
+    def _load(self, session: Session, arguments: str, types: FeatureTypes) -> _Lineage:
         """Continue the newest snapshot of these arguments, or start a fresh model."""
         model = snapshots.latest(session, self.experiment_id, arguments)
         if model is None:
-            return _Lineage(arguments, OnlineLearner(arguments), 0, 0,
+            return _Lineage(arguments, OnlineLearner(arguments, types=types), 0, 0,
                             Progress(self.settings.window))
         metrics = model.metrics or {}
-        return _Lineage(arguments, OnlineLearner(arguments, model.data), model.version,
+        return _Lineage(arguments, OnlineLearner(arguments, model.data, types), model.version,
                         model.examples_learned,
                         Progress.from_json(metrics.get("progressive"), self.settings.window))
 
@@ -346,10 +347,11 @@ def _load_champion(session: Session, experiment_id: int, spec: str) -> Policy | 
     return None if row is None else VWPolicy(row.arguments, row.data, version=row.version)
 
 
-def _probability(champion: Policy | None, decision: ClosedDecision) -> float | None:
+def _probability(champion: Policy | None, decision: ClosedDecision,
+                 types: FeatureTypes) -> float | None:
     if champion is None:
         return None
     try:
-        return champion.pmf(decision.context, decision.actions)[decision.chosen_index]
+        return champion.pmf(decision.context, decision.actions, types)[decision.chosen_index]
     except (FeatureError, ValueError, PolicyError):
         return None

@@ -27,6 +27,7 @@ from experiments.models import (
     Decision,
     Experiment,
     Model,
+    Profile,
     RewardEvent,
 )
 from tests.conftest import BACKENDS, TeamKeys, _truncate, make_team, session_of
@@ -69,6 +70,8 @@ def _seed(client, team: TeamKeys, key: str, event: str, unit: str) -> None:
         assert r.status_code == 200, r.json
     assert client.post(f"/v1/events/{event}/rewards", json={"type": "click"},
                        headers=user).status_code == 202
+    assert client.put(f"/v1/units/{unit}/profile", json={"features": {"secret": key}},
+                      headers=user).status_code == 200
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -115,6 +118,9 @@ def state_of(app, team_id: int) -> dict:
                                     .order_by(ApiKey.id)).all(),
             "audit": session.scalar(sa.select(sa.func.count()).select_from(AuditLog)
                                     .where(AuditLog.team_id == team_id)),
+            "profiles": session.execute(sa.select(Profile.unit_id, Profile.version)
+                                        .where(Profile.team_id == team_id)
+                                        .order_by(Profile.unit_id)).all(),
         }
 
 
@@ -135,7 +141,15 @@ SAMPLE_BODIES = {
         "actions": [{"id": "x", "features": []}, {"id": "y", "features": []}],
         "slots": [{"id": "s1", "baselineAction": "x"}]},
     "PersonalizerMultiSlotReward": lambda: {"reward": [{"slotId": "s1", "value": 1.0}]},
+    "Profile": lambda: {"features": {"segment": "b"}},
+    "ProfilePatch": lambda: {"features": {"segment": "b"}},
+    "ProfileBatch": lambda: {"profiles": [{"unit_id": "u-b", "features": {"x": "b"}}]},
 }
+# Unit profiles are named by unit id within the caller's team: B's call on A's unit id
+# reaches B's own profile of that id (created by B's PUT), never A's; a write is answered
+# exactly as for an id no team uses.
+OWN_TEAM_UPSERTS = {("put", "/v1/units/{unit_id}/profile"),
+                    ("patch", "/v1/units/{unit_id}/profile")}
 
 
 def call(client, endpoint, values: dict[str, str], headers: dict[str, str]):
@@ -184,8 +198,17 @@ def test_other_team_cannot_see_or_change(world, endpoint):
         for secret in world.values().values():
             assert secret not in theirs.get_data(as_text=True)
         return
+    if endpoint[1].endswith("/profile"):
+        assert A_EXPERIMENT not in theirs.get_data(as_text=True)  # A's profile's secret
     missing = call(world.client, endpoint, MISSING, world.b.auth("admin"))
-    if endpoint[1].startswith("/v1/units/"):  # erasure is idempotent: nothing of B's to erase
+    if endpoint[1].endswith("/profile") and endpoint[0] in ("get", "delete"):
+        return  # B's own profile of that id may exist (B's PUT above): checked above
+    if endpoint[:2] in OWN_TEAM_UPSERTS:
+        assert theirs.status_code == missing.status_code == 200
+        assert {**theirs.json, "updated_at": 0} == {**missing.json, "updated_at": 0,
+                                                    "unit_id": A_UNIT}
+        return
+    if endpoint[1] == "/v1/units/{unit_id}":  # erasure is idempotent: nothing of B's to erase
         assert theirs.status_code == missing.status_code == 200, (theirs.json, missing.json)
         assert {**theirs.json, "unit": None} == {**missing.json, "unit": None}
         assert theirs.json["decisions"] == theirs.json["rewards"] == 0

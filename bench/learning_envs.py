@@ -1,0 +1,76 @@
+"""Environments of bench/learning.py for unit profiles, text and vectors (known truth).
+
+- profiles: every customer is a new unit whose stored profile (segment, plan and a
+  free-text bio) decides the best action; the app sends only the unit id and a noise
+  feature (device). Raw VW gets the same features inline, as the service's merge builds
+  them (`{"device", "profile": {...}}`), so the two learn from identical examples.
+- profiles-off: the same customers and profiles, the experiment without the `profile`
+  setting: the service sees the device only (what an app that does not send the record
+  gets).
+- text: a declared text field; the best action is the topic of its words (three topic
+  words among filler words, in random order).
+- vector: a declared 16-dimension vector; the best action is the argmax of a fixed linear
+  map of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench.learning import Environment
+
+HOBBIES = ("hiking", "cooking", "gaming", "gardening")
+FILLER = tuple(f"w{i}" for i in range(40))
+TOPICS = tuple(tuple(f"t{t}x{j}" for j in range(6)) for t in range(5))
+
+
+def _sentence(rng: np.random.Generator, key_words: list[str], filler: int) -> str:
+    words = key_words + [str(w) for w in rng.choice(FILLER, size=filler)]
+    return " ".join(words[i] for i in rng.permutation(len(words)))
+
+
+def profiles(rounds: int, merged: bool = True, seed: int = 3) -> Environment:
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(5, size=rounds, p=[0.3, 0.25, 0.2, 0.15, 0.1])
+    hobby = rng.integers(0, len(HOBBIES), size=rounds)
+    device = rng.integers(0, 3, size=rounds)
+    probabilities = np.full((rounds, 10), 0.05)
+    rows = np.arange(rounds)
+    probabilities[rows, (2 * segment) % 10] += 0.5
+    probabilities[rows, (3 * hobby + 1) % 10] += 0.3
+    units = [f"new-{i}" for i in range(rounds)]
+    stored = {unit: {"segment": f"s{s}", "plan": f"p{rng.integers(3)}",
+                     "bio": _sentence(rng, [HOBBIES[h], "and"], 5)}
+              for unit, s, h in zip(units, segment, hobby, strict=True)}
+    sent = [{"device": f"d{d}"} for d in device]
+    inline = [{**s, "profile": stored[u]} for s, u in zip(sent, units, strict=True)]
+    settings: dict[str, Any] = {"feature_types": {"profile.bio": "text"}}
+    if merged:
+        settings["profile"] = {"namespace": "profile", "max_age_seconds": 86400}
+    return Environment("profiles" if merged else "profiles-off", inline, probabilities,
+                       settings, stored if merged else None, sent, units)
+
+
+def text(rounds: int, seed: int = 4) -> Environment:
+    rng = np.random.default_rng(seed)
+    topic = rng.integers(0, len(TOPICS), size=rounds)
+    probabilities = np.full((rounds, 10), 0.05)
+    probabilities[np.arange(rounds), (2 * topic) % 10] += 0.6
+    contexts = [{"review": _sentence(rng, [str(w) for w in rng.choice(TOPICS[t], 3,
+                                                                      replace=False)], 5)}
+                for t in topic]
+    return Environment("text", contexts, probabilities,
+                       {"feature_types": {"review": "text"}})
+
+
+def vector(rounds: int, dims: int = 16, seed: int = 5) -> Environment:
+    rng = np.random.default_rng(seed)
+    embeddings = rng.standard_normal((rounds, dims))
+    best = (embeddings @ rng.standard_normal((dims, 10))).argmax(axis=1)
+    probabilities = np.full((rounds, 10), 0.05)
+    probabilities[np.arange(rounds), best] += 0.6
+    contexts = [{"user": {"emb": [round(float(x), 4) for x in row]}} for row in embeddings]
+    return Environment("vector", contexts, probabilities,
+                       {"feature_types": {"user.emb": "vector"}})
