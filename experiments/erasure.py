@@ -66,7 +66,7 @@ def _counts(session: Session, condition: sa.ColumnElement[bool]) -> dict[str, in
     return {key: count for key, count in rows}
 
 
-def _delete_dependents(session: Session, condition: sa.ColumnElement[bool]) -> int:
+def delete_dependents(session: Session, condition: sa.ColumnElement[bool]) -> int:
     """Delete rows pointing at the matched decisions; returns how many reward events went."""
     deleted = _delete_referring(session, cast(sa.Table, Decision.__table__),
                                 sa.select(Decision.id).where(condition))
@@ -109,7 +109,7 @@ def erase_unit(session: Session, actor: audit.Actor | audit.KeyPrincipal, unit_i
     by_experiment = _counts(session, condition)
     if not by_experiment:
         raise NotFound("no decisions are logged for this unit id in this team")
-    rewards = _delete_dependents(session, condition)
+    rewards = delete_dependents(session, condition)
     deleted = cast(sa.CursorResult[Any], session.execute(
         sa.delete(Decision).where(condition), execution_options=_NO_SYNC)).rowcount or 0
     erasure = Erasure(unit_hash, deleted, rewards, by_experiment)

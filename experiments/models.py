@@ -334,3 +334,24 @@ class ServiceSecret(Base):
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(256))
     created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class OfflineJob(Base):
+    """A Personalizer-style background job (offline evaluation, feature importance): its
+    request, status and result, polled by the client (`experiments.offline.jobs`)."""
+
+    __tablename__ = "offline_jobs"
+    __table_args__ = (sa.UniqueConstraint("experiment_id", "kind", "job_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    job_id: Mapped[str] = mapped_column(sa.String(256))
+    name: Mapped[str] = mapped_column(sa.String(256))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    start_time: Mapped[float] = mapped_column(sa.Double)
+    end_time: Mapped[float] = mapped_column(sa.Double)
+    created_at: Mapped[float] = mapped_column(sa.Double)
+    updated_at: Mapped[float] = mapped_column(sa.Double)

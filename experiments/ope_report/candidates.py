@@ -5,6 +5,7 @@ Names (the ``candidates`` query parameter, comma-separated):
 - ``model:<version>`` - a stored model snapshot; ``model:latest`` - the snapshot the
   bandit arm serves now (reported under its version, e.g. ``model:17``);
 - ``uniform`` - every offered action equally likely;
+- ``first`` - always the first offered action (Personalizer's baseline policy);
 - ``fixed:<action_id>`` - always that action; where it was not offered, uniform over the
   offered actions (what a fixed champion serves then);
 - ``pmf:<name>`` - probabilities supplied per logged decision (``tailor candidates add``);
@@ -33,6 +34,7 @@ from experiments.ope_report.replay import ReplaySource, parse_vw_spec
 from experiments.ope_report.scope import Chunk
 
 PREFIXES = ("model:", "fixed:", "pmf:", "vw:")
+PLAIN = ("uniform", "first")
 MAX_CANDIDATES = 12
 
 
@@ -48,7 +50,7 @@ def split_names(values: Iterable[str]) -> list[str]:
         for item in (part.strip() for part in value.split(",")):
             if not item:
                 continue
-            if item == "uniform" or item.startswith(PREFIXES) or not names \
+            if item in PLAIN or item.startswith(PREFIXES) or not names \
                     or not names[-1].startswith("vw:"):
                 names.append(item)
             else:
@@ -76,6 +78,18 @@ class UniformSource:
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         return chunk.mask / chunk.mask.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class FirstSource:
+    """The first offered action of each decision (Personalizer's baseline)."""
+
+    name: str = "first"
+
+    def pmfs(self, chunk: Chunk) -> np.ndarray:
+        out = np.zeros(chunk.mask.shape)
+        out[:, 0] = 1.0
+        return out
 
 
 @dataclass
@@ -145,10 +159,12 @@ def resolve(session: Session, experiment: Experiment, name: str) -> Source:
     """
     if name == "uniform":
         return UniformSource()
+    if name == "first":
+        return FirstSource()
     kind, _, arg = name.partition(":")
     if not arg:
         raise _bad(f"{name!r} is not a candidate: use model:<version>, model:latest, "
-                   "uniform, fixed:<action_id>, pmf:<name> or vw:<exploration>,...")
+                   "uniform, first, fixed:<action_id>, pmf:<name> or vw:<exploration>,...")
     if kind == "fixed":
         return FixedSource(arg)
     if kind == "model":

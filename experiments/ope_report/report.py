@@ -66,7 +66,7 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
         Unprocessable: A supplied candidate without a pmf for some decisions (named), or a
             champion model that no longer exists.
     """
-    scope = scope_of(session, experiment, now=now, since=options.since)
+    scope = scope_of(session, experiment, now=now, since=options.since, until=options.until)
     names = list(options.candidates or default_candidates(session, experiment))
     sources = candidates.resolve_all(session, experiment, names)
     champion = _champion(session, experiment)

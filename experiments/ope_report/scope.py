@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -40,6 +40,7 @@ class Scope:
         now: The report's clock: windows closing after it are still open.
         max_id: Largest decision id at the start (None: no limit).
         since: Only decisions logged at or after this time (None: all).
+        until: Only decisions logged before this time (None: all).
     """
 
     experiment_id: int
@@ -47,6 +48,7 @@ class Scope:
     now: float
     max_id: int | None = None
     since: float | None = None
+    until: float | None = None
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
         found = [Decision.experiment_id == self.experiment_id,
@@ -56,6 +58,8 @@ class Scope:
             found.append(Decision.id <= self.max_id)
         if self.since is not None:
             found.append(Decision.created_at >= self.since)
+        if self.until is not None:
+            found.append(Decision.created_at < self.until)
         return found
 
     def reward(self) -> sa.ColumnElement[float]:
@@ -64,12 +68,12 @@ class Scope:
 
 
 def scope_of(session: Session, experiment: Experiment, *, now: float | None = None,
-             since: float | None = None) -> Scope:
+             since: float | None = None, until: float | None = None) -> Scope:
     """The scope of a report starting now, pinned to the decisions logged so far."""
     max_id = session.scalar(sa.select(sa.func.max(Decision.id)).where(
         Decision.experiment_id == experiment.id))
     return Scope(experiment.id, float(experiment.config["reward"]["default"]),
-                 clock.now() if now is None else now, max_id or 0, since)
+                 clock.now() if now is None else now, max_id or 0, since, until)
 
 
 def count(session: Session, scope: Scope) -> int:
@@ -95,6 +99,7 @@ class Chunk:
         rewarded: ``(n,)`` True where a reward came (False: the default reward).
         mask: ``(n, K)`` True where an action was offered.
         candidate_pmfs: Per ``pmf:`` candidate id, ``n`` supplied ``{action: p}`` (or None).
+        created_at: ``(n,)`` epoch seconds each decision was logged.
     """
 
     event_ids: list[str]
@@ -111,6 +116,7 @@ class Chunk:
     rewarded: np.ndarray
     mask: np.ndarray
     candidate_pmfs: dict[int, list[dict[str, float] | None]]
+    created_at: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n(self) -> int:
@@ -176,7 +182,7 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
                sa.cast(Decision.actions, sa.Text).label("actions_text"),
                sa.cast(Decision.pmf, sa.Text).label("pmf_text"), Decision.chosen_index,
                Decision.propensity, scope.reward().label("final_reward"),
-               Decision.reward.is_not(None).label("rewarded")]
+               Decision.reward.is_not(None).label("rewarded"), Decision.created_at]
     query = sa.select(*columns)
     for index, candidate_id in enumerate(candidate_ids):
         alias = aliased(CandidatePmf, name=f"cp{index}")
@@ -193,7 +199,7 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
 
 def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder) -> Chunk:
     (event_ids, arms, context_texts, action_texts, pmf_texts, chosen, propensity, rewards,
-     rewarded, *supplied) = zip(*rows, strict=True)
+     rewarded, created_at, *supplied) = zip(*rows, strict=True)
     n = len(rows)
     decoded = [decoder.action_list(text) for text in action_texts]
     lengths = np.fromiter((len(actions) for actions, _ in decoded), dtype=np.intp, count=n)
@@ -210,6 +216,7 @@ def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder)
         mask=mask,
         candidate_pmfs={cid: list(column) for cid, column in zip(candidate_ids, supplied,
                                                                  strict=True)},
+        created_at=np.array(created_at, dtype=float),
     )
 
 def missing_candidate_pmfs(session: Session, scope: Scope, candidate_id: int,
