@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.personalizer import routes as personalizer_routes
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
 
@@ -85,7 +87,7 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {"id": {"type": "string"},
                                    "features": {"type": "array", "items": OBJ}}}},
         "excludedActions": {"type": "array", "items": {"type": "string"}},
-        "eventId": {"type": "string", "maxLength": 128},
+        "eventId": {"type": "string", "maxLength": 256},
         "deferActivation": {"type": "boolean"}}},
     "PersonalizerMultiSlotRankRequest": {"type": "object", "required": ["actions", "slots"],
                                          "properties": {
@@ -143,21 +145,7 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
     ("delete", "/v1/units/{unit_id}", "admin",
      "Erase a unit's decisions and rewards in every experiment of the team", None, "200"),
     ("get", "/v1/audit", "admin", "The team's audit log (paged)", None, "200"),
-    *[(method, f"/personalizer/{version}{path}", "client", summary, schema, status)
-      for version in ("v1.0", "v1.1-preview.3")
-      for method, path, summary, schema, status in [
-        ("post", "/rank", "Personalizer-compatible rank (experiment: X-Tailor-Experiment "
-         "header or the key's default)", "PersonalizerRankRequest", "201"),
-        ("post", "/events/{event_id}/reward", "Personalizer-compatible reward",
-         "PersonalizerReward", "204"),
-        ("post", "/events/{event_id}/activate", "Personalizer-compatible activation", None,
-         "204"),
-        ("post", "/multislot/rank", "Personalizer-compatible multi-slot rank",
-         "PersonalizerMultiSlotRankRequest", "201"),
-        ("post", "/multislot/events/{event_id}/reward",
-         "Personalizer-compatible multi-slot reward", "PersonalizerMultiSlotReward", "204"),
-        ("post", "/multislot/events/{event_id}/activate",
-         "Personalizer-compatible multi-slot activation", None, "204")]],
+    *personalizer_routes.endpoints(),
     ("get", "/v1/experiments/{key}/learning", "analyst",
      "Learning status: model freshness, backlog, progressive validation", None, "200"),
     ("get", "/v1/experiments/{key}/models", "analyst", "List the model snapshots", None, "200"),
