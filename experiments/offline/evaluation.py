@@ -172,9 +172,9 @@ def timeseries(entry: Mapping[str, Any], start: float, end: float, interval_minu
     everything from ``start`` to the interval's end (``Expanding``)."""
     width = interval_minutes * 60.0
     groups: dict[int, Moments] = {}
-    for row in entry["buckets"]:
-        if start <= row[0] < end:
-            key = int((row[0] - start) // width)
+    for row in entry["buckets"]:  # a bucket belongs to the interval it starts in (or the
+        if start - BUCKET_SECONDS < row[0] < end:  # first, when it starts before `start`)
+            key = max(0, int((row[0] - start) // width))
             groups[key] = groups.get(key, Moments.empty(2)) + _from_row(row)
     points, running = [], Moments.empty(2)
     for key in sorted(groups):
