@@ -12,7 +12,7 @@ from markupsafe import Markup
 from app import db
 from app.api.reports import csv_response
 from app.errors import APIError
-from app.web import bp, charts, login, ope_section
+from app.web import bp, charts, features_section, login, ope_section
 from experiments import registry
 from experiments.errors import DomainError
 from experiments.reports import build_report, parse_options, to_csv
@@ -103,7 +103,8 @@ def experiment_page(key: str):
         "experiment.html", experiment=experiment, report=report, options=options,
         query=query, timeline_svg=Markup(charts.timeline_svg(report)),
         forest_svg=Markup(charts.forest_svg(report)),
-        **ope_section.context(session, experiment))  # the newest stored OPE report
+        **ope_section.context(session, experiment),  # the newest stored OPE report
+        **features_section.context(session, experiment))  # the newest feature importance
 
 
 @bp.get("/experiments/<key>/report.<any(json, csv):fmt>")

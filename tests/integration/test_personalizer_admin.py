@@ -226,3 +226,18 @@ def test_feature_importance_job_and_tailor_report(app, client, team, admin):
     assert len(listed["value"]) == 2
     assert client.delete(f"{ROOT}/featureImportances/fi1", query_string=Q,
                          headers=admin).status_code == 204
+
+
+def test_analyst_page_shows_the_newest_feature_importance(app, client, team, admin):
+    from tests.integration.test_ab_report_pages import sign_in
+
+    seed(app, n=300)
+    sign_in(client, team.analyst)
+    empty = client.get("/experiments/news").get_data(as_text=True)
+    assert 'id="features-empty"' in empty and "/reports/features" in empty
+    report = client.get("/v1/experiments/news/reports/features",
+                        headers=team.auth("analyst")).json
+    html = client.get("/experiments/news").get_data(as_text=True)
+    assert f"{report['id']} · computed" in html and 'id="features-table"' in html
+    assert html.index('data-feature="context.segment"') < \
+        html.index('data-feature="context.noise"')
