@@ -33,15 +33,17 @@ SCHEMAS: dict[str, Any] = {
         "reward": {"type": "object", "properties": {
             "events": {"type": "object", "additionalProperties": {
                 "oneOf": [{"type": "number"}, {"type": "string", "enum": ["value"]}]}},
-            "aggregation": {"type": "string", "enum": ["sum", "earliest", "max"]},
+            "aggregation": {"type": "string", "enum": [
+                "sum", "earliest", "max", "min", "average", "median"]},
             "window_seconds": {"type": "number", "minimum": 0},
             "default": {"type": "number"}}},
         "learner": {"type": "object", "properties": {
             "exploration": {"type": "string", "enum": [
                 "epsilon", "greedy", "squarecb", "softmax", "bag", "cover", "regcb"]},
-            "params": OBJ, "mode": {"type": "string", "enum": ["online", "apprentice"]}}},
+            "params": OBJ,
+            "mode": {"type": "string", "enum": ["online", "apprentice", "logging"]}}},
         "champion": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["fixed", "uniform", "model"]},
+            "type": {"type": "string", "enum": ["fixed", "uniform", "baseline", "model"]},
             "action_id": {"type": "string"}, "version": {"type": "integer"}}},
         "arms": {"type": "object", "additionalProperties": {"type": "number"}},
         "unit_field": {"type": "string"},

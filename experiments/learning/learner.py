@@ -23,7 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bandits.features import FeatureError
 from bandits.learner import OnlineLearner
-from bandits.policy import FixedPolicy, Policy, PolicyError, UniformPolicy, VWPolicy
+from bandits.policy import (
+    BaselinePolicy,
+    FixedPolicy,
+    Policy,
+    PolicyError,
+    UniformPolicy,
+    VWPolicy,
+)
 from experiments import clock
 from experiments.learning import join, lease, snapshots
 from experiments.learning.join import ClosedDecision, Cursor
@@ -339,6 +346,8 @@ def _load_champion(session: Session, experiment_id: int, spec: str) -> Policy | 
     """The champion as a policy, for the paired comparison; None if its model is gone."""
     if spec == "uniform":
         return UniformPolicy()
+    if spec == "baseline":
+        return BaselinePolicy()
     if spec.startswith("fixed:"):
         return FixedPolicy(spec[6:])
     row = session.scalars(sa.select(Model).where(

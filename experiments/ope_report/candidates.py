@@ -48,7 +48,7 @@ def split_names(values: Iterable[str]) -> list[str]:
         for item in (part.strip() for part in value.split(",")):
             if not item:
                 continue
-            if item == "uniform" or item.startswith(PREFIXES) or not names \
+            if item in ("uniform", "baseline") or item.startswith(PREFIXES) or not names \
                     or not names[-1].startswith("vw:"):
                 names.append(item)
             else:
@@ -76,6 +76,18 @@ class UniformSource:
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         return chunk.mask / chunk.mask.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class BaselineSource:
+    """The first offered action of each decision (Personalizer's baseline)."""
+
+    name: str = "baseline"
+
+    def pmfs(self, chunk: Chunk) -> np.ndarray:
+        out = np.zeros_like(chunk.mask, dtype=float)
+        out[:, 0] = 1.0
+        return out
 
 
 @dataclass
@@ -145,6 +157,8 @@ def resolve(session: Session, experiment: Experiment, name: str) -> Source:
     """
     if name == "uniform":
         return UniformSource()
+    if name == "baseline":
+        return BaselineSource()
     kind, _, arg = name.partition(":")
     if not arg:
         raise _bad(f"{name!r} is not a candidate: use model:<version>, model:latest, "
