@@ -108,6 +108,16 @@ SCHEMAS: dict[str, Any] = {
                                                        "fixed:<action_id> or uniform"},
         "force": {"type": "boolean", "default": False},
         "reason": {"type": "string", "maxLength": 500}}},
+    "PersonalizerServiceConfiguration": {"type": "object", "properties": {
+        "rewardWaitTime": {"type": "string"}, "defaultReward": {"type": "number"},
+        "rewardAggregation": {"type": "string"},
+        "explorationPercentage": {"type": "number", "minimum": 0, "maximum": 1},
+        "modelExportFrequency": {"type": "string"}, "logRetentionDays": {"type": "integer"},
+        "learningMode": {"type": "string", "enum": ["Online", "Apprentice", "LoggingOnly"]},
+        "modelRetrainDays": {"type": "integer"}}},
+    "PersonalizerPolicy": {"type": "object", "required": ["arguments"], "properties": {
+        "name": {"type": "string", "maxLength": 256},
+        "arguments": {"type": "string", "maxLength": 1024}}},
     "PersonalizerReward": {"type": "object", "required": ["value"],
                            "properties": {"value": {"type": "number"}}},
     "PersonalizerMultiSlotReward": {"type": "object", "required": ["reward"], "properties": {

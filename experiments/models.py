@@ -36,8 +36,10 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 # An event id: Personalizer's 256 characters, or a multi-slot decision's
-# `<eventId>\x1f<slotId>` (see experiments.slots).
+# `<eventId>\x1f<slotId>` (see experiments.slots). SQLite does not enforce VARCHAR lengths,
+# so its columns keep the length they were created with (migration 0004 widens PostgreSQL's).
 EVENT_ID_LENGTH = 520
+EventId = sa.String(EVENT_ID_LENGTH).with_variant(sa.String(128), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -175,7 +177,7 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False,
                                     default=NextDecisionId())
     experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
-    event_id: Mapped[str] = mapped_column(sa.String(EVENT_ID_LENGTH))
+    event_id: Mapped[str] = mapped_column(EventId)
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     arm: Mapped[str] = mapped_column(sa.String(64))
     policy: Mapped[str] = mapped_column(sa.String(160))
@@ -205,7 +207,7 @@ class DecisionKey(Base):
 
     __tablename__ = "decision_keys"
     experiment_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
-    event_id: Mapped[str] = mapped_column(sa.String(EVENT_ID_LENGTH), primary_key=True)
+    event_id: Mapped[str] = mapped_column(EventId, primary_key=True)
     decision_id: Mapped[int] = mapped_column(BigId, info=references("decisions.id"))
     # The decision's partition key: the lookup by (id, created_at) reads one partition.
     created_at: Mapped[float] = mapped_column(sa.Double)
@@ -237,7 +239,7 @@ class RewardEvent(Base):
     # first in the same transaction (`rewards.find_target`) and erasure follows the
     # declared reference, so integrity is kept by the application.
     decision_id: Mapped[int] = mapped_column(BigId, info=references("decisions.id"))
-    event_id: Mapped[str] = mapped_column(sa.String(EVENT_ID_LENGTH))
+    event_id: Mapped[str] = mapped_column(EventId)
     type: Mapped[str] = mapped_column(sa.String(64))
     value: Mapped[float] = mapped_column(sa.Double)
     raw_value: Mapped[float | None] = mapped_column(sa.Double)
@@ -304,7 +306,7 @@ class Candidate(Base):
 class CandidatePmf(Base):
     __tablename__ = "candidate_pmfs"
     candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidates.id"), primary_key=True)
-    event_id: Mapped[str] = mapped_column(sa.String(EVENT_ID_LENGTH), primary_key=True)
+    event_id: Mapped[str] = mapped_column(EventId, primary_key=True)
     pmf: Mapped[dict[str, float]] = mapped_column(JSONType)
 
 

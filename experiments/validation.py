@@ -229,6 +229,18 @@ def validate_patch(current: Mapping[str, Any], patch: Any) -> dict[str, Any]:
     return config
 
 
+def validate_replacement(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration after replacing whole sections (any field but `key`): for
+    adapters that own more of an experiment than a PATCH may change (Personalizer's
+    service configuration changes `reward` and `champion`)."""
+    if "key" in changes:
+        raise fail("key", "cannot be changed after registration")
+    _unknown(changes, TOP_LEVEL)
+    config: dict[str, Any] = {"key": current["key"]}
+    _fill(config, {**current, **changes}, new=False)
+    return config
+
+
 def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
     config["name"] = _string(src.get("name", config["key"]), "name", 200)
     config["description"] = src.get("description") if src.get("description") is None \
@@ -258,14 +270,16 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
 # retention, and settings stored for a migrating team's round trip.
 SERVICE_NUMBERS = {"model_export_seconds": (1.0, 30 * 86400.0),
                    "log_retention_days": (-1, 100 * 365), "model_retrain_days": (0, 100 * 365)}
-SERVICE_STORED = {"auto_optimization": dict, "log_mirror": dict}
+SERVICE_STORED = ("auto_optimization", "log_mirror")  # objects, kept as sent
+SERVICE_NAMES = ("policy_name",)  # strings
 
 
 def validate_service(service: Any) -> dict[str, Any]:
     """`service`: `model_export_seconds` (snapshot cadence), `log_retention_days` (-1:
-    forever), `model_retrain_days`, and `auto_optimization`/`log_mirror` (stored as sent)."""
+    forever), `model_retrain_days`, `auto_optimization`/`log_mirror` (stored as sent) and
+    `policy_name` (the name of the learning policy set through Personalizer's API)."""
     service = _mapping(service, "service")
-    _unknown(service, set(SERVICE_NUMBERS) | set(SERVICE_STORED))
+    _unknown(service, set(SERVICE_NUMBERS) | set(SERVICE_STORED) | set(SERVICE_NAMES))
     result: dict[str, Any] = {}
     for name, (low, high) in SERVICE_NUMBERS.items():
         if service.get(name) is None:
@@ -277,4 +291,7 @@ def validate_service(service: Any) -> dict[str, Any]:
     for name in SERVICE_STORED:
         if service.get(name) is not None:
             result[name] = dict(_mapping(service[name], f"service.{name}"))
+    for name in SERVICE_NAMES:
+        if service.get(name) is not None:
+            result[name] = _string(service[name], f"service.{name}")
     return result
