@@ -33,15 +33,17 @@ SCHEMAS: dict[str, Any] = {
         "reward": {"type": "object", "properties": {
             "events": {"type": "object", "additionalProperties": {
                 "oneOf": [{"type": "number"}, {"type": "string", "enum": ["value"]}]}},
-            "aggregation": {"type": "string", "enum": ["sum", "earliest", "max"]},
+            "aggregation": {"type": "string", "enum": [
+                "sum", "earliest", "max", "min", "average", "median"]},
             "window_seconds": {"type": "number", "minimum": 0},
             "default": {"type": "number"}}},
         "learner": {"type": "object", "properties": {
             "exploration": {"type": "string", "enum": [
                 "epsilon", "greedy", "squarecb", "softmax", "bag", "cover", "regcb"]},
-            "params": OBJ, "mode": {"type": "string", "enum": ["online", "apprentice"]}}},
+            "params": OBJ,
+            "mode": {"type": "string", "enum": ["online", "apprentice", "logging"]}}},
         "champion": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["fixed", "uniform", "model"]},
+            "type": {"type": "string", "enum": ["fixed", "uniform", "baseline", "model"]},
             "action_id": {"type": "string"}, "version": {"type": "integer"}}},
         "arms": {"type": "object", "additionalProperties": {"type": "number"}},
         "unit_field": {"type": "string"},
@@ -106,6 +108,16 @@ SCHEMAS: dict[str, Any] = {
                                                        "fixed:<action_id> or uniform"},
         "force": {"type": "boolean", "default": False},
         "reason": {"type": "string", "maxLength": 500}}},
+    "PersonalizerServiceConfiguration": {"type": "object", "properties": {
+        "rewardWaitTime": {"type": "string"}, "defaultReward": {"type": "number"},
+        "rewardAggregation": {"type": "string"},
+        "explorationPercentage": {"type": "number", "minimum": 0, "maximum": 1},
+        "modelExportFrequency": {"type": "string"}, "logRetentionDays": {"type": "integer"},
+        "learningMode": {"type": "string", "enum": ["Online", "Apprentice", "LoggingOnly"]},
+        "modelRetrainDays": {"type": "integer"}}},
+    "PersonalizerPolicy": {"type": "object", "required": ["arguments"], "properties": {
+        "name": {"type": "string", "maxLength": 256},
+        "arguments": {"type": "string", "maxLength": 1024}}},
     "PersonalizerReward": {"type": "object", "required": ["value"],
                            "properties": {"value": {"type": "number"}}},
     "PersonalizerMultiSlotReward": {"type": "object", "required": ["reward"], "properties": {

@@ -50,7 +50,11 @@ def split_names(values: Iterable[str]) -> list[str]:
         for item in (part.strip() for part in value.split(",")):
             if not item:
                 continue
+<<<<<<< HEAD
             if item in PLAIN or item.startswith(PREFIXES) or not names \
+=======
+            if item in ("uniform", "baseline") or item.startswith(PREFIXES) or not names \
+>>>>>>> i12data
                     or not names[-1].startswith("vw:"):
                 names.append(item)
             else:
@@ -81,6 +85,7 @@ class UniformSource:
 
 
 @dataclass
+<<<<<<< HEAD
 class FirstSource:
     """The first offered action of each decision (Personalizer's baseline)."""
 
@@ -88,6 +93,15 @@ class FirstSource:
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         out = np.zeros(chunk.mask.shape)
+=======
+class BaselineSource:
+    """The first offered action of each decision (Personalizer's baseline)."""
+
+    name: str = "baseline"
+
+    def pmfs(self, chunk: Chunk) -> np.ndarray:
+        out = np.zeros_like(chunk.mask, dtype=float)
+>>>>>>> i12data
         out[:, 0] = 1.0
         return out
 
@@ -159,8 +173,13 @@ def resolve(session: Session, experiment: Experiment, name: str) -> Source:
     """
     if name == "uniform":
         return UniformSource()
+<<<<<<< HEAD
     if name == "first":
         return FirstSource()
+=======
+    if name == "baseline":
+        return BaselineSource()
+>>>>>>> i12data
     kind, _, arg = name.partition(":")
     if not arg:
         raise _bad(f"{name!r} is not a candidate: use model:<version>, model:latest, "

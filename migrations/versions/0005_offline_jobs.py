@@ -1,7 +1,7 @@
 """offline jobs (Personalizer evaluations and feature importances)
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004 (0002 on its own branch; re-chained after merging i12data)
 Create Date: 2026-12-07
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -117,7 +117,8 @@ def test_multislot_rank_reward_activate(app, client, news):
     assert rewarded.status_code == 204
     with session_of(app) as session:
         rows = session.scalars(sa.select(Decision).order_by(Decision.id)).all()
-    assert [r.event_id for r in rows] == ["ms-75269AD0:Main Article", "ms-75269AD0:Side Bar"]
+    assert [r.event_id for r in rows] == ["ms-75269AD0\x1fMain Article",
+                                          "ms-75269AD0\x1fSide Bar"]
     assert [r.reward for r in rows] == [0.5, 0.6]
     assert all(r.activated_at is not None for r in rows)
     assert rows[0].context["slot"] == {"size": "Large", "position": "Top Middle",
@@ -204,15 +205,3 @@ def test_fields_personalizer_accepted_are_never_refused(client, news):
         {"timeOfDay": "Morning"}], "actions": [{**a, "extra": True} for a in NEWS_ACTIONS]}
     response = client.post("/personalizer/v1.0/rank", json=body, headers=news)
     assert response.status_code == 201, response.json
-
-
-def test_the_v1_1_preview_3_paths_of_newer_sdks(app, client, news):
-    base = "/personalizer/v1.1-preview.3"
-    ranked = client.post(f"{base}/rank", json=RANK_PAIRS[0][0], headers=news)
-    assert ranked.status_code == 201
-    assert_rank_response(ranked.json, RANK_PAIRS[0][0])
-    event = ranked.json["eventId"]
-    assert client.post(f"{base}/events/{event}/reward", json={"value": 1.0},
-                       headers=news).status_code == 204
-    missing = client.post(f"{base}/events/nope/activate", headers=news)
-    assert missing.status_code == 404 and missing.json["error"]["code"] == "ResourceNotFound"
