@@ -343,7 +343,6 @@ class ServiceSecret(Base):
     created_at: Mapped[float] = mapped_column(sa.Double)
 
 
-<<<<<<< HEAD
 class OfflineJob(Base):
     """A Personalizer-style background job (offline evaluation, feature importance): its
     request, status and result, polled by the client (`experiments.offline.jobs`)."""
@@ -363,7 +362,8 @@ class OfflineJob(Base):
     end_time: Mapped[float] = mapped_column(sa.Double)
     created_at: Mapped[float] = mapped_column(sa.Double)
     updated_at: Mapped[float] = mapped_column(sa.Double)
-=======
+
+
 class PendingEvent(Base):
     """A reward (`kind` "reward", its mapped value) or an activation ("activate") for an
     event id with no decision yet (Personalizer endpoints only): applied when the decision
@@ -380,4 +380,3 @@ class PendingEvent(Base):
     received_at: Mapped[float] = mapped_column(sa.Double)
     expires_at: Mapped[float] = mapped_column(sa.Double)
     state: Mapped[str] = mapped_column(sa.String(16))
->>>>>>> i12data

@@ -9,7 +9,8 @@
 - Properties: ``creationTime`` is when the current model line began (the newest import or
   reset, else the experiment's creation); ``lastModifiedTime`` the serving snapshot's time.
 - Deleting the logs removes every decision of the experiment with its rewards, idempotency
-  keys and supplied candidate probabilities (``experiments.erasure``), in one transaction
+  keys and supplied candidate probabilities (``experiments.erasure``), and the rewards and
+  activations still waiting for their decision (``pending_events``), in one transaction
   with its audit entry. Model snapshots stay (reset the model for that).
 """
 
@@ -27,7 +28,7 @@ from bandits.learner import OnlineLearner
 from experiments import audit, erasure
 from experiments.errors import Conflict
 from experiments.learning import imports, snapshots
-from experiments.models import Decision, Experiment, Model
+from experiments.models import Decision, Experiment, Model, PendingEvent
 from experiments.policies import bandit_arguments
 
 
@@ -108,7 +109,11 @@ def delete_logs(session: Session, experiment: Experiment,
     rewards = erasure.delete_dependents(session, condition)
     result = session.execute(sa.delete(Decision).where(condition),
                              execution_options={"synchronize_session": False})
-    deleted = {"decisions": getattr(result, "rowcount", 0) or 0, "rewards": rewards}
+    pending = session.execute(sa.delete(PendingEvent).where(
+        PendingEvent.experiment_id == experiment.id),
+        execution_options={"synchronize_session": False})
+    deleted = {"decisions": getattr(result, "rowcount", 0) or 0, "rewards": rewards,
+               "pending_events": getattr(pending, "rowcount", 0) or 0}
     audit.record(session, actor, "logs.delete", experiment.key, deleted)
     session.commit()
     return deleted

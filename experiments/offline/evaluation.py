@@ -4,7 +4,7 @@ Over the decisions logged in ``[start, end)`` (the scope of the OPE report with 
 and ``until``), one streaming pass evaluates:
 
 - ``Online``: the experiment's current learner setting, replayed (``vw:`` candidate);
-- ``Baseline``: the first offered action (``first``);
+- ``Baseline``: the first offered action (``baseline``);
 - ``Random``: every offered action equally likely (``uniform``);
 - each custom policy: its VW arguments read as a learner setting (``experiments.offline.
   vwargs``), replayed.
@@ -74,7 +74,7 @@ def policies(experiment: Experiment, custom: Sequence[Mapping[str, Any]]) -> lis
     learner = experiment.config["learner"]
     found = [Policy("Online", "Online", bandit_arguments(experiment.config),
                     vwargs.candidate_name(learner), learner),
-             Policy("Baseline", "Baseline", "", "first"),
+             Policy("Baseline", "Baseline", "", "baseline"),
              Policy("Random", "Random", "", "uniform")]
     for index, item in enumerate(custom):
         setting = vwargs.read(item["arguments"], experiment.config["reward"],

@@ -1,17 +1,13 @@
-"""Personalizer's learning-policy arguments (a VW command line) read as Tailor learner settings.
+"""Custom policies of an offline evaluation (VW command lines) read as Tailor learner settings.
 
 A policy string such as ``--cb_explore_adf --epsilon 0.2 --power_t 0 -l 0.001 --cb_type mtr
--q ::`` is untrusted input: it is never passed to VW. Each option is mapped onto the
-``learner`` setting of an experiment (``{"exploration", "params"}``), which
-``experiments.validation.validate_learner_config`` checks and ``bandits.exploration``
-turns back into the VW arguments Tailor generates itself. Options that name files, ports
-or input data are refused with their own message; any other option outside the mapping is
-refused too, naming it. Format options (``--dsjson``, ``--json``, ``--quiet``) and
-``--cb_explore_adf`` are accepted and dropped.
-
-Interactions use Tailor's namespace letters (``c`` context, ``a`` action; see
-``bandits.features``); ``-q ::`` (every pair, Personalizer's default) becomes
-``["cc", "ca", "aa"]``.
+-q ::`` is untrusted input: it is never passed to VW. It goes through the allow-list of the
+learning-policy endpoint (``bandits.policy_arguments.parse_policy``: learning options only,
+never a file, port, data or daemon option), then ``experiments.validation.
+validate_learner_config`` (defaults, the reward range the reward rule implies); VW's command
+line is built again from the result by ``bandits.exploration``. The input-format options
+Personalizer's own examples carry (``--dsjson``, ``--json``) say how VW reads a log file,
+which Tailor does not hand to VW: they are dropped before the allow-list.
 """
 
 from __future__ import annotations
@@ -20,31 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bandits.exploration import ExplorationError
+from bandits.policy_arguments import parse_policy
 from experiments.errors import ValidationFailed
 from experiments.validation import validate_learner_config
 
-FILE_OPTIONS = frozenset({
-    "-f", "--final_regressor", "-i", "--initial_regressor", "-d", "--data", "--daemon",
-    "--port", "--cache_file", "-c", "--cache", "--readable_model", "--invert_hash",
-    "--pid_file", "-p", "--predictions", "-r", "--raw_predictions", "--audit_regressor",
-    "--feature_mask", "--dictionary", "--dictionary_path", "--save_per_pass",
-    "--num_children", "--extra_metrics", "--sendto", "--output_feature_regularizer_binary",
-    "--output_feature_regularizer_text", "--initial_weights", "--input_feature_regularizer",
-    "--span_server", "--unique_id", "--total", "--node", "--foreground", "--port_file",
-    "--save_resume", "--preserve_performance_counters", "--id", "--passes", "--holdout_off",
-    "--kill_cache", "--compressed", "--no_stdin", "--audit", "-a", "--progress", "-P",
-    "--binary", "--examples"})
-IGNORED = frozenset({"--cb_explore_adf", "--dsjson", "--json", "--quiet"})
-SELECTORS = {"--squarecb": "squarecb", "--softmax": "softmax", "--regcb": "regcb"}
-VALUED = {"--epsilon": "epsilon", "--gamma_scale": "gamma_scale",
-          "--gamma_exponent": "gamma_exponent", "--lambda": "lambda", "--bag": "bag",
-          "--cover": "cover", "--psi": "psi", "--mellowness": "mellowness",
-          "-l": "learning_rate", "--learning_rate": "learning_rate", "--power_t": "power_t",
-          "--l2": "l2", "-b": "bits", "--bit_precision": "bits", "--cb_type": "cb_type",
-          "-q": "interactions", "--quadratic": "interactions", "--interactions": "interactions",
-          "--cubic": "interactions", "--cb_min_cost": "cb_min_cost",
-          "--cb_max_cost": "cb_max_cost"}
-ALL_PAIRS = ["cc", "ca", "aa"]
+FORMAT_OPTIONS = frozenset({"--dsjson", "--json"})
 
 
 @dataclass(frozen=True)
@@ -52,7 +29,7 @@ class LearnerSetting:
     """A policy string read as Tailor learner settings.
 
     Attributes:
-        learner: The validated ``{"exploration", "params"}`` setting.
+        learner: The validated ``{"exploration", "params", "mode"}`` setting.
         candidate: Its OPE candidate name (``vw:<exploration>,<param>=<value>,...``).
     """
 
@@ -60,101 +37,23 @@ class LearnerSetting:
     candidate: str
 
 
-def _bad(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed.field(field, message)
-
-
-def tokens(text: Any, field: str = "arguments") -> list[tuple[str, str | None]]:
-    """``(option, value)`` pairs of a policy string (``--x=1`` and ``--x 1`` alike).
-
-    Raises:
-        ValidationFailed: A non-string, an over-long string, a file/port/data option, an
-            unknown option or a missing value; the message names the option.
-    """
-    if not isinstance(text, str) or not text.strip() or len(text) > 1024:
-        raise _bad(field, "must be a VW argument string of at most 1024 characters")
-    words, index = text.split(), 0
-    pairs: list[tuple[str, str | None]] = []
-    while index < len(words):
-        option, eq, value = words[index].partition("=")
-        index += 1
-        if option in FILE_OPTIONS:
-            raise _bad(field, f"{option} reads or writes files, ports or data: policy "
-                       "arguments may only set learning options")
-        if option in IGNORED or option in SELECTORS:
-            pairs.append((option, None))
-            continue
-        if option not in VALUED:
-            raise _bad(field, f"option {option!r} is not allowed; allowed: "
-                       f"{', '.join(sorted({*VALUED, *SELECTORS, *IGNORED}))}")
-        if not eq:
-            if index >= len(words):
-                raise _bad(field, f"{option} needs a value")
-            value, index = words[index], index + 1
-        pairs.append((option, value))
-    return pairs
-
-
-def _number(option: str, value: str, field: str) -> float | int:
-    try:
-        number = float(value)
-    except ValueError:
-        raise _bad(field, f"{option} needs a number, got {value!r}") from None
-    return int(number) if number.is_integer() and option in ("--bag", "--cover", "-b",
-                                                             "--bit_precision") else number
-
-
-def _interaction(value: str, field: str) -> list[str]:
-    if value == "::" or value == ":::":
-        return ALL_PAIRS
-    if not 2 <= len(value) <= 3 or not set(value) <= {"c", "a"}:
-        raise _bad(field, f"interaction {value!r}: Tailor's namespaces are 'c' (every "
-                   "context feature) and 'a' (every action feature), e.g. -q ca, or -q ::")
-    return [value]
-
-
-def _exploration(options: dict[str, Any]) -> str:
-    for flag, name in SELECTORS.items():
-        if flag in options:
-            return name
-    for name in ("bag", "cover"):
-        if name in options:
-            return name
-    return "greedy" if options.get("epsilon") == 0 else "epsilon"
-
-
 def read(text: Any, reward: Mapping[str, Any], field: str = "arguments") -> LearnerSetting:
-    """The learner setting a Personalizer policy string describes.
+    """The learner setting a policy string describes.
 
     Raises:
-        ValidationFailed: Naming the option that cannot be accepted.
+        ValidationFailed: On ``field``, naming the option that cannot be accepted.
     """
-    options: dict[str, Any] = {}
-    interactions: list[str] = []
-    for option, value in tokens(text, field):
-        name = VALUED.get(option)
-        if value is None or name is None:
-            options[option] = True
-        elif name == "interactions":
-            interactions += [i for i in _interaction(value, field) if i not in interactions]
-        elif name == "cb_type":
-            options[name] = value
-        else:
-            options[name] = _number(option, value, field)
-    exploration = _exploration(options)
-    params = {k: v for k, v in options.items() if not k.startswith("-")}
-    if exploration == "greedy":
-        params.pop("epsilon", None)
-    if "cb_min_cost" in params or "cb_max_cost" in params:
-        low, high = params.pop("cb_max_cost", 0.0), params.pop("cb_min_cost", -1.0)
-        params["reward_range"] = [0.0 - low, 0.0 - high]
-    if interactions:
-        params["interactions"] = interactions
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationFailed.field(field, "must be a non-empty VW argument string")
+    kept = " ".join(word for word in text.split() if word not in FORMAT_OPTIONS)
     try:
+        exploration, params = parse_policy(kept)
         learner = validate_learner_config({"exploration": exploration, "params": params},
                                           reward)
+    except ExplorationError as exc:
+        raise ValidationFailed.field(field, exc.reason) from None
     except ValidationFailed as exc:
-        raise _bad(field, f"{exc.message}") from None
+        raise ValidationFailed.field(field, exc.message) from None
     return LearnerSetting(learner, candidate_name(learner))
 
 

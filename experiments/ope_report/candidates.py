@@ -5,7 +5,7 @@ Names (the ``candidates`` query parameter, comma-separated):
 - ``model:<version>`` - a stored model snapshot; ``model:latest`` - the snapshot the
   bandit arm serves now (reported under its version, e.g. ``model:17``);
 - ``uniform`` - every offered action equally likely;
-- ``first`` - always the first offered action (Personalizer's baseline policy);
+- ``baseline`` - always the first offered action (Personalizer's baseline policy);
 - ``fixed:<action_id>`` - always that action; where it was not offered, uniform over the
   offered actions (what a fixed champion serves then);
 - ``pmf:<name>`` - probabilities supplied per logged decision (``tailor candidates add``);
@@ -34,7 +34,6 @@ from experiments.ope_report.replay import ReplaySource, parse_vw_spec
 from experiments.ope_report.scope import Chunk
 
 PREFIXES = ("model:", "fixed:", "pmf:", "vw:")
-PLAIN = ("uniform", "first")
 MAX_CANDIDATES = 12
 
 
@@ -50,11 +49,7 @@ def split_names(values: Iterable[str]) -> list[str]:
         for item in (part.strip() for part in value.split(",")):
             if not item:
                 continue
-<<<<<<< HEAD
-            if item in PLAIN or item.startswith(PREFIXES) or not names \
-=======
             if item in ("uniform", "baseline") or item.startswith(PREFIXES) or not names \
->>>>>>> i12data
                     or not names[-1].startswith("vw:"):
                 names.append(item)
             else:
@@ -85,15 +80,6 @@ class UniformSource:
 
 
 @dataclass
-<<<<<<< HEAD
-class FirstSource:
-    """The first offered action of each decision (Personalizer's baseline)."""
-
-    name: str = "first"
-
-    def pmfs(self, chunk: Chunk) -> np.ndarray:
-        out = np.zeros(chunk.mask.shape)
-=======
 class BaselineSource:
     """The first offered action of each decision (Personalizer's baseline)."""
 
@@ -101,7 +87,6 @@ class BaselineSource:
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         out = np.zeros_like(chunk.mask, dtype=float)
->>>>>>> i12data
         out[:, 0] = 1.0
         return out
 
@@ -173,17 +158,12 @@ def resolve(session: Session, experiment: Experiment, name: str) -> Source:
     """
     if name == "uniform":
         return UniformSource()
-<<<<<<< HEAD
-    if name == "first":
-        return FirstSource()
-=======
     if name == "baseline":
         return BaselineSource()
->>>>>>> i12data
     kind, _, arg = name.partition(":")
     if not arg:
         raise _bad(f"{name!r} is not a candidate: use model:<version>, model:latest, "
-                   "uniform, first, fixed:<action_id>, pmf:<name> or vw:<exploration>,...")
+                   "uniform, fixed:<action_id>, pmf:<name> or vw:<exploration>,...")
     if kind == "fixed":
         return FixedSource(arg)
     if kind == "model":

@@ -119,7 +119,8 @@ def test_logs_properties_and_delete(app, client, admin):
     with session_of(app) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Decision)) == 0
         entry = session.scalars(sa.select(AuditLog).where(AuditLog.action == "logs.delete")).one()
-    assert entry.details == {"decisions": 20, "rewards": 0} and entry.target == "news"
+    assert entry.details == {"decisions": 20, "rewards": 0, "pending_events": 0}
+    assert entry.target == "news"
 
 
 def test_evaluation_equals_the_ope_report_and_applies_under_the_promotion_rule(
