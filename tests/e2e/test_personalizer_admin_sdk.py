@@ -1,8 +1,9 @@
 """Microsoft's `azure-ai-personalizer` 1.0.0b1, unmodified but for endpoint and key, against
-gunicorn on SQLite and PostgreSQL: every method of `PersonalizerAdministrationClient` that
-Tailor serves for models, logs, evaluations and feature importances, with the answers'
-meaning checked (the evaluation equals Tailor's OPE report on the same window, the exported
-model loads in VW itself and predicts what the server serves, importances ranked)."""
+gunicorn on SQLite and PostgreSQL: every method of `PersonalizerAdministrationClient`
+(service configuration, policy, model, logs, evaluations, applyFromEvaluation, feature
+importances), with the answers' meaning checked: the evaluation equals Tailor's OPE report
+on the same window, the exported model loads in VW itself and predicts what the server
+serves, importances are ranked, configurations round-trip."""
 
 from __future__ import annotations
 
@@ -117,10 +118,30 @@ def _check_models(url: str, key: str, tailor_admin: str, tmp_path) -> None:
     assert [r["probability"] for r in fresh["ranking"]] == pytest.approx([1 / 3] * 3)
 
 
+def _check_configuration(admin: PersonalizerAdministrationClient) -> None:
+    """The i12data methods: service configuration and learning policy round trips."""
+    config = admin.get_service_configuration()
+    assert config["explorationPercentage"] == pytest.approx(0.2)
+    answer = admin.update_service_configuration(config)
+    edited = "lastConfigurationEditDate"
+    assert {k: v for k, v in answer.items() if k != edited} == \
+        {k: v for k, v in config.items() if k != edited}
+    assert "--epsilon 0.2" in admin.get_policy()["arguments"]
+    updated = admin.update_policy({"name": "custom", "arguments": CUSTOM})
+    assert updated["name"] == "custom" and "--epsilon 0.1" in updated["arguments"]
+    assert admin.get_policy() == updated
+    with pytest.raises(HttpResponseError) as refused:
+        admin.update_policy({"name": "evil", "arguments": "--cb_explore_adf -f /tmp/x"})
+    assert refused.value.status_code == 400
+    default = admin.reset_policy()
+    assert "--epsilon 0.2" in default["arguments"] and admin.get_policy() == default
+
+
 def test_every_administration_method(served, tmp_path):
     server, key, tailor_admin = served
     credential = AzureKeyCredential(key)
     admin = PersonalizerAdministrationClient(server.url, credential)
+    _check_configuration(admin)
     _check_models(server.url, key, tailor_admin, tmp_path)  # ends with a reset (uniform)
     started = datetime.now(UTC)
     _traffic(PersonalizerClient(server.url, credential))
