@@ -176,6 +176,8 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
      "A stored OPE report by id, or `latest`", None, "200"),
     ("get", "/v1/experiments/{key}/reports/health", "analyst",
      "Bandit health: chosen actions vs logged probabilities, reward-join rates", None, "200"),
+    ("get", "/v1/experiments/{key}/reports/features", "analyst",
+     "Feature importance on the decisions of a window (computed and stored)", None, "200"),
     ("get", "/v1/experiments/{key}/candidates", "analyst",
      "Supplied candidate policies (pmf:<name>)", None, "200"),
     ("post", "/v1/experiments/{key}/promote", "admin",
@@ -211,7 +213,11 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {"name": "bootstrap_samples", "in": "query",
          "schema": {"type": "integer", "minimum": 100, "maximum": 10000, "default": 1000}},
         {"name": "seed", "in": "query", "schema": {"type": "integer", "default": 0}},
-        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+    "/v1/experiments/{key}/reports/features": [
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
     "/v1/experiments/{key}/reports/ab": [
         {"name": "segment", "in": "query", "schema": {"type": "string"},
          "description": "context field to break down by: `country` or `user.country`"},
