@@ -4,7 +4,7 @@
 where only the context feature ``segment`` (3 values) decides which action pays (0.7
 against 0.2), beside ``--noise`` noise features of 5 values each. For each seed, the
 drop-column importances are computed and the share of seeds where ``segment`` ranks first
-is printed (the suite runs 3 seeds; docs/personalizer-migration.md records this run).
+is printed (the suite runs 2 seeds; docs/personalizer-migration.md records this run).
 
     .venv/bin/python -m bench.feature_importance --seeds 100 --decisions 900
 """

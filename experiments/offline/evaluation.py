@@ -7,7 +7,10 @@ and ``until``), one streaming pass evaluates:
 - ``Baseline``: the first offered action (``baseline``);
 - ``Random``: every offered action equally likely (``uniform``);
 - each custom policy: its VW arguments read as a learner setting (``experiments.offline.
-  vwargs``), replayed.
+  vwargs``), replayed;
+- with ``enablePolicyOptimization``, a small grid of other learner settings
+  (``OPTIMIZATION_GRID``, source ``OfflineExperimentation``), replayed: Personalizer's
+  "optimization discovery" as a fixed search, not an open-ended one.
 
 The estimates are the OPE report's: the same candidates, reward model, estimators and
 options, so ``summary`` equals ``GET /v1/experiments/{key}/reports/ope?candidates=...&since=
@@ -40,10 +43,15 @@ from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
 from experiments.ope_report.scope import Chunk, chunks, count, scope_of
 from experiments.policies import bandit_arguments
+from experiments.validation import validate_learner_config
 
 BUCKET_SECONDS = 300
 ESTIMATOR = "dr"
-APPLICABLE = ("Online", "Custom")
+APPLICABLE = ("Online", "Custom", "OfflineExperimentation")
+LEARNING_SETTINGS = ("Custom", "OfflineExperimentation")
+OPTIMIZATION_GRID: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("epsilon", {"epsilon": 0.05}), ("epsilon", {"epsilon": 0.2}),
+    ("squarecb", {"gamma_scale": 10.0}), ("squarecb", {"gamma_scale": 100.0}))
 
 
 @dataclass(frozen=True)
@@ -65,8 +73,10 @@ class Policy:
     learner: dict[str, Any] | None = None
 
 
-def policies(experiment: Experiment, custom: Sequence[Mapping[str, Any]]) -> list[Policy]:
-    """Online, Baseline, Random and the custom policies (already shape-checked).
+def policies(experiment: Experiment, custom: Sequence[Mapping[str, Any]],
+             optimize: bool = False) -> list[Policy]:
+    """Online, Baseline, Random, the custom policies (already shape-checked) and, when
+    ``optimize``, the grid's settings that are not already there.
 
     Raises:
         ValidationFailed: A custom policy whose arguments cannot be accepted.
@@ -81,7 +91,26 @@ def policies(experiment: Experiment, custom: Sequence[Mapping[str, Any]]) -> lis
                               f"policies[{index}].arguments")
         found.append(Policy(item["name"], "Custom", item["arguments"], setting.candidate,
                             setting.learner))
+    return found + (_grid(experiment, {p.candidate for p in found}) if optimize else [])
+
+
+def _grid(experiment: Experiment, taken: set[str]) -> list[Policy]:
+    found = []
+    for exploration, params in OPTIMIZATION_GRID:
+        learner = validate_learner_config({"exploration": exploration, "params": params},
+                                          experiment.config["reward"])
+        candidate = vwargs.candidate_name(learner)
+        if candidate not in taken:
+            taken.add(candidate)
+            arguments = bandit_arguments({"learner": learner})
+            found.append(Policy(grid_name(exploration, params), "OfflineExperimentation",
+                                arguments, candidate, learner))
     return found
+
+
+def grid_name(exploration: str, params: Mapping[str, Any]) -> str:
+    """A grid setting's policy name, e.g. ``squarecb gamma_scale 100``."""
+    return f"{exploration} " + ", ".join(f"{k} {v:g}" for k, v in params.items())
 
 
 def options_for(found: Sequence[Policy], start: float, end: float) -> OpeOptions:
@@ -204,7 +233,7 @@ def optimal(result: Mapping[str, Any]) -> str:
     best, value = "Online", -math.inf
     for entry in result["policies"]:
         versus = entry["estimates"].get("vs_champion")
-        if entry["policySource"] != "Custom" or not versus:
+        if entry["policySource"] not in LEARNING_SETTINGS or not versus:
             continue
         low = versus.get("ci_low")
         estimate = entry["estimates"]["estimators"][ESTIMATOR]["value"]

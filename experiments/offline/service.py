@@ -25,7 +25,8 @@ def evaluation_request(experiment: Experiment, body: Any) -> dict[str, Any]:
     if not isinstance(policies, list) or len(policies) > MAX_POLICIES:
         raise ValidationFailed.field("policies", f"must be a list of at most {MAX_POLICIES} "
                                      "{name, arguments} objects")
-    names = {"Online", "Baseline", "Random"}
+    names = {"Online", "Baseline", "Random",
+             *(evaluation.grid_name(e, p) for e, p in evaluation.OPTIMIZATION_GRID)}
     for index, item in enumerate(policies):
         if not isinstance(item, Mapping):
             raise ValidationFailed.field(f"policies[{index}]", "must be an object")
@@ -43,7 +44,8 @@ def evaluation_request(experiment: Experiment, body: Any) -> dict[str, Any]:
 
 def compute_evaluation(session: Session, experiment: Experiment,
                        job: OfflineJob) -> dict[str, Any]:
-    found = evaluation.policies(experiment, job.request.get("policies") or [])
+    found = evaluation.policies(experiment, job.request.get("policies") or [],
+                                bool(job.request.get("enablePolicyOptimization")))
     result = evaluation.evaluate(session, experiment, found, job.start_time, job.end_time)
     result["optimalPolicy"] = evaluation.optimal(result)
     return result
@@ -74,7 +76,8 @@ def refusals(experiment: Experiment, job: OfflineJob, entry: Mapping[str, Any],
         found.append({"code": "other_online", "message": "the evaluation compared with "
                       f"{job.result['online']}, but the learner is now {online}"})
     versus = entry["estimates"].get("vs_champion") or {}
-    if entry["policySource"] == "Custom" and versus.get("verdict") != "better":
+    if entry["policySource"] in evaluation.LEARNING_SETTINGS \
+            and versus.get("verdict") != "better":
         low = versus.get("ci_low")
         found.append({"code": "not_better", "message": (
             f"{entry['name']} is {versus.get('verdict')} than Online: the lower bound of the "

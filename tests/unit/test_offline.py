@@ -78,7 +78,7 @@ def test_nothing_outside_the_allow_list_reaches_vw(words):
     assert "/" not in arguments
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_the_informative_context_feature_ranks_first(seed):
     rows = importance.importances(importance.simulate(seed, n=900))
     assert (rows[0]["namespace"], rows[0]["featureName"], rows[0]["score"]) == \
