@@ -61,6 +61,23 @@ def test_service_configuration_round_trip(app, client, loop):
     assert "rewardWaitTime" in history[-1].details["fields"]
 
 
+def test_reward_or_exploration_changes_start_a_new_model(client, loop):
+    def arguments() -> str:
+        return client.get("/v1/experiments/loop/learning", headers=loop).json["arguments"]
+
+    current = client.get(SERVICE, headers=loop).json
+    first = arguments()
+    client.put(SERVICE, json={**current, "defaultReward": 0.1}, headers=loop)
+    second = arguments()
+    assert second != first and "--random_seed 1" in second
+    client.put(SERVICE, json={**current, "defaultReward": 0.1, "explorationPercentage": 0.05},
+               headers=loop)
+    assert arguments() not in (first, second) and "--epsilon 0.05" in arguments()
+    client.put(SERVICE, json={**current, "defaultReward": 0.1, "explorationPercentage": 0.05,
+                              "logRetentionDays": 7}, headers=loop)
+    assert "--epsilon 0.05" in arguments()  # other settings keep the model
+
+
 def test_timespan_durations_and_idempotent_put(client, loop):
     current = client.get(SERVICE, headers=loop).json
     assert client.put(SERVICE, json={**current, "rewardWaitTime": "00:10:00"},
