@@ -30,8 +30,15 @@ def _learn(app) -> None:
     learner.stop()
 
 
-@pytest.mark.parametrize(("baseline_reward", "low", "high"), [(1.0, 0.8, 1.0),
-                                                              (-1.0, 0.0, 0.25)])
+# epsilon-greedy over K=3 actions with epsilon 0.2: the greedy action has probability
+# 1 - 0.2 + 0.2/3, any other 0.2/3. Imitating the baseline: its rate tends to the first;
+# learning it is the worst: to the second (the first decision, before any learning, is a tie
+# that VW breaks towards the first action: 0.004 of the mean).
+IMITATE, AVOID = 1 - 0.2 + 0.2 / 3, 0.2 / 3
+
+
+@pytest.mark.parametrize(("baseline_reward", "low", "high"), [
+    (1.0, IMITATE - 0.01, IMITATE + 0.01), (-1.0, AVOID - 0.01, AVOID + 0.01)])
 def test_match_rate_follows_what_the_bandit_learned(app, client, team, baseline_reward,
                                                     low, high):
     client.post("/v1/experiments", headers=team.auth(), json={
