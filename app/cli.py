@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from app import cli_learn, cli_ope, cli_partitions, db, migrate
+from app import cli_learn, cli_ope, cli_partitions, cli_retention, db, migrate
 from app.ratelimit import Limit
 from experiments import audit, bootstrap, clock, keys
 from experiments.errors import DomainError
@@ -157,6 +157,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli_learn.learn)
     cli_ope.init_app(app)  # import-log, export-log, candidates, ope
     cli_partitions.init_app(app)
+    cli_retention.init_app(app)
 
 
 def _create_app():

@@ -255,6 +255,8 @@ def _operation(path: str, scope: str | None, summary: str, request: str | None,
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_names(path)]
     parameters += QUERY_PARAMETERS.get(path, [])
+    if status == "204":  # no body, so no content type
+        operation["responses"][status] = {"description": "No Content"}
     if parameters:
         operation["parameters"] = parameters
     if request:

@@ -32,7 +32,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "-l": ("learning_rate", "number"), "--learning_rate": ("learning_rate", "number"),
     "--power_t": ("power_t", "number"), "--l2": ("l2", "number"),
     "-b": ("bits", "integer"), "--bit_precision": ("bits", "integer"),
-    "--cb_type": ("cb_type", "word"),
+    "--cb_type": ("cb_type", "word"), "--random_seed": ("random_seed", "integer"),
     "-q": ("interactions", "term"), "--quadratic": ("interactions", "term"),
     "--interactions": ("interactions", "term"), "--cubic": ("interactions", "term"),
 }

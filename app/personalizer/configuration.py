@@ -15,9 +15,9 @@ experiment (every change is a new experiment version, kept in its history).
 Apprentice and LoggingOnly serve the `baseline` champion (the first offered action) when
 the experiment's champion was `uniform`.
 
-A change of the exploration settings changes the VW arguments, which starts a new model
-(as Personalizer reset its model); a change of the reward settings applies to decisions
-whose window closes afterwards.
+A change of the exploration or reward settings starts a new model, as Personalizer did: new
+VW arguments (a reward-settings change alone bumps `--random_seed`) are a new model lineage,
+served from scratch and learned from the decisions whose window closes afterwards.
 """
 
 from __future__ import annotations
@@ -154,11 +154,23 @@ def exploration_of(config: Mapping[str, Any]) -> float:
     return float(config["learner"]["params"].get("epsilon", 0.0))
 
 
+REWARD_SETTINGS = ("window_seconds", "default", "aggregation")
+
+
+def _new_model(learner: dict[str, Any]) -> dict[str, Any]:
+    """The same learner settings with a new VW seed: new arguments, so a new model."""
+    params = learner["params"]
+    return {**learner, "params": {**params, "random_seed": params.get("random_seed", 0) + 1}}
+
+
 def updated_config(target: Experiment, body: Mapping[str, Any]) -> dict[str, Any]:
     config = target.config
     changes: dict[str, Any] = {
         "reward": _reward(body, config["reward"]), "learner": _learner(body, config),
         "service": _service(body, config.get("service") or {})}
+    reward_changed = any(changes["reward"][k] != config["reward"][k] for k in REWARD_SETTINGS)
+    if reward_changed and changes["learner"]["params"] == config["learner"]["params"]:
+        changes["learner"] = _new_model(changes["learner"])
     if changes["learner"]["mode"] != "online" and config["champion"]["type"] == "uniform":
         changes["champion"] = {"type": "baseline"}  # Personalizer's apprentice follows it
     try:

@@ -4,9 +4,17 @@ Personalizer's validation codes, the experiment's history, and what the learner 
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
-from experiments import rewards
-from experiments.models import Experiment, ExperimentHistory
+from experiments import clock, retention, rewards
+from experiments.models import (
+    AuditLog,
+    Decision,
+    DecisionKey,
+    Experiment,
+    ExperimentHistory,
+    RewardKey,
+)
 from tests.conftest import session_of
 
 SERVICE = "/personalizer/configurations/service?api-version=2022-09-01-preview"
@@ -39,8 +47,9 @@ def test_service_configuration_round_trip(app, client, loop):
                   "autoOptimizationFrequency", "autoOptimizationStartDate"):
         assert got[field] == wanted[field], field
     with session_of(app) as session:
-        experiment = session.query(Experiment).one()
-        history = session.query(ExperimentHistory).order_by(ExperimentHistory.version).all()
+        experiment = session.scalars(sa.select(Experiment)).one()
+        history = session.scalars(sa.select(ExperimentHistory)
+                                  .order_by(ExperimentHistory.version)).all()
     config = experiment.config
     assert config["reward"] == {**config["reward"], "window_seconds": 14400.0,
                                 "default": -0.5, "aggregation": "median"}
@@ -50,6 +59,23 @@ def test_service_configuration_round_trip(app, client, loop):
     assert config["service"]["model_export_seconds"] == 300.0
     assert [h.change for h in history] == ["create", "personalizer_service"]
     assert "rewardWaitTime" in history[-1].details["fields"]
+
+
+def test_reward_or_exploration_changes_start_a_new_model(client, loop):
+    def arguments() -> str:
+        return client.get("/v1/experiments/loop/learning", headers=loop).json["arguments"]
+
+    current = client.get(SERVICE, headers=loop).json
+    first = arguments()
+    client.put(SERVICE, json={**current, "defaultReward": 0.1}, headers=loop)
+    second = arguments()
+    assert second != first and "--random_seed 1" in second
+    client.put(SERVICE, json={**current, "defaultReward": 0.1, "explorationPercentage": 0.05},
+               headers=loop)
+    assert arguments() not in (first, second) and "--epsilon 0.05" in arguments()
+    client.put(SERVICE, json={**current, "defaultReward": 0.1, "explorationPercentage": 0.05,
+                              "logRetentionDays": 7}, headers=loop)
+    assert "--epsilon 0.05" in arguments()  # other settings keep the model
 
 
 def test_timespan_durations_and_idempotent_put(client, loop):
@@ -98,7 +124,7 @@ def test_policy_get_put_delete(app, client, loop):
     assert "--epsilon 0.2" in reset.json["arguments"]
     assert "--learning_rate 0.001" in reset.json["arguments"]
     with session_of(app) as session:
-        changes = [h.change for h in session.query(ExperimentHistory).all()]
+        changes = list(session.scalars(sa.select(ExperimentHistory.change)))
     assert changes.count("personalizer_policy") == 2
 
 
@@ -130,3 +156,30 @@ def test_six_aggregations_join_like_the_learning_loop(app, client, team, aggrega
                       headers=team.auth()).json["decisions"]
     assert rows[0]["reward"] == pytest.approx(expected)
     assert rewards.aggregate(aggregation, [0.2, 1.0, 0.3]) == pytest.approx(expected)
+
+
+def test_log_retention_deletes_old_decisions_and_rewards(app, client, team, loop, runner):
+    client.post("/v1/experiments", headers=team.auth(), json={"key": "kept"})
+    for key in ("loop", "kept"):
+        headers = {"Authorization": f"Bearer {team.client}"}
+        ranked = client.post(f"/v1/experiments/{key}/rank", headers=headers,
+                             json={"actions": [{"id": "a"}, {"id": "b"}]}).json
+        client.post(f"/v1/events/{ranked['event_id']}/rewards", headers=headers,
+                    json={"type": "reward", "value": 1.0, "idempotency_key": key})
+    client.post("/personalizer/v1.0/events/early/reward", json={"value": 1}, headers=loop)
+    current = client.get(SERVICE, headers=loop).json
+    client.put(SERVICE, json={**current, "logRetentionDays": 2}, headers=loop)
+    with session_of(app) as session:
+        assert retention.apply(session, now=clock.now() + 1 * 86400) == []
+        done = retention.apply(session, now=clock.now() + 3 * 86400)
+        assert [(d.experiment, d.decisions, d.rewards, d.pending) for d in done] == [
+            ("loop", 1, 1, 1)]
+        left = session.execute(sa.select(Experiment.key, sa.func.count(Decision.id))
+                               .join(Decision, Decision.experiment_id == Experiment.id)
+                               .group_by(Experiment.key)).all()
+        assert dict(left) == {"kept": 1}
+        assert session.scalar(sa.select(sa.func.count()).select_from(RewardKey)) == 1
+        assert session.scalar(sa.select(sa.func.count()).select_from(DecisionKey)) == 1
+        assert session.scalar(sa.select(AuditLog.action).where(
+            AuditLog.action == "logs.retention")) == "logs.retention"
+    assert "nothing older" in runner.invoke(args=["retention"]).output

@@ -15,7 +15,8 @@ from bandits.policy_arguments import OPTIONS, parse_policy
 WRITTEN = {"--cb_explore_adf", "--quiet", "--epsilon", "--squarecb", "--gamma_scale",
            "--gamma_exponent", "--softmax", "--lambda", "--bag", "--cover", "--psi",
            "--regcb", "--mellowness", "--learning_rate", "--power_t", "--l2",
-           "--bit_precision", "--cb_min_cost", "--cb_max_cost", "--cb_type", "--interactions"}
+           "--bit_precision", "--random_seed", "--cb_min_cost", "--cb_max_cost", "--cb_type",
+           "--interactions"}
 DANGEROUS = ["-f", "-d", "-i", "--daemon", "--cache_file", "--readable_model",
              "--invert_hash", "-p", "--port", "--data", "--final_regressor",
              "--initial_regressor", "-c", "--cache", "--pid_file", "--audit_regressor",
