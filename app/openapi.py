@@ -236,6 +236,10 @@ RESPONSE_CONTENT: dict[str, dict[str, Any]] = {
     "/metrics": {"text/plain": {"schema": {"type": "string"}}},
     "/v1/experiments/{key}/reports/ab": {"application/json": {"schema": OBJ},
                                          "text/csv": {"schema": {"type": "string"}}},
+    # Personalizer's `model` export: the VW model file.
+    **{f"{prefix}/model": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}}
+       for prefix, _name in personalizer_routes.PREFIXES},
 }
 
 ERROR_STATUSES = {"400": "Malformed or invalid", "401": "No or bad key", "403": "Scope",
