@@ -19,22 +19,13 @@ from experiments.errors import ValidationFailed
 from experiments.offline import jobs, service
 
 
-def _time(name: str, default: float) -> float:
-    raw = request.args.get(name)
-    if not raw:
-        return default
-    try:
-        return clock.parse_iso(raw)
-    except ValueError:
-        raise ValidationFailed.field(name, "must be an ISO 8601 date-time") from None
-
-
 @bp.get("/experiments/<key>/reports/features")
 @requires("analyst")
 def feature_report(key: str):
     session = db.session()
     experiment = team_experiment(key)
-    start, end = _time("since", 0.0), _time("until", clock.now() + 1.0)
+    start = jobs.query_time(request.args.get("since"), "since", 0.0)
+    end = jobs.query_time(request.args.get("until"), "until", clock.now() + 1.0)
     if not start < end:
         raise ValidationFailed.field("until", "must be after since")
     job_id = f"tailor-{uuid.uuid4().hex[:12]}"

@@ -40,16 +40,6 @@ def create_evaluation(evaluation_id: str) -> Response:
     return jsonify(_document(job))
 
 
-def _time(name: str, default: float) -> float:
-    raw = request.args.get(name)
-    if not raw:
-        return default
-    try:
-        return clock.parse_iso(raw)
-    except ValueError:
-        raise PersonalizerError.invalid(name, "must be an ISO 8601 date-time") from None
-
-
 def _series_options(job: OfflineJob) -> tuple[float, float, int, str]:
     interval = request.args.get("intervalInMinutes") or "5"
     if not interval.isdigit() or int(interval) not in INTERVALS:
@@ -58,7 +48,8 @@ def _series_options(job: OfflineJob) -> tuple[float, float, int, str]:
     window = request.args.get("window") or "Expanding"
     if window not in WINDOWS:
         raise PersonalizerError.invalid("window", "must be Expanding or Rolling")
-    return (_time("startTime", job.start_time), _time("endTime", job.end_time),
+    return (jobs.query_time(request.args.get("startTime"), "startTime", job.start_time),
+            jobs.query_time(request.args.get("endTime"), "endTime", job.end_time),
             int(interval), window)
 
 

@@ -31,9 +31,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from bandits.features import FeatureError
-from bandits.policy import PolicyError
-from experiments.errors import Unprocessable
 from experiments.models import Experiment
 from experiments.offline import vwargs
 from experiments.ope import LoggedBatch
@@ -41,7 +38,8 @@ from experiments.ope.moments import Moments
 from experiments.ope_report import candidates, qmodel
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
-from experiments.ope_report.scope import Chunk, chunks, count, scope_of
+from experiments.ope_report.report import logged_batch
+from experiments.ope_report.scope import chunks, count, scope_of
 from experiments.policies import bandit_arguments
 from experiments.validation import validate_learner_config
 
@@ -139,9 +137,9 @@ def evaluate(session: Session, experiment: Experiment, found: Sequence[Policy], 
     buckets: dict[str, dict[int, Any]] = {name: {} for name in sources}
     try:
         for chunk in chunks(session, scope):
-            base = _batch(chunk, sources[online], model.q_hat(chunk))
+            base = logged_batch(chunk, sources[online], model.q_hat(chunk))
             for name, source in sources.items():
-                batch = base if name == online else _batch(chunk, source, base.q_hat)
+                batch = base if name == online else logged_batch(chunk, source, base.q_hat)
                 states[name].add(batch, None if name == online else base, chunk, None)
                 _bucket(buckets[name], batch, chunk.created_at, options)
     finally:
@@ -151,16 +149,6 @@ def evaluate(session: Session, experiment: Experiment, found: Sequence[Policy], 
     return {"n_decisions": n, "estimator": ESTIMATOR, "options": options.describe(),
             "bucket_seconds": BUCKET_SECONDS, "online": online,
             "policies": [_entry(p, states[p.candidate], buckets[p.candidate]) for p in found]}
-
-
-def _batch(chunk: Chunk, source: candidates.Source, q_hat: np.ndarray | None) -> LoggedBatch:
-    try:
-        return LoggedBatch(rewards=chunk.rewards, logged_propensity=chunk.propensity,
-                           chosen=chunk.chosen, target_pmf=source.pmfs(chunk), mask=chunk.mask,
-                           q_hat=q_hat)
-    except (ValueError, PolicyError, FeatureError) as exc:
-        raise Unprocessable(f"{source.name} cannot be evaluated on the decisions from "
-                            f"{chunk.event_ids[0]!r} on: {exc}") from None
 
 
 def _bucket(found: dict[int, Any], batch: LoggedBatch, created_at: np.ndarray,

@@ -40,6 +40,16 @@ def _time(body: Mapping[str, Any], field: str) -> float:
         raise ValidationFailed.field(field, f"{value!r} is not an ISO 8601 date-time") from None
 
 
+def query_time(raw: str | None, field: str, default: float) -> float:
+    """An optional ISO 8601 query parameter as epoch seconds (``default`` when absent)."""
+    if not raw:
+        return default
+    try:
+        return clock.parse_iso(raw)
+    except ValueError:
+        raise ValidationFailed.field(field, f"{raw!r} is not an ISO 8601 date-time") from None
+
+
 def window(body: Any) -> tuple[str, float, float]:
     """``(name, start, end)`` of a job request.
 

@@ -117,10 +117,10 @@ def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
     evaluations.update({s.name: Evaluation(s.name, options) for s in sources})
     tally, done = health.HealthTally(), 0
     for chunk in chunks(session, scope, _supplied_ids([champion, *sources])):
-        base = _batch(chunk, champion, model.q_hat(chunk))
+        base = logged_batch(chunk, champion, model.q_hat(chunk))
         evaluations[""].add(base, None, chunk, rng)
         for source in sources:
-            batch = _batch(chunk, source, base.q_hat)
+            batch = logged_batch(chunk, source, base.q_hat)
             evaluations[source.name].add(batch, base, chunk, rng)
         tally.add(chunk)
         done += chunk.n
@@ -132,7 +132,8 @@ def _supplied_ids(sources: list[candidates.Source]) -> list[int]:
     return sorted({s.candidate_id for s in sources if isinstance(s, candidates.SuppliedSource)})
 
 
-def _batch(chunk: Chunk, source: candidates.Source, q_hat: np.ndarray | None) -> LoggedBatch:
+def logged_batch(chunk: Chunk, source: candidates.Source,
+                 q_hat: np.ndarray | None) -> LoggedBatch:
     """The chunk with a policy's pmf; data the estimators refuse becomes a 422."""
     try:
         return LoggedBatch(rewards=chunk.rewards, logged_propensity=chunk.propensity,
