@@ -11,7 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import ScriptInfo
 
-from app import cli_demo, cli_learn, cli_ope, cli_partitions, cli_serve, db, migrate
+from app import cli_demo, cli_learn, cli_ope, cli_partitions, cli_retention, cli_serve, db, migrate
 from app.cli_base import UserError, shown_url, with_database
 from app.ratelimit import Limit
 from experiments import audit, bootstrap, clock, keys
@@ -164,7 +164,8 @@ def keys_rotate(team: str, key_id: str) -> None:
 def commands() -> list[click.Command]:
     """Every `tailor` command (`tailor --help` lists these; a new command goes here)."""
     return [init, cli_serve.serve, db_group, keys_group, cli_learn.learn, *cli_ope.COMMANDS,
-            cli_partitions.partitions_group, cli_demo.demo]
+            cli_partitions.partitions_group, cli_demo.demo,
+            cli_retention.retention_command]
 
 
 def init_app(app: Flask) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from flask import current_app
 
-from app import cli_partitions, db
+from app import cli_retention, db
 from app.cli_base import with_database
 from experiments.learning.learner import LearnerSettings
 from experiments.learning.loop import LearnerLoop, Selection
@@ -75,9 +75,10 @@ def _stop_on_signals() -> threading.Event:
 def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -> None:
     settings = _settings(options)
     factory = current_app.extensions[db.EXTENSION]
-    # Partitions are kept ahead by the learner too, so a plain `make run` needs no cron.
+    # Partitions are kept ahead, and each experiment's log retention enforced, by the
+    # learner too, so a plain `make run` needs no cron.
     loop = LearnerLoop(factory, settings, Selection(tuple(keys), team),
-                       maintenance=cli_partitions.scheduled(current_app),
+                       maintenance=cli_retention.maintenance(current_app),
                        maintenance_seconds=current_app.config["PARTITION_MAINTAIN_SECONDS"])
     if once:
         report = loop.drain()

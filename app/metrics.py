@@ -27,7 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from app import db
 from app.auth import current_principal
 from app.errors import APIError
-from experiments import clock
+from experiments import clock, pending
 from experiments.models import Decision, Experiment, Model, Team
 
 bp = Blueprint("metrics", __name__)
@@ -121,16 +121,21 @@ class DatabaseCollector:
         lag = GaugeMetricFamily("tailor_learner_lag_seconds", "Age of the oldest decision "
                                 "whose reward window closed and that is not learned yet "
                                 "(0 when none).", labels=labels)
+        orphans = GaugeMetricFamily("tailor_orphan_events", "Personalizer rewards and "
+                                    "activations whose decision never came within the "
+                                    "reward window (experiments.pending).", labels=labels)
         now = clock.now()
         with self.app.extensions[db.EXTENSION]() as session:
             for experiment_id, team, key in _experiments(session):
+                orphans.add_metric([team, key], float(
+                    pending.orphans(session, experiment_id).orphans))
                 newest = _newest_model(session, experiment_id)
                 oldest = _oldest_unlearned(session, experiment_id, now)
                 version.add_metric([team, key], float(newest[0] if newest else 0))
                 if newest:
                     age.add_metric([team, key], max(0.0, now - newest[1]))
                 lag.add_metric([team, key], max(0.0, now - oldest) if oldest else 0.0)
-        return [version, age, lag]
+        return [version, age, lag, orphans]
 
 
 def _experiments(session: sa.orm.Session) -> list[tuple[int, str, str]]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.personalizer import routes as personalizer_routes
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
 
@@ -31,15 +33,17 @@ SCHEMAS: dict[str, Any] = {
         "reward": {"type": "object", "properties": {
             "events": {"type": "object", "additionalProperties": {
                 "oneOf": [{"type": "number"}, {"type": "string", "enum": ["value"]}]}},
-            "aggregation": {"type": "string", "enum": ["sum", "earliest", "max"]},
+            "aggregation": {"type": "string", "enum": [
+                "sum", "earliest", "max", "min", "average", "median"]},
             "window_seconds": {"type": "number", "minimum": 0},
             "default": {"type": "number"}}},
         "learner": {"type": "object", "properties": {
             "exploration": {"type": "string", "enum": [
                 "epsilon", "greedy", "squarecb", "softmax", "bag", "cover", "regcb"]},
-            "params": OBJ, "mode": {"type": "string", "enum": ["online", "apprentice"]}}},
+            "params": OBJ,
+            "mode": {"type": "string", "enum": ["online", "apprentice", "logging"]}}},
         "champion": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["fixed", "uniform", "model"]},
+            "type": {"type": "string", "enum": ["fixed", "uniform", "baseline", "model"]},
             "action_id": {"type": "string"}, "version": {"type": "integer"}}},
         "arms": {"type": "object", "additionalProperties": {"type": "number"}},
         "unit_field": {"type": "string"},
@@ -107,7 +111,7 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {"id": {"type": "string"},
                                    "features": {"type": "array", "items": OBJ}}}},
         "excludedActions": {"type": "array", "items": {"type": "string"}},
-        "eventId": {"type": "string", "maxLength": 128},
+        "eventId": {"type": "string", "maxLength": 256},
         "deferActivation": {"type": "boolean"}}},
     "PersonalizerMultiSlotRankRequest": {"type": "object", "required": ["actions", "slots"],
                                          "properties": {
@@ -126,6 +130,16 @@ SCHEMAS: dict[str, Any] = {
                                                        "fixed:<action_id> or uniform"},
         "force": {"type": "boolean", "default": False},
         "reason": {"type": "string", "maxLength": 500}}},
+    "PersonalizerServiceConfiguration": {"type": "object", "properties": {
+        "rewardWaitTime": {"type": "string"}, "defaultReward": {"type": "number"},
+        "rewardAggregation": {"type": "string"},
+        "explorationPercentage": {"type": "number", "minimum": 0, "maximum": 1},
+        "modelExportFrequency": {"type": "string"}, "logRetentionDays": {"type": "integer"},
+        "learningMode": {"type": "string", "enum": ["Online", "Apprentice", "LoggingOnly"]},
+        "modelRetrainDays": {"type": "integer"}}},
+    "PersonalizerPolicy": {"type": "object", "required": ["arguments"], "properties": {
+        "name": {"type": "string", "maxLength": 256},
+        "arguments": {"type": "string", "maxLength": 1024}}},
     "PersonalizerReward": {"type": "object", "required": ["value"],
                            "properties": {"value": {"type": "number"}}},
     "PersonalizerMultiSlotReward": {"type": "object", "required": ["reward"], "properties": {
@@ -173,21 +187,7 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
      "200"),
     ("delete", "/v1/units/{unit_id}/profile", "admin", "Delete a unit's profile", None, "200"),
     ("post", "/v1/profiles", "client", "Store up to 1000 profiles", "ProfileBatch", "200"),
-    *[(method, f"/personalizer/{version}{path}", "client", summary, schema, status)
-      for version in ("v1.0", "v1.1-preview.3")
-      for method, path, summary, schema, status in [
-        ("post", "/rank", "Personalizer-compatible rank (experiment: X-Tailor-Experiment "
-         "header or the key's default)", "PersonalizerRankRequest", "201"),
-        ("post", "/events/{event_id}/reward", "Personalizer-compatible reward",
-         "PersonalizerReward", "204"),
-        ("post", "/events/{event_id}/activate", "Personalizer-compatible activation", None,
-         "204"),
-        ("post", "/multislot/rank", "Personalizer-compatible multi-slot rank",
-         "PersonalizerMultiSlotRankRequest", "201"),
-        ("post", "/multislot/events/{event_id}/reward",
-         "Personalizer-compatible multi-slot reward", "PersonalizerMultiSlotReward", "204"),
-        ("post", "/multislot/events/{event_id}/activate",
-         "Personalizer-compatible multi-slot activation", None, "204")]],
+    *personalizer_routes.endpoints(),
     ("get", "/v1/experiments/{key}/learning", "analyst",
      "Learning status: model freshness, backlog, progressive validation", None, "200"),
     ("get", "/v1/experiments/{key}/models", "analyst", "List the model snapshots", None, "200"),
@@ -206,6 +206,8 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
      "A stored OPE report by id, or `latest`", None, "200"),
     ("get", "/v1/experiments/{key}/reports/health", "analyst",
      "Bandit health: chosen actions vs logged probabilities, reward-join rates", None, "200"),
+    ("get", "/v1/experiments/{key}/reports/features", "analyst",
+     "Feature importance on the decisions of a window (computed and stored)", None, "200"),
     ("get", "/v1/experiments/{key}/candidates", "analyst",
      "Supplied candidate policies (pmf:<name>)", None, "200"),
     ("post", "/v1/experiments/{key}/promote", "admin",
@@ -242,7 +244,11 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {"name": "bootstrap_samples", "in": "query",
          "schema": {"type": "integer", "minimum": 100, "maximum": 10000, "default": 1000}},
         {"name": "seed", "in": "query", "schema": {"type": "integer", "default": 0}},
-        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+    "/v1/experiments/{key}/reports/features": [
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
     "/v1/experiments/{key}/reports/ab": [
         {"name": "segment", "in": "query", "schema": {"type": "string"},
          "description": "context field to break down by: `country` or `user.country`"},
@@ -261,6 +267,10 @@ RESPONSE_CONTENT: dict[str, dict[str, Any]] = {
     "/metrics": {"text/plain": {"schema": {"type": "string"}}},
     "/v1/experiments/{key}/reports/ab": {"application/json": {"schema": OBJ},
                                          "text/csv": {"schema": {"type": "string"}}},
+    # Personalizer's `model` export: the VW model file.
+    **{f"{prefix}/model": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}}
+       for prefix, _name in personalizer_routes.PREFIXES},
 }
 
 ERROR_STATUSES = {"400": "Malformed or invalid", "401": "No or bad key", "403": "Scope",
@@ -280,6 +290,8 @@ def _operation(path: str, scope: str | None, summary: str, request: str | None,
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_names(path)]
     parameters += QUERY_PARAMETERS.get(path, [])
+    if status == "204":  # no body, so no content type
+        operation["responses"][status] = {"description": "No Content"}
     if parameters:
         operation["parameters"] = parameters
     if request:

@@ -22,15 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Which endpoints draw from which bucket (Flask endpoint names).
-_PERSONALIZER_VIEWS = {"rank": "rank", "multislot_rank": "rank", "reward": "reward",
-                       "activate": "reward", "multislot_reward": "reward",
-                       "multislot_activate": "reward"}
+# Which endpoints draw from which bucket (Flask endpoint names). The Personalizer views
+# declare theirs (`app.personalizer.routes.route(kind=...)`).
 ENDPOINT_KINDS = {
     "api.rank": "rank", "api.reward": "reward", "api.reward_batch": "reward",
     "api.activate": "reward",
-    **{f"{blueprint}.{view}": kind for blueprint in ("personalizer", "personalizer_preview")
-       for view, kind in _PERSONALIZER_VIEWS.items()},
 }
 MAX_BUCKETS = 100_000
 

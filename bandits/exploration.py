@@ -92,6 +92,8 @@ _COMMON: dict[str, _Param] = {
     "power_t": _Param("--power_t", None, 0.0, 1.0),
     "l2": _Param("--l2", None, 0.0, 1.0),
     "bits": _Param("--bit_precision", 18, 10, 28, integer=True),
+    # A new seed is a new model: Personalizer's reward-settings changes restart learning.
+    "random_seed": _Param("--random_seed", None, 0, 2**31 - 1, integer=True),
 }
 
 DEFAULT_REWARD_RANGE = (0.0, 1.0)

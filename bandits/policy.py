@@ -84,6 +84,18 @@ class FixedPolicy:
         return [1.0 / count] * count
 
 
+class BaselinePolicy:
+    """The first offered action (Personalizer's baseline: the first non-excluded action,
+    or a multi-slot slot's `baselineAction`, which the adapter offers first)."""
+
+    name = "baseline"
+
+    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+        """One-hot on the first offered action."""
+        count = _require_actions(actions)
+        return [1.0] + [0.0] * (count - 1)
+
+
 def checked_pmf(values: Sequence[float], count: int) -> list[float]:
     """Validate a pmf from VW and renormalize float drift.
 

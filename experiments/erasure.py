@@ -69,7 +69,7 @@ def _counts(session: Session, condition: sa.ColumnElement[bool]) -> dict[str, in
     return {key: count for key, count in rows}
 
 
-def _delete_dependents(session: Session, condition: sa.ColumnElement[bool]) -> int:
+def delete_dependents(session: Session, condition: sa.ColumnElement[bool]) -> int:
     """Delete rows pointing at the matched decisions; returns how many reward events went."""
     deleted = _delete_referring(session, cast(sa.Table, Decision.__table__),
                                 sa.select(Decision.id).where(condition))
@@ -113,7 +113,7 @@ def erase_unit(session: Session, actor: audit.Actor | audit.KeyPrincipal, unit_i
     condition = _unit_filter(actor.team_id, {unit_id, unit_hash})
     by_experiment = _counts(session, condition)
     removed_profiles = profiles.remove(session, actor.team_id, {unit_id, unit_hash})
-    rewards = _delete_dependents(session, condition) if by_experiment else 0
+    rewards = delete_dependents(session, condition) if by_experiment else 0
     deleted = cast(sa.CursorResult[Any], session.execute(
         sa.delete(Decision).where(condition), execution_options=_NO_SYNC)).rowcount or 0
     erasure = Erasure(unit_hash, deleted, rewards, by_experiment, removed_profiles)

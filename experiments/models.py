@@ -35,6 +35,13 @@ JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+# An event id: Personalizer's 256 characters, or a multi-slot decision's
+# `<eventId>\x1f<slotId>` (see experiments.slots). SQLite does not enforce VARCHAR lengths,
+# so its columns keep the length they were created with (migration 0004 widens PostgreSQL's).
+EVENT_ID_LENGTH = 520
+EventId = sa.String(EVENT_ID_LENGTH).with_variant(sa.String(128), "sqlite")
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -170,7 +177,7 @@ class Decision(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False,
                                     default=NextDecisionId())
     experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
-    event_id: Mapped[str] = mapped_column(sa.String(128))
+    event_id: Mapped[str] = mapped_column(EventId)
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     arm: Mapped[str] = mapped_column(sa.String(64))
     policy: Mapped[str] = mapped_column(sa.String(160))
@@ -204,7 +211,7 @@ class DecisionKey(Base):
 
     __tablename__ = "decision_keys"
     experiment_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
-    event_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(EventId, primary_key=True)
     decision_id: Mapped[int] = mapped_column(BigId, info=references("decisions.id"))
     # The decision's partition key: the lookup by (id, created_at) reads one partition.
     created_at: Mapped[float] = mapped_column(sa.Double)
@@ -236,7 +243,7 @@ class RewardEvent(Base):
     # first in the same transaction (`rewards.find_target`) and erasure follows the
     # declared reference, so integrity is kept by the application.
     decision_id: Mapped[int] = mapped_column(BigId, info=references("decisions.id"))
-    event_id: Mapped[str] = mapped_column(sa.String(128))
+    event_id: Mapped[str] = mapped_column(EventId)
     type: Mapped[str] = mapped_column(sa.String(64))
     value: Mapped[float] = mapped_column(sa.Double)
     raw_value: Mapped[float | None] = mapped_column(sa.Double)
@@ -303,7 +310,7 @@ class Candidate(Base):
 class CandidatePmf(Base):
     __tablename__ = "candidate_pmfs"
     candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidates.id"), primary_key=True)
-    event_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(EventId, primary_key=True)
     pmf: Mapped[dict[str, float]] = mapped_column(JSONType)
 
 
@@ -361,3 +368,42 @@ class ServiceSecret(Base):
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(256))
     created_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class OfflineJob(Base):
+    """A Personalizer-style background job (offline evaluation, feature importance): its
+    request, status and result, polled by the client (`experiments.offline.jobs`)."""
+
+    __tablename__ = "offline_jobs"
+    __table_args__ = (sa.UniqueConstraint("experiment_id", "kind", "job_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    job_id: Mapped[str] = mapped_column(sa.String(256))
+    name: Mapped[str] = mapped_column(sa.String(256))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    start_time: Mapped[float] = mapped_column(sa.Double)
+    end_time: Mapped[float] = mapped_column(sa.Double)
+    created_at: Mapped[float] = mapped_column(sa.Double)
+    updated_at: Mapped[float] = mapped_column(sa.Double)
+
+
+class PendingEvent(Base):
+    """A reward (`kind` "reward", its mapped value) or an activation ("activate") for an
+    event id with no decision yet (Personalizer endpoints only): applied when the decision
+    arrives (`state` "joined"), or an orphan once `expires_at` passes ("orphan")."""
+
+    __tablename__ = "pending_events"
+    __table_args__ = (sa.Index("ix_pending_events_event", "experiment_id", "event_id",
+                               "state"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"))
+    event_id: Mapped[str] = mapped_column(sa.String(EVENT_ID_LENGTH))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    value: Mapped[float | None] = mapped_column(sa.Double)
+    received_at: Mapped[float] = mapped_column(sa.Double)
+    expires_at: Mapped[float] = mapped_column(sa.Double)
+    state: Mapped[str] = mapped_column(sa.String(16))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bandits.exploration import vw_arguments
-from bandits.policy import FixedPolicy, Policy, UniformPolicy, VWPolicy
+from bandits.policy import BaselinePolicy, FixedPolicy, Policy, UniformPolicy, VWPolicy
 from experiments.errors import Unprocessable
 from experiments.models import Experiment, Model
 
@@ -89,11 +89,14 @@ class PolicyCache:
         return policy
 
     def resolve(self, session: Session, experiment: Experiment, spec: str) -> Policy:
-        """The policy behind an arm or champion spec: bandit, uniform, fixed:<a>, model:<n>."""
+        """The policy behind an arm or champion spec: bandit, uniform, baseline (the first
+        offered action), fixed:<a>, model:<n>."""
         if spec == "bandit":
             return self.bandit(session, experiment)
         if spec == "uniform":
             return UniformPolicy()
+        if spec == "baseline":
+            return BaselinePolicy()
         if spec.startswith("fixed:"):
             return FixedPolicy(spec[6:])
         if spec.startswith("model:"):
@@ -116,6 +119,8 @@ def champion_spec(config: dict[str, Any]) -> str:
         return f"fixed:{champion['action_id']}"
     if champion["type"] == "model":
         return f"model:{champion['version']}"
+    if champion["type"] == "baseline":
+        return "baseline"
     return "uniform"
 
 

@@ -38,7 +38,10 @@ from experiments.validation import validate_actions
 RANK_FIELDS = {"context", "actions", "excluded_actions", "event_id", "unit_id",
                "defer_activation"}
 RANK_FIELDS |= {"explain"}  # the chosen action's top feature contributions
-MAX_EVENT_ID = 128
+MAX_EVENT_ID = 256  # Personalizer's limit
+# Reserved: a multi-slot decision's id is `<eventId>\x1f<slotId>` (experiments.slots), so no
+# event id sent to rank may contain it, and the two id spaces cannot collide.
+SLOT_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_L
                            for name in sorted(canonical)) + "}"
     return RankRequest(
         context=dict(context), actions=actions, excluded=_excluded(body),
-        event_id=_optional_string(body, "event_id", MAX_EVENT_ID),
+        event_id=event_id_of(body.get("event_id"), "event_id"),
         unit_id=_optional_string(body, "unit_id", 256),
         defer_activation=_bool(body, "defer_activation"),
         request_hash=hashlib.sha256(whole.encode()).hexdigest(),
@@ -142,6 +145,56 @@ def _check_action_sizes(actions: Any, limits: ContextLimits) -> None:
             features = action.get("features") if isinstance(action, Mapping) else None
             if isinstance(features, Mapping):
                 check_context(features, f"actions[{index}].features", limits)
+
+
+def event_id_of(value: Any, field: str) -> str | None:
+    """A client's event id (None: absent): 1 to 256 characters, without SLOT_SEPARATOR."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_EVENT_ID:
+        raise ValidationFailed.field(field, f"must be a non-empty string of at most "
+                                     f"{MAX_EVENT_ID}")
+    if SLOT_SEPARATOR in value:
+        raise ValidationFailed.field(field, "must not contain U+001F (reserved)")
+    return value
+
+
+def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
+            excluded: list[str], event_id: str | None, defer_activation: bool,
+            max_actions: int, fields: Mapping[str, str] | None = None,
+            slot_id: str | None = None, limits: ContextLimits = DEFAULT_LIMITS,
+            types: FeatureTypes = NO_TYPES) -> RankRequest:
+    """A rank command from typed values (another adapter's request, e.g. Personalizer's);
+    validated as `parse_request` validates a v1 body. `fields`: the adapter's names of
+    `context`, `actions` and `event_id`, for its error messages. `slot_id`: the decision
+    of one slot of multi-slot event `event_id` (logged as `<event_id>\x1f<slot_id>`).
+    `limits` and `types` as in `parse_request`."""
+    names = {"context": "context", "actions": "actions", "event_id": "event_id",
+             **(fields or {})}
+    try:
+        validate_context(context, types)
+    except FeatureError as exc:
+        raise ValidationFailed.field(f"{names['context']}.{exc.path}", exc.reason) from exc
+    check_context(context, names["context"], limits)
+    canonical = {"context": _canonical(context), "excluded_actions": _canonical(excluded),
+                 "event_id": _canonical(event_id), "slot_id": _canonical(slot_id),
+                 "defer_activation": _canonical(defer_activation)}
+    if actions is not None:
+        if len(actions) > max_actions:
+            raise ValidationFailed.field(names["actions"], f"at most {max_actions} actions")
+        canonical["actions"] = _canonical(actions)
+        _check_action_sizes(actions, limits)
+        actions = _validated_actions(actions, canonical["actions"], types)
+    whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
+                           for name in sorted(canonical)) + "}"
+    event_id = event_id_of(event_id, names["event_id"])
+    if slot_id is not None:
+        event_id = f"{event_id}{SLOT_SEPARATOR}{event_id_of(slot_id, 'slot_id')}"
+    return RankRequest(
+        context=dict(context), actions=actions, excluded=frozenset(excluded),
+        event_id=event_id, unit_id=None,
+        defer_activation=defer_activation,
+        request_hash=hashlib.sha256(whole.encode()).hexdigest())
 
 
 def _canonical(value: Any) -> str:
@@ -223,8 +276,8 @@ def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
     config = experiment.config
     if experiment.status == "paused":
         return "champion", "paused"
-    if config["learner"]["mode"] == "apprentice":
-        return "champion", "apprentice"
+    if config["learner"]["mode"] in ("apprentice", "logging"):
+        return "champion", config["learner"]["mode"]
     return assign_arm(experiment.key, unit or f"event:{event_id}", config["arms"]), "online"
 
 

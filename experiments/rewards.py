@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -25,6 +26,7 @@ from experiments.direct import Direct, chained
 from experiments.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from experiments.keyed import claim_then_insert
 from experiments.models import (
+    EVENT_ID_LENGTH,
     Decision,
     DecisionKey,
     Experiment,
@@ -52,7 +54,7 @@ def parse_reward(body: Any, event_id: str | None = None) -> RewardInput:
     if unknown:
         raise ValidationFailed.field(unknown[0], "unknown field")
     event_id = event_id if event_id is not None else body.get("event_id")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
+    if not isinstance(event_id, str) or not event_id or len(event_id) > EVENT_ID_LENGTH:
         raise ValidationFailed.field("event_id", "must be a non-empty string")
     kind = body.get("type", "reward")
     if not isinstance(kind, str) or not kind or len(kind) > 64:
@@ -82,15 +84,20 @@ def mapped_value(rule: Mapping[str, Any], reward: RewardInput) -> float:
     return float(spec)
 
 
-def aggregate(aggregation: str, current: float | None, value: float) -> float:
-    """The decision's reward after one more in-window event."""
-    if current is None:
-        return value
+def aggregate(aggregation: str, values: list[float]) -> float:
+    """A decision's reward from its in-window events, in arrival order: the six reward
+    functions of Microsoft's learning loop (VowpalWabbit/reinforcement_learning's joiner)."""
     if aggregation == "sum":
-        return current + value
+        return float(sum(values))
     if aggregation == "max":
-        return max(current, value)
-    return current  # earliest: the first value received stays
+        return max(values)
+    if aggregation == "min":
+        return min(values)
+    if aggregation == "average":
+        return sum(values) / len(values)
+    if aggregation == "median":
+        return float(statistics.median(values))
+    return values[0]  # earliest: the first value received stays
 
 
 # ---- the write path: prebuilt statements, no ORM objects ----------------------------
@@ -203,15 +210,27 @@ def store(executor: Executor, target: Target, reward: RewardInput) -> str:
         return "duplicate"
     # One UPDATE computes the aggregate in the database, so concurrent rewards compose;
     # it changes nothing once the learner has learned the decision.
-    if not late and executor.first(_UPDATE[target.rule["aggregation"]], {
-            "decision_id": target.decision_id,
-            "decision_created_at": target.decision_created_at,
-            "value": value}) is None:
+    if not late and not _fold(executor, target, value):
         # The learner already took this decision (its window closed while this request
         # was in flight): the reward is late after all, and must say so.
         executor.first(_MARK_LATE, {"reward_event_id": inserted, "event_received_at": now})
         late = True
     return "late" if late else "accepted"
+
+
+def _fold(executor: Executor, target: Target, value: float) -> bool:
+    """Fold the value into the decision's reward; False if the learner already took it.
+    `median` needs every in-window value: the UPDATE that counts the event locks the
+    decision row first, so the values read next include every committed one."""
+    aggregation = target.rule["aggregation"]
+    params = {"decision_id": target.decision_id,
+              "decision_created_at": target.decision_created_at, "value": value}
+    if executor.first(_UPDATE[aggregation], params) is None:
+        return False
+    if aggregation == "median":
+        values = [row[0] for row in executor.rows(_IN_WINDOW_VALUES, params)]
+        executor.first(_SET_REWARD, {**params, "value": aggregate("median", values)})
+    return True
 
 
 def store_one(executor: Executor, team_id: int, reward: RewardInput,
@@ -258,10 +277,17 @@ def _insert_statements(dialect: str) -> tuple[sa.Executable, ...]:
 def _update_statement(aggregation: str) -> sa.Executable:
     """Fold `:value` into the decision's reward unless the learner already learned it."""
     column, value = Decision.reward, sa.bindparam("value", type_=sa.Double)
+    count = Decision.reward_count
     if aggregation == "sum":
         new: Any = sa.func.coalesce(column, 0.0) + value
     elif aggregation == "max":
         new = sa.case((column.is_(None), value), (column < value, value), else_=column)
+    elif aggregation == "min":
+        new = sa.case((column.is_(None), value), (column > value, value), else_=column)
+    elif aggregation == "average":  # the running mean of the in-window values
+        new = (sa.func.coalesce(column, 0.0) * count + value) / (count + 1)
+    elif aggregation == "median":  # counted here, computed by `_fold` from the values
+        new = column
     else:  # earliest: the first value received stays
         new = sa.func.coalesce(column, value)
     return (sa.update(Decision)
@@ -273,7 +299,15 @@ def _update_statement(aggregation: str) -> sa.Executable:
 
 
 _UPDATE = {aggregation: _update_statement(aggregation)
-           for aggregation in ("sum", "max", "earliest")}
+           for aggregation in ("sum", "max", "earliest", "min", "average", "median")}
+_IN_WINDOW_VALUES = sa.select(RewardEvent.value).where(
+    RewardEvent.decision_id == sa.bindparam("decision_id"), RewardEvent.late.is_(False)
+).order_by(RewardEvent.id)
+_SET_REWARD = (sa.update(Decision)
+               .where(Decision.id == sa.bindparam("decision_id"),
+                      Decision.created_at == sa.bindparam("decision_created_at"))
+               .values(reward=sa.bindparam("value", type_=sa.Double))
+               .returning(Decision.id))
 _MARK_LATE = (sa.update(RewardEvent)
               .where(RewardEvent.id == sa.bindparam("reward_event_id"),
                      RewardEvent.received_at == sa.bindparam("event_received_at"))
@@ -318,9 +352,10 @@ def record_batch(session: Session, experiment: Experiment, items: Any,
 
 
 def activate(session: Session, team_id: int, event_id: str,
-             experiment_id: int | None = None) -> float:
+             experiment_id: int | None = None, *, commit: bool = True) -> float:
     """Activate a deferred decision: its reward window starts now (idempotent). Returns
-    when it was activated (now, or the first activation)."""
+    when it was activated (now, or the first activation). `commit=False`: the caller
+    commits (and the time returned for a concurrent activation may be this one's)."""
     executor = SessionExecutor(session)
     target = find_target(executor, team_id, event_id, experiment_id)
     if target.activated_at is not None:
@@ -330,6 +365,8 @@ def activate(session: Session, team_id: int, event_id: str,
     done = executor.first(_ACTIVATE, {
         "decision_id": target.decision_id, "decision_created_at": target.decision_created_at,
         "now": now, "closes": now + target.rule["window_seconds"]})
+    if not commit:
+        return now
     session.commit()
     if done is not None:
         return now

@@ -20,17 +20,20 @@ from experiments.errors import ValidationFailed
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 STATUSES = ("draft", "running", "paused", "stopped")
-AGGREGATIONS = ("sum", "earliest", "max")
-MODES = ("online", "apprentice")
+# The reward functions of Microsoft's open-source learning loop (experiments.rewards).
+AGGREGATIONS = ("sum", "earliest", "max", "min", "average", "median")
+# logging: the champion decides and nothing is learned (Personalizer's LoggingOnly).
+MODES = ("online", "apprentice", "logging")
 PII_MODES = ("hash", "reject")
 ARM_NAMES = ("champion", "bandit")
 MAX_WINDOW_SECONDS = 30 * 24 * 3600
 TOP_LEVEL = {"key", "name", "actions", "reward", "learner", "champion", "arms", "unit_field",
              "pii_fields", "pii_mode", "status", "alpha", "description"}
+TOP_LEVEL |= {"service"}  # operational settings (Personalizer's service configuration)
 TOP_LEVEL |= {"analysis"}  # the A/B report's analysis settings (experiments.analysis_config)
 PATCHABLE = {"name", "description", "status", "arms", "learner", "actions", "alpha",
              "pii_fields", "pii_mode"}
-PATCHABLE |= {"analysis"}
+PATCHABLE |= {"analysis", "service"}
 
 # The known keys of every object of an experiment body that Tailor names (user-named maps
 # such as reward.events, arms and an action's features are not here). A key not listed is
@@ -183,6 +186,8 @@ def validate_champion(champion: Any, catalog_ids: set[str] | None) -> dict[str, 
     kind = champion.get("type")
     if kind == "uniform":
         return {"type": "uniform"}
+    if kind == "baseline":  # the first offered action (Personalizer's baseline)
+        return {"type": "baseline"}
     if kind == "fixed":
         action_id = _string(champion.get("action_id"), "champion.action_id")
         if catalog_ids is not None and action_id not in catalog_ids:
@@ -193,7 +198,7 @@ def validate_champion(champion: Any, catalog_ids: set[str] | None) -> dict[str, 
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise fail("champion.version", "must be a model version (integer >= 1)")
         return {"type": "model", "version": version}
-    raise fail("champion.type", "must be one of fixed, uniform, model")
+    raise fail("champion.type", "must be one of fixed, uniform, baseline, model")
 
 
 def validate_arms(arms: Any, catalog_ids: set[str] | None) -> dict[str, float]:
@@ -327,6 +332,25 @@ def _keep_reward_range(learner: Mapping[str, Any], current: Mapping[str, Any]) -
     return {**learner, "params": {**params, "reward_range": kept}}
 
 
+def validate_replacement(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration after replacing whole sections (any field but `key`): for
+    adapters that own more of an experiment than a PATCH may change (Personalizer's
+    service configuration changes `reward` and `champion`)."""
+    if "key" in changes:
+        raise fail("key", "cannot be changed after registration")
+    _unknown(changes, TOP_LEVEL)
+    check_known_keys(changes, skip={""})
+    config: dict[str, Any] = {"key": current["key"]}
+    _fill(config, {**current, **changes}, new=False)
+    return config
+
+
+def _unknown(payload: Mapping[str, Any], allowed: AbstractSet[str], prefix: str = "") -> None:
+    for key in sorted(map(str, payload)):
+        if key not in allowed:
+            raise unknown_field(prefix + key, key, allowed)
+
+
 def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
     config["name"] = _string(src.get("name", config["key"]), "name", 200)
     config["description"] = src.get("description") if src.get("description") is None \
@@ -354,6 +378,8 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
         config["analysis"] = validate_analysis(src["analysis"], config["reward"])
     if src.get("profile") is not None:
         config["profile"] = validate_profile_setting(src["profile"])
+    if src.get("service") is not None:
+        config["service"] = validate_service(src["service"])
 
 
 def notes(payload: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -401,3 +427,35 @@ def validate_profile_setting(setting: Any) -> dict[str, Any]:
         raise fail("profile.max_age_seconds",
                    f"must be more than 0 and at most {MAX_PROFILE_AGE_SECONDS}")
     return {"namespace": namespace, "max_age_seconds": age}
+
+
+# Operational settings (Personalizer's service configuration): snapshot cadence, log
+# retention, and settings stored for a migrating team's round trip.
+SERVICE_NUMBERS = {"model_export_seconds": (1.0, 30 * 86400.0),
+                   "log_retention_days": (-1, 100 * 365), "model_retrain_days": (0, 100 * 365)}
+SERVICE_STORED = ("auto_optimization", "log_mirror")  # objects, kept as sent
+SERVICE_NAMES = ("policy_name",)  # strings
+
+
+def validate_service(service: Any) -> dict[str, Any]:
+    """`service`: `model_export_seconds` (snapshot cadence), `log_retention_days` (-1:
+    forever), `model_retrain_days`, `auto_optimization`/`log_mirror` (stored as sent) and
+    `policy_name` (the name of the learning policy set through Personalizer's API)."""
+    service = _mapping(service, "service")
+    _unknown(service, set(SERVICE_NUMBERS) | set(SERVICE_STORED) | set(SERVICE_NAMES),
+             "service.")
+    result: dict[str, Any] = {}
+    for name, (low, high) in SERVICE_NUMBERS.items():
+        if service.get(name) is None:
+            continue
+        value = _number(service[name], f"service.{name}")
+        if not low <= value <= high or (isinstance(low, int) and not value.is_integer()):
+            raise fail(f"service.{name}", f"must be between {low} and {high}")
+        result[name] = int(value) if isinstance(low, int) else value
+    for name in SERVICE_STORED:
+        if service.get(name) is not None:
+            result[name] = dict(_mapping(service[name], f"service.{name}"))
+    for name in SERVICE_NAMES:
+        if service.get(name) is not None:
+            result[name] = _string(service[name], f"service.{name}")
+    return result

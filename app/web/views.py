@@ -12,7 +12,7 @@ from markupsafe import Markup
 from app import db
 from app.api.reports import csv_response
 from app.errors import APIError
-from app.web import bp, charts, login, ope_section, verdicts
+from app.web import bp, charts, features_section, login, ope_section, verdicts
 from experiments import audit, registry
 from experiments.errors import DomainError
 from experiments.learning.status import learning_status
@@ -115,7 +115,8 @@ def experiment_page(key: str):
         "experiment.html", experiment=experiment, report=report, options=options,
         query=query, timeline_svg=Markup(charts.timeline_svg(report)),
         forest_svg=Markup(charts.forest_svg(report)), ci_bar=charts.ci_bar,
-        **verdicts.page_verdicts(session, experiment, report, ope["ope"]), **ope)
+        **verdicts.page_verdicts(session, experiment, report, ope["ope"]), **ope,
+        **features_section.context(session, experiment))  # the newest feature importance
 
 
 @bp.get("/experiments/<key>/report.<any(json, csv):fmt>")

@@ -60,8 +60,9 @@ class ClosedDecision:
 
 def learnable(phase: str, arm: str) -> bool:
     """Online decisions of every arm (their logged propensity makes them valid off-policy
-    data), the champion's decisions in apprentice mode, never paused ones."""
-    if phase == "paused":
+    data), the champion's decisions in apprentice mode, never paused ones nor those of
+    logging mode (Personalizer's LoggingOnly)."""
+    if phase in ("paused", "logging"):
         return False
     return phase != "apprentice" or arm == "champion"
 

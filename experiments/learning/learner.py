@@ -23,7 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bandits.features import FeatureError, FeatureTypes, feature_types
 from bandits.learner import OnlineLearner
-from bandits.policy import FixedPolicy, Policy, PolicyError, UniformPolicy, VWPolicy
+from bandits.policy import (
+    BaselinePolicy,
+    FixedPolicy,
+    Policy,
+    PolicyError,
+    UniformPolicy,
+    VWPolicy,
+)
 from experiments import clock
 from experiments.learning import join, lease, snapshots
 from experiments.learning.join import ClosedDecision, Cursor
@@ -71,6 +78,7 @@ class _Lineage:
     learned: dict[int, float | None] = field(default_factory=dict)  # id → reward as read
     skipped: list[int] = field(default_factory=list)
     created: join.Created | None = None  # of every learned or skipped decision
+    export_seconds: float | None = None  # the experiment's service.model_export_seconds
     cursor: Cursor | None = None
     first_pending_at: float | None = None
     busy_seconds: float = 0.0
@@ -222,7 +230,9 @@ class ExperimentLearner:
 
     def _current_lineage(self, session: Session, experiment: Experiment) -> _Lineage:
         arguments = bandit_arguments(experiment.config)
+        export = (experiment.config.get("service") or {}).get("model_export_seconds")
         if self._lineage is not None and self._lineage.arguments == arguments:
+            self._lineage.export_seconds = export
             return self._lineage
         if self._lineage is not None:
             log.info("experiment %s: learner settings changed; uncommitted work dropped",
@@ -230,6 +240,7 @@ class ExperimentLearner:
             self.reset()
         self._lineage = self._load(session, arguments,
                                    feature_types(experiment.config.get("feature_types")))
+        self._lineage.export_seconds = export
         return self._lineage
 
     def _load(self, session: Session, arguments: str, types: FeatureTypes) -> _Lineage:
@@ -256,6 +267,8 @@ class ExperimentLearner:
         if lineage is None or not lineage.pending:
             return False
         waited = time.monotonic() - (lineage.first_pending_at or 0.0)
+        if lineage.export_seconds is not None:  # the experiment's own snapshot cadence
+            return waited >= lineage.export_seconds
         return (lineage.pending >= self.settings.snapshot_examples
                 or waited >= self.settings.snapshot_seconds)
 
@@ -340,6 +353,8 @@ def _load_champion(session: Session, experiment_id: int, spec: str) -> Policy | 
     """The champion as a policy, for the paired comparison; None if its model is gone."""
     if spec == "uniform":
         return UniformPolicy()
+    if spec == "baseline":
+        return BaselinePolicy()
     if spec.startswith("fixed:"):
         return FixedPolicy(spec[6:])
     row = session.scalars(sa.select(Model).where(

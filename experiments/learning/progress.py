@@ -75,6 +75,10 @@ class Bucket:
     model_weight: Sums = field(default_factory=Sums)
     champion_ips: Sums = field(default_factory=Sums)
     difference: Sums = field(default_factory=Sums)
+    # Apprentice match: over champion decisions where a deterministic champion (the
+    # baseline, a fixed action) chose the logged action, the model's probability of that
+    # same action before learning it: how often the bandit would have chosen the baseline.
+    match: Sums = field(default_factory=Sums)
 
     @property
     def n(self) -> int:
@@ -84,12 +88,14 @@ class Bucket:
         q = o.model_probability / o.propensity
         paired = o.champion_probability is not None
         c = (o.champion_probability or 0.0) / o.propensity
+        imitated = o.arm == "champion" and o.champion_probability == 1.0
         return Bucket(
             bandit=self.bandit.add(o.reward) if o.arm == "bandit" else self.bandit,
             champion=self.champion.add(o.reward) if o.arm == "champion" else self.champion,
             model_ips=self.model_ips.add(o.reward * q), model_weight=self.model_weight.add(q),
             champion_ips=self.champion_ips.add(o.reward * c) if paired else self.champion_ips,
-            difference=self.difference.add(o.reward * (q - c)) if paired else self.difference)
+            difference=self.difference.add(o.reward * (q - c)) if paired else self.difference,
+            match=self.match.add(o.model_probability) if imitated else self.match)
 
     def __add__(self, other: Bucket) -> Bucket:
         return Bucket(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))

@@ -43,6 +43,8 @@ def learning_status(session: Session, experiment: Experiment) -> dict[str, Any]:
         "progressive": {"window": progress.window, **_progressive(recent)},
         "beats_champion": _comparison(recent, experiment.config.get("alpha", 0.05)),
         "all_time": _progressive(progress.total),
+        "apprentice": {"window": progress.window, **_apprentice(recent),
+                       "all_time": _apprentice(progress.total)},
         "mode": experiment.config["learner"]["mode"],
         "arguments": bandit_arguments(experiment.config),
         "learner": _learner(session.get(LearnerState, experiment.id), now),
@@ -63,6 +65,14 @@ def _progressive(bucket: Bucket) -> dict[str, Any]:
         "model_value_snips": _round(snips(bucket)),
         "champion_value_ips": _round(bucket.champion_ips.mean),
     }
+
+
+def _apprentice(bucket: Bucket) -> dict[str, Any]:
+    """How often the bandit would have chosen the baseline (Personalizer's apprentice
+    "imitation"): the mean, over champion decisions of a deterministic champion, of the
+    model's probability of the champion's action before it learned that decision."""
+    return {"decisions": bucket.match.n, "match_rate": _round(bucket.match.mean),
+            "imitated_decisions": round(bucket.match.total, 3)}
 
 
 def _comparison(bucket: Bucket, alpha: float) -> dict[str, Any]:

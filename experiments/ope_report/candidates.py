@@ -5,6 +5,7 @@ Names (the ``candidates`` query parameter, comma-separated):
 - ``model:<version>`` - a stored model snapshot; ``model:latest`` - the snapshot the
   bandit arm serves now (reported under its version, e.g. ``model:17``);
 - ``uniform`` - every offered action equally likely;
+- ``baseline`` - always the first offered action (Personalizer's baseline policy);
 - ``fixed:<action_id>`` - always that action; where it was not offered, uniform over the
   offered actions (what a fixed champion serves then);
 - ``pmf:<name>`` - probabilities supplied per logged decision (``tailor candidates add``);
@@ -48,7 +49,7 @@ def split_names(values: Iterable[str]) -> list[str]:
         for item in (part.strip() for part in value.split(",")):
             if not item:
                 continue
-            if item == "uniform" or item.startswith(PREFIXES) or not names \
+            if item in ("uniform", "baseline") or item.startswith(PREFIXES) or not names \
                     or not names[-1].startswith("vw:"):
                 names.append(item)
             else:
@@ -76,6 +77,18 @@ class UniformSource:
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         return chunk.mask / chunk.mask.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class BaselineSource:
+    """The first offered action of each decision (Personalizer's baseline)."""
+
+    name: str = "baseline"
+
+    def pmfs(self, chunk: Chunk) -> np.ndarray:
+        out = np.zeros_like(chunk.mask, dtype=float)
+        out[:, 0] = 1.0
+        return out
 
 
 @dataclass
@@ -145,6 +158,8 @@ def resolve(session: Session, experiment: Experiment, name: str) -> Source:
     """
     if name == "uniform":
         return UniformSource()
+    if name == "baseline":
+        return BaselineSource()
     kind, _, arg = name.partition(":")
     if not arg:
         raise _bad(f"{name!r} is not a candidate: use model:<version>, model:latest, "

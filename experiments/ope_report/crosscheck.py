@@ -53,7 +53,6 @@ class Schedule:
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         """``(n, K)`` pmf of the version serving at each decision's time."""
-        assert chunk.created_at is not None
         which = np.searchsorted(self.starts, chunk.created_at, side="right") - 1
         out = np.zeros(chunk.mask.shape)
         for i, (context, actions) in enumerate(zip(chunk.contexts, chunk.actions, strict=True)):
@@ -118,7 +117,6 @@ class CrossCheck:
 
     def add(self, chunk: Chunk, q_hat: np.ndarray | None) -> None:
         """Evaluate the schedule on the chunk's champion-arm decisions of the period."""
-        assert chunk.created_at is not None
         champion = np.array([arm == "champion" for arm in chunk.arms], dtype=bool)
         rows = np.flatnonzero(champion & (chunk.created_at >= self.since))
         if rows.size == 0 or self.error is not None:

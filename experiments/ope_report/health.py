@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from scipy import stats
 from sqlalchemy.orm import Session
 
+from experiments import pending
 from experiments.models import Experiment, RewardEvent
 from experiments.ope_report.scope import Chunk, Scope, chunks, scope_of
 
@@ -164,4 +165,8 @@ def health_report(session: Session, experiment: Experiment, *,
     tally = HealthTally()
     for chunk in chunks(session, scope):
         tally.add(chunk)
-    return {"experiment": experiment.key, **summarize(session, tally, experiment.id)}
+    orphan = pending.orphans(session, experiment.id)
+    return {"experiment": experiment.key, **summarize(session, tally, experiment.id),
+            # Personalizer rewards/activations held for a decision that never came within
+            # the window (orphans) or may still come (waiting): experiments.pending.
+            "orphan_events": {"orphans": orphan.orphans, "waiting": orphan.waiting}}

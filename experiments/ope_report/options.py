@@ -33,6 +33,7 @@ class OpeOptions:
         n_bootstrap: Bootstrap replicates (with ``intervals=bootstrap``).
         seed: Seed of the bootstrap generator (reports are reproducible).
         since: Only decisions logged at or after this epoch time.
+        until: Only decisions logged before this epoch time.
     """
 
     candidates: tuple[str, ...] = ()
@@ -42,6 +43,7 @@ class OpeOptions:
     n_bootstrap: int = DEFAULT_BOOTSTRAP
     seed: int = 0
     since: float | None = None
+    until: float | None = None
 
     def __post_init__(self) -> None:
         if self.intervals not in INTERVALS:
@@ -71,7 +73,7 @@ class OpeOptions:
                 "verdict_estimator": self.verdict_estimator,
                 "bootstrap_samples": self.n_bootstrap if self.intervals == "bootstrap" else None,
                 "switch_dr_tau": SWITCH_TAU, "dr_os_lambda": DROS_LAMBDA,
-                "since": clock.iso(self.since)}
+                "since": clock.iso(self.since), "until": clock.iso(self.until)}
 
 
 def _bad(field: str, message: str) -> ValidationFailed:
@@ -87,13 +89,13 @@ def _number(raw: str | None, field: str, kind: type, default: Any) -> Any:
         raise _bad(field, f"must be a number, got {raw!r}") from None
 
 
-def _since(raw: str | None) -> float | None:
+def _since(raw: str | None, field: str = "since") -> float | None:
     if not raw:
         return None
     try:
         return clock.parse_iso(raw)
     except ValueError:
-        raise _bad("since", "must be an ISO 8601 date-time") from None
+        raise _bad(field, "must be an ISO 8601 date-time") from None
 
 
 def parse_options(args: Mapping[str, Any], candidates: Sequence[str] = ()) -> OpeOptions:
@@ -107,4 +109,5 @@ def parse_options(args: Mapping[str, Any], candidates: Sequence[str] = ()) -> Op
                             DEFAULT_BOOTSTRAP),
         seed=_number(args.get("seed"), "seed", int, 0),
         since=_since(args.get("since")),
+        until=_since(args.get("until"), "until"),
     )

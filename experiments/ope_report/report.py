@@ -71,7 +71,7 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
         Unprocessable: A supplied candidate without a pmf for some decisions (named), or a
             champion model that no longer exists.
     """
-    scope = scope_of(session, experiment, now=now, since=options.since)
+    scope = scope_of(session, experiment, now=now, since=options.since, until=options.until)
     names = list(options.candidates or default_candidates(session, experiment))
     sources = candidates.resolve_all(session, experiment, names)
     champion = _champion(session, experiment)
@@ -129,10 +129,10 @@ def _evaluate(session: Session, scope: Scope, champion: candidates.Source,
     tally, done, units = health.HealthTally(), 0, UnitCodes()
     for chunk in chunks(session, scope, _supplied_ids([champion, *sources])):
         codes = units.named(chunk.unit_ids or [None] * chunk.n)
-        base = _batch(chunk, champion, model.q_hat(chunk))
+        base = logged_batch(chunk, champion, model.q_hat(chunk))
         evaluations[""].add(base, None, chunk, codes, rng)
         for source in sources:
-            batch = _batch(chunk, source, base.q_hat)
+            batch = logged_batch(chunk, source, base.q_hat)
             evaluations[source.name].add(batch, base, chunk, codes, rng)
         if check is not None:
             check.add(chunk, base.q_hat)
@@ -148,7 +148,8 @@ def _supplied_ids(sources: list[candidates.Source]) -> list[int]:
     return sorted({s.candidate_id for s in sources if isinstance(s, candidates.SuppliedSource)})
 
 
-def _batch(chunk: Chunk, source: candidates.Source, q_hat: np.ndarray | None) -> LoggedBatch:
+def logged_batch(chunk: Chunk, source: candidates.Source,
+                 q_hat: np.ndarray | None) -> LoggedBatch:
     """The chunk with a policy's pmf; data the estimators refuse becomes a 422."""
     try:
         return LoggedBatch(rewards=chunk.rewards, logged_propensity=chunk.propensity,

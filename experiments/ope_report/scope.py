@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -40,6 +40,7 @@ class Scope:
         now: The report's clock: windows closing after it are still open.
         max_id: Largest decision id at the start (None: no limit).
         since: Only decisions logged at or after this time (None: all).
+        until: Only decisions logged before this time (None: all).
     """
 
     experiment_id: int
@@ -47,6 +48,7 @@ class Scope:
     now: float
     max_id: int | None = None
     since: float | None = None
+    until: float | None = None
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
         found = [Decision.experiment_id == self.experiment_id,
@@ -56,6 +58,8 @@ class Scope:
             found.append(Decision.id <= self.max_id)
         if self.since is not None:
             found.append(Decision.created_at >= self.since)
+        if self.until is not None:
+            found.append(Decision.created_at < self.until)
         return found
 
     def reward(self) -> sa.ColumnElement[float]:
@@ -64,12 +68,12 @@ class Scope:
 
 
 def scope_of(session: Session, experiment: Experiment, *, now: float | None = None,
-             since: float | None = None) -> Scope:
+             since: float | None = None, until: float | None = None) -> Scope:
     """The scope of a report starting now, pinned to the decisions logged so far."""
     max_id = session.scalar(sa.select(sa.func.max(Decision.id)).where(
         Decision.experiment_id == experiment.id))
     return Scope(experiment.id, float(experiment.config["reward"]["default"]),
-                 clock.now() if now is None else now, max_id or 0, since)
+                 clock.now() if now is None else now, max_id or 0, since, until)
 
 
 def count(session: Session, scope: Scope) -> int:
@@ -97,7 +101,7 @@ class Chunk:
         candidate_pmfs: Per ``pmf:`` candidate id, ``n`` supplied ``{action: p}`` (or None).
         unit_ids: ``n`` unit ids (an entry None: that decision is a unit of its own; the
             whole list None: every decision is).
-        created_at: ``(n,)`` logging times (None when not read).
+        created_at: ``(n,)`` epoch seconds each decision was logged.
     """
 
     event_ids: list[str]
@@ -115,7 +119,7 @@ class Chunk:
     mask: np.ndarray
     candidate_pmfs: dict[int, list[dict[str, float] | None]]
     unit_ids: list[str | None] | None = None
-    created_at: np.ndarray | None = None
+    created_at: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n(self) -> int:

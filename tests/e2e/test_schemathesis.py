@@ -31,7 +31,8 @@ def api(database_url):
                     "the suite fast")
     admin = create_tenant(database_url, "fuzz").admin
     server = Server(database_url).start()
-    auth = {"Authorization": f"Bearer {admin}"}
+    # The experiment header lets the Personalizer endpoints reach their code too.
+    auth = {"Authorization": f"Bearer {admin}", "X-Tailor-Experiment": EXPERIMENT}
     created = requests.post(f"{server.url}/v1/experiments", json=experiment_body(),
                             headers=auth, timeout=30)
     assert created.status_code == 201, created.text
@@ -45,7 +46,9 @@ def api(database_url):
 @pytest.fixture
 def api_schema(api):
     server, _ = api
-    return schemathesis.openapi.from_url(server.url + "/openapi.json")
+    # The Personalizer views are the same under every prefix: fuzz them under two.
+    return schemathesis.openapi.from_url(server.url + "/openapi.json").exclude(
+        path_regex=r"^/personalizer/v1\.1-preview\.[123]/")
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -54,7 +54,7 @@ def test_duplicate_key_conflicts(client, team):
     ({"champion": {"type": "fixed", "action_id": "nope"}}, "champion.action_id"),
     ({"champion": {"type": "oracle"}}, "champion.type"),
     ({"reward": {"window_seconds": -1}}, "reward.window_seconds"),
-    ({"reward": {"aggregation": "median"}}, "reward.aggregation"),
+    ({"reward": {"aggregation": "mode"}}, "reward.aggregation"),
     ({"reward": {"events": {"click": "lots"}}}, "reward.events.click"),
     ({"actions": [{"id": "a"}, {"id": "a"}]}, "actions[1].id"),
     ({"actions": [{"id": "a", "features": {"x": float("inf")}}]}, "actions[0].features"),

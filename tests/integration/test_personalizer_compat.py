@@ -121,44 +121,46 @@ def test_multislot_rank_reward_activate(app, client, news):
     assert rewarded.status_code == 204 and "Content-Type" not in rewarded.headers
     with session_of(app) as session:
         rows = session.scalars(sa.select(Decision).order_by(Decision.id)).all()
-    assert [r.event_id for r in rows] == ["ms-75269AD0:Main Article", "ms-75269AD0:Side Bar"]
+    assert [r.event_id for r in rows] == ["ms-75269AD0\x1fMain Article",
+                                          "ms-75269AD0\x1fSide Bar"]
     assert [r.reward for r in rows] == [0.5, 0.6]
     assert all(r.activated_at is not None for r in rows)
     assert rows[0].context["slot"] == {"size": "Large", "position": "Top Middle",
                                        "id": "Main Article"}
 
 
-ERROR_CASES = [  # (method, path, body, extra headers, status, Personalizer code)
-    ("post", "/personalizer/v1.0/events/missing/reward", {"value": 1}, None, 404,
-     "ResourceNotFound"),
-    ("post", "/personalizer/v1.0/events/missing/activate", None, None, 404, "ResourceNotFound"),
+ERROR_CASES = [  # (method, path, body, extra headers, status, Personalizer code, target)
     ("post", "/personalizer/v1.0/rank", {"contextFeatures": "x", "actions": NEWS_ACTIONS},
-     None, 400, "BadRequest"),
+     None, 400, "InvalidRankRequest", "contextFeatures"),
     ("post", "/personalizer/v1.0/rank", {"actions": NEWS_ACTIONS, "excludedActions":
-                                         [a["id"] for a in NEWS_ACTIONS]}, None, 422,
-     "BadRequest"),
-    ("post", "/personalizer/v1.0/rank", {"actions": NEWS_ACTIONS, "surprise": 1}, None, 400,
-     "BadRequest"),
+                                         [a["id"] for a in NEWS_ACTIONS]}, None, 400,
+     "InvalidRankRequest", None),
     ("post", "/personalizer/v1.0/rank", {"actions": NEWS_ACTIONS},
-     {"X-Tailor-Experiment": "nope"}, 404, "ResourceNotFound"),
+     {"X-Tailor-Experiment": "nope"}, 404, "ResourceNotFound", None),
     ("post", "/personalizer/v1.0/rank", {"actions": NEWS_ACTIONS},
-     {"Ocp-Apim-Subscription-Key": "tlr_bad_key"}, 401, "Unauthorized"),
+     {"Ocp-Apim-Subscription-Key": "tlr_bad_key"}, 401, "Unauthorized", None),
     ("post", "/personalizer/v1.0/multislot/rank", {"actions": NEWS_ACTIONS, "slots": []}, None,
-     400, "BadRequest"),
+     400, "InvalidRankRequest", "slots"),
     ("post", "/personalizer/v1.0/multislot/events/x/reward", {"reward": [{"value": 1}]}, None,
-     400, "BadRequest"),
-    ("get", "/personalizer/v1.0/rank", None, None, 405, "MethodNotAllowed"),
-    ("post", "/personalizer/v1.0/no-such-route", {}, None, 404, "ResourceNotFound"),
+     400, "InvalidRewardRequest", "reward[0].slotId"),
+    ("post", "/personalizer/v1.0/events/x/reward", {"valeu": 1}, None, 400,
+     "InvalidRewardRequest", "value"),
+    ("get", "/personalizer/v1.0/rank", None, None, 405, "OperationNotAllowed", None),
+    ("post", "/personalizer/v1.0/no-such-route", {}, None, 404, "ResourceNotFound", None),
+    ("get", "/personalizer/no-such-route?api-version=2022-09-01-preview", None, None, 404,
+     "ResourceNotFound", None),
 ]
 
 
 def test_errors_have_personalizers_shape(client, news):
-    for method, path, body, headers, status, code in ERROR_CASES:
+    for method, path, body, headers, status, code, target in ERROR_CASES:
         kwargs = {"json": body} if body is not None else {}
         response = getattr(client, method)(path, headers={**news, **(headers or {})}, **kwargs)
         assert response.status_code == status, (path, response.json)
         error = response.json["error"]
-        assert error["code"] == code, (path, error)
+        assert set(error) == {"code", "message", "target", "details", "innerError"}, error
+        assert error["code"] == code == response.headers["x-ms-error-code"], (path, error)
+        assert error["target"] == target, (path, error)
         assert isinstance(error["message"], str) and error["message"]
 
 
@@ -177,16 +179,33 @@ def test_reward_needs_an_experiment_that_takes_values(client, team):
                         headers=headers).json["eventId"]
     response = client.post(f"/personalizer/v1.0/events/{event}/reward", json={"value": 1},
                            headers=headers)
-    assert response.status_code == 422 and "value" in response.json["error"]["message"]
+    assert response.status_code == 400 and "value" in response.json["error"]["message"]
+    assert response.json["error"]["code"] == "InvalidRewardRequest"
 
 
-def test_the_v1_1_preview_3_paths_of_newer_sdks(app, client, news):
-    base = "/personalizer/v1.1-preview.3"
-    ranked = client.post(f"{base}/rank", json=RANK_PAIRS[0][0], headers=news)
-    assert ranked.status_code == 201
-    assert_rank_response(ranked.json, RANK_PAIRS[0][0])
+PREFIXES = ["/personalizer/v1.0", "/personalizer/v1.1-preview.1",
+            "/personalizer/v1.1-preview.2", "/personalizer/v1.1-preview.3"]
+QUERIES = [""] * len(PREFIXES)
+
+
+@pytest.mark.parametrize(("base", "query"), [*zip(PREFIXES, QUERIES, strict=True),
+                                              ("/personalizer", "?api-version=2022-09-01-preview")])
+def test_every_prefix_serves_rank_reward_activate(client, news, base, query):
+    body = {**RANK_PAIRS[0][0], "eventId": f"p{len(base)}", "deferActivation": True}
+    ranked = client.post(f"{base}/rank{query}", json=body, headers=news)
+    assert ranked.status_code == 201, ranked.json
+    assert_rank_response(ranked.json, body)
     event = ranked.json["eventId"]
-    assert client.post(f"{base}/events/{event}/reward", json={"value": 1.0},
+    assert client.post(f"{base}/events/{event}/activate{query}",
                        headers=news).status_code == 204
-    missing = client.post(f"{base}/events/nope/activate", headers=news)
-    assert missing.status_code == 404 and missing.json["error"]["code"] == "ResourceNotFound"
+    assert client.post(f"{base}/events/{event}/reward{query}", json={"value": 1.0},
+                       headers=news).status_code == 204
+    unknown = client.get(f"{base}/nothing-here{query}", headers=news)
+    assert unknown.status_code == 404 and unknown.json["error"]["code"] == "ResourceNotFound"
+
+
+def test_fields_personalizer_accepted_are_never_refused(client, news):
+    body = {**RANK_PAIRS[0][0], "eventId": None, "surprise": 1, "contextFeatures": [
+        {"timeOfDay": "Morning"}], "actions": [{**a, "extra": True} for a in NEWS_ACTIONS]}
+    response = client.post("/personalizer/v1.0/rank", json=body, headers=news)
+    assert response.status_code == 201, response.json

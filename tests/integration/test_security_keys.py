@@ -204,10 +204,10 @@ def test_personalizer_errors_for_size_and_limits(limited):
     huge = '{"contextFeatures": [{"x": "' + "a" * (1024 * 1024) + '"}], "actions": []}'
     too_large = client.post("/personalizer/v1.0/rank", data=huge, headers=headers)
     assert too_large.status_code == 413
-    assert too_large.json["error"]["code"] == "PayloadTooLarge"
+    assert too_large.json["error"]["code"] == "PayloadSizeExceeded"  # Personalizer's code
     many = {"actions": [{"id": f"a{i}", "features": []} for i in range(1001)]}
     too_many = client.post("/personalizer/v1.0/rank", json=many, headers=headers)
-    assert too_many.status_code == 400 and too_many.json["error"]["code"] == "BadRequest"
+    assert too_many.status_code == 400 and too_many.json["error"]["code"] == "InvalidRankRequest"
     assert "1000" in too_many.json["error"]["message"]
     codes = [client.post("/personalizer/v1.0/rank", json={}, headers=headers).status_code
              for _ in range(4)]

@@ -1,0 +1,106 @@
+"""Offline evaluations (`evaluations`, PUT/GET/list/DELETE) and
+`configurations/applyFromEvaluation`, on Tailor's OPE (`experiments.offline`).
+
+PUT starts the evaluation in the background and answers 200 with its status (`Running`);
+the client polls GET until `Succeeded` (or `Failed`, with `description`). GET's
+`startTime`, `endTime`, `intervalInMinutes` (5, 60, 360, 720 or 1440) and `window`
+(`Expanding` or `Rolling`) shape the time series only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+
+from app import db
+from app.auth import current_principal
+from app.http import json_body
+from app.personalizer import jobviews
+from app.personalizer.errors import PersonalizerError
+from app.personalizer.routes import experiment, route
+from experiments import clock
+from experiments.models import OfflineJob
+from experiments.offline import evaluation, jobs, service
+from experiments.promotion import Rules
+
+KIND = "evaluation"
+INTERVALS = (5, 60, 360, 720, 1440)
+WINDOWS = ("Expanding", "Rolling")
+
+
+@route("PUT", "/evaluations/<evaluation_id>", scope="admin",
+       invalid="InvalidEvaluationContract", summary="Start an offline evaluation",
+       status="200")
+def create_evaluation(evaluation_id: str) -> Response:
+    target = experiment()
+    body = json_body()
+    stored = service.evaluation_request(target, body)
+    job = jobviews.create(target, KIND, evaluation_id, body, stored)
+    return jsonify(_document(job))
+
+
+def _series_options(job: OfflineJob) -> tuple[float, float, int, str]:
+    interval = request.args.get("intervalInMinutes") or "5"
+    if not interval.isdigit() or int(interval) not in INTERVALS:
+        raise PersonalizerError.invalid("intervalInMinutes",
+                                        f"must be one of {', '.join(map(str, INTERVALS))}")
+    window = request.args.get("window") or "Expanding"
+    if window not in WINDOWS:
+        raise PersonalizerError.invalid("window", "must be Expanding or Rolling")
+    return (jobs.query_time(request.args.get("startTime"), "startTime", job.start_time),
+            jobs.query_time(request.args.get("endTime"), "endTime", job.end_time),
+            int(interval), window)
+
+
+def _document(job: OfflineJob, series: tuple[float, float, int, str] | None = None
+              ) -> dict[str, Any]:
+    out = {**jobviews.header(job), "evaluationType": "Manual"}
+    if job.result is None or series is None:
+        return out
+    start, end, interval, window = series
+    out["optimalPolicy"] = job.result["optimalPolicy"]
+    out["content"] = {
+        "startTime": clock.iso(start), "endTime": clock.iso(end),
+        "intervalInMinutes": interval, "window": window,
+        "nDecisions": job.result["n_decisions"],
+        "value": [{"name": e["name"], "arguments": e["arguments"],
+                   "policySource": e["policySource"], "candidate": e["candidate"],
+                   "summary": evaluation.summary(e),
+                   "timeseries": {"data": [
+                       {**p, "timeStamp": clock.iso(p["timeStamp"])}
+                       for p in evaluation.timeseries(e, start, end, interval, window)]},
+                   "estimates": e["estimates"]}
+                  for e in job.result["policies"]]}
+    return out
+
+
+@route("GET", "/evaluations/<evaluation_id>", scope="admin", summary="An offline evaluation",
+       status="200")
+def get_evaluation(evaluation_id: str) -> Response:
+    job = jobs.find(db.session(), experiment(), KIND, evaluation_id)
+    return jsonify(_document(job, _series_options(job)))
+
+
+@route("GET", "/evaluations", scope="admin", summary="Offline evaluations", status="200")
+def list_evaluations() -> Response:
+    rows = jobviews.page(experiment(), KIND)
+    return jsonify({"value": [_document(job) for job in rows], "nextLink": None})
+
+
+@route("DELETE", "/evaluations/<evaluation_id>", scope="admin",
+       summary="Delete an offline evaluation", status="204")
+def delete_evaluation(evaluation_id: str) -> Response:
+    jobs.delete(db.session(), experiment(), KIND, evaluation_id, current_principal())
+    return Response(status=204)
+
+
+@route("POST", "/configurations/applyFromEvaluation", scope="admin",
+       invalid="InvalidPolicyConfiguration",
+       summary="Make an evaluated policy the learning settings", status="204")
+def apply_from_evaluation() -> Response:
+    rules = Rules(max_age_seconds=current_app.config["PROMOTION_MAX_REPORT_AGE_SECONDS"],
+                  max_growth=current_app.config["PROMOTION_MAX_DECISION_GROWTH"])
+    service.apply_from_evaluation(db.session(), experiment(), json_body(),
+                                  current_principal(), rules)
+    return Response(status=204)
