@@ -90,7 +90,8 @@ class BaselinePolicy:
 
     name = "baseline"
 
-    def pmf(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
+    def pmf(self, context: Mapping[str, Any], actions: Actions,
+            types: FeatureTypes = NO_TYPES) -> list[float]:
         """One-hot on the first offered action."""
         count = _require_actions(actions)
         return [1.0] + [0.0] * (count - 1)

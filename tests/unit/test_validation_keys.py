@@ -149,10 +149,10 @@ def test_patching_the_learner_keeps_the_reward_range():
 def test_a_new_level_is_one_table_entry(monkeypatch):
     from experiments import validation
 
-    monkeypatch.setitem(validation.KNOWN_KEYS, "profile.sources[]", frozenset({"name"}))
-    body = {"profile": {"sources": [{"name": "crm"}, {"nmae": "web"}]}}
+    monkeypatch.setitem(validation.KNOWN_KEYS, "widget.sources[]", frozenset({"name"}))
+    body = {"widget": {"sources": [{"name": "crm"}, {"nmae": "web"}]}}
     with pytest.raises(ValidationFailed) as caught:
         validation.check_known_keys(body, skip={""})
-    assert caught.value.details[0]["field"] == "profile.sources[1].nmae"
+    assert caught.value.details[0]["field"] == "widget.sources[1].nmae"
     assert caught.value.details[0]["suggestion"] == "name"
-    validation.check_known_keys({"profile": {"sources": "x"}}, skip={""})  # shape: elsewhere
+    validation.check_known_keys({"widget": {"sources": "x"}}, skip={""})  # shape: elsewhere
