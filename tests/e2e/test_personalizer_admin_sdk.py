@@ -31,7 +31,9 @@ COLORS = ("red", "green", "blue")
 ACTIONS = [{"id": f"a{j}", "features": [{"color": c}]} for j, c in enumerate(COLORS)]
 EXPERIMENT = {"key": "news", "unit_field": "user",
               "reward": {"events": {"reward": "value"}, "aggregation": "earliest",
-                         "window_seconds": 0.5}}
+                         "window_seconds": 0.5},
+              "learner": {"exploration": "epsilon",
+                          "params": {"epsilon": 0.2, "reward_range": [0, 1]}}}
 CUSTOM = "--cb_explore_adf --epsilon 0.1 --power_t 0 -l 0.1 --cb_type mtr -q ca"
 N = 240
 

@@ -61,7 +61,9 @@ def service(request, tmp_path_factory, sqlite_template) -> Iterator[Service]:
     with Session(engine) as session:
         team = keys.get_or_create_team(session, "shop")
         registry.create(session, team.id, {"key": EXPERIMENT, "reward": {
-            "events": {"reward": "value"}, "window_seconds": 600}}, "test")
+            "events": {"reward": "value"}, "window_seconds": 600},
+            "learner": {"exploration": "epsilon",
+                        "params": {"epsilon": 0.2, "reward_range": [0, 1]}}}, "test")
         admin, _ = keys.create_key(session, team, "admin", default_experiment=EXPERIMENT)
         client_key, _ = keys.create_key(session, team, "client",
                                         default_experiment=EXPERIMENT)

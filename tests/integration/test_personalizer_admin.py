@@ -28,7 +28,9 @@ CUSTOM = "--cb_explore_adf --epsilon 0.1 --power_t 0 -l 0.1 --cb_type mtr -q ca 
 def admin(client, team):
     body = {"key": "news", "actions": ACTIONS, "unit_field": "user",
             "reward": {"events": {"reward": "value"}, "aggregation": "earliest",
-                       "window_seconds": 600}}
+                       "window_seconds": 600},
+            "learner": {"exploration": "epsilon",
+                        "params": {"epsilon": 0.2, "reward_range": [0, 1]}}}
     assert client.post("/v1/experiments", json=body, headers=team.auth()).status_code == 201
     made = client.post("/v1/keys", json={"scope": "admin", "default_experiment": "news"},
                        headers=team.auth())

@@ -23,7 +23,9 @@ POLICY = "/personalizer/v1.1-preview.3/configurations/policy"
 
 @pytest.fixture
 def loop(client, team):
-    body = {"key": "loop", "reward": {"events": {"reward": "value"}, "window_seconds": 600}}
+    body = {"key": "loop", "reward": {"events": {"reward": "value"}, "window_seconds": 600},
+            "learner": {"exploration": "epsilon",
+                        "params": {"epsilon": 0.2, "reward_range": [0, 1]}}}
     assert client.post("/v1/experiments", json=body, headers=team.auth()).status_code == 201
     return {"Ocp-Apim-Subscription-Key": team.admin, "X-Tailor-Experiment": "loop"}
 
@@ -145,7 +147,8 @@ def test_six_aggregations_join_like_the_learning_loop(app, client, team, aggrega
                                                       expected):
     client.post("/v1/experiments", headers=team.auth(), json={
         "key": f"agg-{aggregation}", "reward": {"events": {"reward": "value"},
-                                                "aggregation": aggregation}})
+                                                "aggregation": aggregation},
+        "learner": {"exploration": "epsilon", "params": {"epsilon": 0.2, "reward_range": [0, 1]}}})
     headers = {"Authorization": f"Bearer {team.client}"}
     ranked = client.post(f"/v1/experiments/agg-{aggregation}/rank", headers=headers,
                          json={"actions": [{"id": "a"}, {"id": "b"}]}).json

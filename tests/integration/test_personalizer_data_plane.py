@@ -20,7 +20,9 @@ BASE = "/personalizer/v1.0"
 
 @pytest.fixture
 def news(client, team):
-    body = {"key": "news", "reward": {"events": {"reward": "value"}, "window_seconds": 600}}
+    body = {"key": "news", "reward": {"events": {"reward": "value"}, "window_seconds": 600},
+            "learner": {"exploration": "epsilon",
+                        "params": {"epsilon": 0.2, "reward_range": [0, 1]}}}
     assert client.post("/v1/experiments", json=body, headers=team.auth()).status_code == 201
     return {"Ocp-Apim-Subscription-Key": team.client, "X-Tailor-Experiment": "news"}
 
@@ -111,7 +113,8 @@ def test_reward_and_activation_before_the_decision_are_joined(app, client, news)
 
 def test_events_whose_decision_never_comes_are_orphans(app, client, team):
     client.post("/v1/experiments", headers=team.auth(), json={
-        "key": "quick", "reward": {"events": {"reward": "value"}, "window_seconds": 0.05}})
+        "key": "quick", "reward": {"events": {"reward": "value"}, "window_seconds": 0.05},
+        "learner": {"exploration": "epsilon", "params": {"epsilon": 0.2, "reward_range": [0, 1]}}})
     headers = {"Ocp-Apim-Subscription-Key": team.client, "X-Tailor-Experiment": "quick"}
     assert client.post(f"{BASE}/events/never/reward", json={"value": 1},
                        headers=headers).status_code == 204
