@@ -101,6 +101,9 @@ def test_start_up_names_the_address_and_ctrl_c_stops_gunicorn_and_the_learner(sq
             time.sleep(0.1)
         learners = [p for p in server.pids() if " learn" in command_line(p)]
         assert len(learners) == 1 and niceness(learners[0]) == 10
+        deadline = time.monotonic() + 15  # the second worker may still be booting
+        while len(server.pids()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
         everything = server.pids()
         assert len(everything) >= 5  # tailor serve, gunicorn master, 2 workers, learner
         os.killpg(server.process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
