@@ -30,10 +30,7 @@ USED_WITHOUT_IMPORT = {
     "psycopg": ("app/db.py", "postgresql+psycopg://"),  # SQLAlchemy's driver for PostgreSQL
     "gunicorn": ("app/cli_serve.py", '"-m", "gunicorn"'),  # `tailor serve` runs it
 }
-# statsmodels: experiments/abstats/multitest.py (branch i14ab, not merged here yet) uses
-# statsmodels.stats.multitest; until then it is the one dependency nothing imports. Empty
-# this set once that is merged.
-NOT_YET_IMPORTED = {"statsmodels"}
+
 
 
 def run(command: list, **kwargs) -> subprocess.CompletedProcess:
@@ -205,7 +202,7 @@ def test_every_dependency_of_the_wheel_is_used_by_runtime_code(installed):
             assert evidence in (site / path).read_text(), (dist, path)
         elif not imported & set(found["modules"].get(dist, [])):
             unused.add(dist)
-    assert unused - NOT_YET_IMPORTED == set(), f"nothing at runtime imports {unused}"
+    assert unused == set(), f"nothing at runtime imports {unused}"
     # The test and development tools stay out of an install.
     assert {"pytest", "hypothesis", "requests", "scikit-learn", "ruff", "schemathesis",
             "playwright", "mypy"}.isdisjoint(found["installed"])
