@@ -151,7 +151,7 @@ def _validated_actions(actions: Any, key: str) -> list[dict[str, Any]]:
     (read-only result, shared; its objects also key bandits.features.ActionLines)."""
     found = _VALID_ACTIONS.get(key)
     if found is None:
-        found = validate_actions(actions)
+        found = validate_actions(actions, limits=None)  # sizes: parse_request's limits
         if len(_VALID_ACTIONS) >= VALID_ACTIONS_CACHE_SIZE:
             _VALID_ACTIONS.clear()
         _VALID_ACTIONS[key] = found

@@ -16,6 +16,7 @@ from typing import Any
 from bandits.exploration import ExplorationError, validate_learner
 from bandits.features import FeatureError, action_line
 from experiments.errors import ValidationFailed
+from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 STATUSES = ("draft", "running", "paused", "stopped")
@@ -68,8 +69,10 @@ def _string(value: Any, field: str, max_len: int = 256) -> str:
     return value
 
 
-def validate_actions(actions: Any, field: str = "actions") -> list[dict[str, Any]]:
-    """A list of `{"id", "features"}` with unique ids and encodable features."""
+def validate_actions(actions: Any, field: str = "actions",
+                     limits: ContextLimits | None = DEFAULT_LIMITS) -> list[dict[str, Any]]:
+    """A list of `{"id", "features"}` with unique ids and encodable features, each within
+    `limits` (None: the caller checked sizes)."""
     if not isinstance(actions, list):
         raise fail(field, "must be a list of actions")
     seen: set[str] = set()
@@ -89,6 +92,8 @@ def validate_actions(actions: Any, field: str = "actions") -> list[dict[str, Any
             action_line(action_id, features)
         except FeatureError as exc:
             raise fail(f"{where}.features", str(exc)) from exc
+        if limits is not None:
+            check_context(features, f"{where}.features", limits)
         result.append({"id": action_id, "features": dict(features)})
     return result
 
