@@ -210,7 +210,7 @@ def _validated_actions(actions: Any, key: str,
     (read-only result, shared; its objects also key bandits.features.ActionLines)."""
     found = _VALID_ACTIONS.get((key, types))
     if found is None:
-        found = validate_actions(actions, types=types)
+        found = validate_actions(actions, types=types, limits=None)  # sizes: parse_request's
         if len(_VALID_ACTIONS) >= VALID_ACTIONS_CACHE_SIZE:
             _VALID_ACTIONS.clear()
         _VALID_ACTIONS[(key, types)] = found

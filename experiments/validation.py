@@ -17,6 +17,7 @@ from bandits.exploration import ExplorationError, validate_learner
 from bandits.features import NO_TYPES, FeatureError, FeatureTypes, action_line, feature_types
 from experiments.analysis_config import validate_analysis
 from experiments.errors import ValidationFailed
+from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 STATUSES = ("draft", "running", "paused", "stopped")
@@ -82,8 +83,10 @@ def _string(value: Any, field: str, max_len: int = 256) -> str:
 
 
 def validate_actions(actions: Any, field: str = "actions",
-                     types: FeatureTypes = NO_TYPES) -> list[dict[str, Any]]:
-    """A list of `{"id", "features"}` with unique ids and encodable features."""
+                     types: FeatureTypes = NO_TYPES,
+                     limits: ContextLimits | None = DEFAULT_LIMITS) -> list[dict[str, Any]]:
+    """A list of `{"id", "features"}` with unique ids and encodable features, each within
+    `limits` (None: the caller checked sizes)."""
     if not isinstance(actions, list):
         raise fail(field, "must be a list of actions")
     seen: set[str] = set()
@@ -103,6 +106,8 @@ def validate_actions(actions: Any, field: str = "actions",
             action_line(action_id, features, types=types)
         except FeatureError as exc:
             raise fail(f"{where}.features", str(exc)) from exc
+        if limits is not None:
+            check_context(features, f"{where}.features", limits)
         result.append({"id": action_id, "features": dict(features)})
     return result
 

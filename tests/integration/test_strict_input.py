@@ -151,6 +151,11 @@ def test_limits_are_configurable(app, client, team):
     register(client, team)
     assert rank(client, team, context={"a": 1, "b": 2, "c": 3}).status_code == 200
     assert rank(client, team, context={"a": 1, "b": 2, "c": 3, "d": 4}).status_code == 413
+    app.config["MAX_STRING_LENGTH"] = 10_000  # above the default: inline actions follow
+    app.extensions.pop("tailor.context_limits", None)
+    long = rank(client, team, context={"a": 1}, actions=[{"id": "a",
+                                                         "features": {"d": "z" * 5000}}])
+    assert long.status_code == 200, long.json
 
 
 @pytest.mark.parametrize("field, key", [("user.email", "email"),

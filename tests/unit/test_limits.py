@@ -46,3 +46,11 @@ def test_over_limits_name_the_path(context, field):
     with pytest.raises(TooLarge) as caught:
         check_context(context, "context", LIMITS)
     assert caught.value.details[0]["field"] == field
+
+
+def test_catalog_actions_are_bounded_at_registration():
+    from experiments.validation import validate_new
+
+    with pytest.raises(TooLarge) as caught:
+        validate_new({"key": "k", "actions": [{"id": "a", "features": {"d": "x" * 5000}}]})
+    assert caught.value.details[0]["field"] == "actions[0].features.d"
