@@ -84,6 +84,11 @@ def from_domain(exc: domain.DomainError) -> PersonalizerError:
         return PersonalizerError(403, "Forbidden", exc.message, inner=exc.code)
     if isinstance(exc, domain.Conflict):
         return PersonalizerError(409, "Conflict", exc.message, inner=exc.code)
+    if isinstance(exc, domain.TooLarge):
+        details = _details(exc.details, STATUS_CODES[413])
+        return PersonalizerError(413, STATUS_CODES[413], exc.message, inner=exc.code,
+                                 target=details[0]["target"] if details else None,
+                                 details=details)
     # ValidationFailed and Unprocessable: Personalizer answered 400 with the operation's code.
     code = _invalid_code()
     details = _details(exc.details, code)

@@ -30,7 +30,7 @@ def test_erasing_a_unit_with_nothing_stored_answers_zero_counts_and_is_audited(
     assert entry["actor"].startswith("key:") and entry["at"]
     assert entry["target"] == response.json["unit"] and pii.is_hashed(entry["target"])
     assert "nobody-42" not in str(entries)
-    assert entry["details"] == {"decisions": 0, "rewards": 0, "experiments": {}}
+    assert entry["details"] == {"decisions": 0, "rewards": 0, "experiments": {}, "profiles": 0}
 
 
 def test_erasing_twice_erases_once_and_audits_twice(client, team):

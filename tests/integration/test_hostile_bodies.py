@@ -15,7 +15,8 @@ from tests.integration.helpers import rank, register
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 PATH_VALUES = {"key": "homepage-hero", "event_id": "e1", "key_id": "k1", "unit_id": "u-1",
-               "version": "1", "report_id": "1", "fmt": "json"}
+               "version": "1", "report_id": "1", "fmt": "json", "evaluation_id": "ev1",
+               "feature_importance_id": "fi1"}
 FIELDS = ["context", "actions", "features", "id", "reward", "events", "rewards", "event_id",
           "type", "value", "key", "learner", "params", "arms", "contextFeatures", "slots",
           "excludedActions", "eventId", "scope", "unit_id", "champion", "status", "user"]

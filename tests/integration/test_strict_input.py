@@ -142,7 +142,8 @@ def test_the_personalizer_rank_applies_the_same_limits(client, team):
         "contextFeatures": [{"bio": "x" * 10_000}],
         "actions": [{"id": "a", "features": [{"c": "1"}]}]})
     assert response.status_code == 413
-    assert response.json["error"]["code"] == "PayloadTooLarge"
+    assert response.json["error"]["code"] == "PayloadSizeExceeded"
+    assert response.json["error"]["target"] == "contextFeatures.bio"
 
 
 def test_limits_are_configurable(app, client, team):
