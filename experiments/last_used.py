@@ -1,19 +1,19 @@
 """When each API key was last used, written off the request path.
 
 Authentication never writes: it records a use in this process's memory
-(`LastUsed.record`, a dict write under a lock). One background thread per process
-writes the recorded times every `interval` seconds (the config key
-`KEY_LAST_USED_SECONDS`, 60 by default), one UPDATE per key used since the last write,
-in its own transaction on its own connection. So a key's `last_used_at` is the time of
-a use at most `interval` seconds (plus a tick of the thread) older than its latest one:
-its resolution is `interval` seconds. The UPDATE only moves `last_used_at` forward, so
-workers writing in any order agree. A worker that exits normally writes its uses first
-(`flush_all`, from app/gunicorn_hooks.py); one killed (-9) loses at most the last
-`interval` seconds of uses, never a key's earlier last use. A failed write (database
-down) keeps the uses for the next attempt.
+(`LastUsed.record`, a dict write under a lock). One background thread per process writes
+the recorded times every `interval` seconds (the config key `KEY_LAST_USED_SECONDS`, 60
+by default), one UPDATE per key used since the last write, in its own transaction on a
+connection it closes afterwards. So a key's `last_used_at` is the time of a use at most
+`interval` seconds (plus a tick of the thread) older than its latest one: its resolution
+is `interval` seconds. The UPDATE only moves `last_used_at` forward, so workers writing
+in any order agree. A worker that exits normally writes its uses first (`flush_all`,
+from app/gunicorn_hooks.py); one killed (-9) loses at most the last `interval` seconds
+of uses, never a key's earlier last use. A failed write (database down) keeps the uses
+for the next attempt.
 
-Revocation does not depend on any of this: authentication reads the key (or checks it
-in the write's guard) on every request, as before.
+Revocation does not depend on any of this: authentication reads the key (or checks it in
+the write's guard) on every request, as before.
 """
 
 from __future__ import annotations
@@ -78,9 +78,7 @@ class LastUsed:
         if not pending:
             return 0
         try:
-            with self.engine.begin() as conn:
-                conn.execute(_UPDATE, [{"used_key": k, "used_at": t}
-                                       for k, t in pending.items()])
+            self._write(pending)
         except sa.exc.SQLAlchemyError as exc:
             log.warning("could not write the last use of %d API key(s), retrying in %g s: %s",
                         len(pending), self.interval, exc.__class__.__name__)
@@ -90,6 +88,18 @@ class LastUsed:
                         self._pending[key_id] = when
             return 0
         return len(pending)
+
+    def _write(self, pending: dict[str, float]) -> None:
+        # A connection of its own, closed afterwards (invalidated, not pooled): one every
+        # `interval` costs nothing, and none stays open behind the app's back (after the
+        # app's engine was disposed, say).
+        with self.engine.connect() as conn:
+            try:
+                with conn.begin():
+                    conn.execute(_UPDATE, [{"used_key": k, "used_at": t}
+                                           for k, t in pending.items()])
+            finally:
+                conn.invalidate()
 
 
 _RECORDERS: weakref.WeakSet[LastUsed] = weakref.WeakSet()

@@ -124,6 +124,21 @@ def test_last_used_at_only_moves_forward(app, team):
     assert stored_last_use(app, team.admin) == 2000.0
 
 
+def test_a_write_leaves_no_connection_open(app, team):
+    # The writer may run after the app's engine was disposed (shutdown, tests): it closes
+    # the connection it used instead of leaving it in the pool.
+    engine = engine_of(app)
+    recorder = last_used.LastUsed(engine, interval=3600)
+    dispose(app)
+    opened, closed = [], []
+    sa.event.listen(engine, "connect", lambda *_: opened.append(1))
+    sa.event.listen(engine, "close", lambda *_: closed.append(1))
+    recorder.record(team.admin.split("_")[1], 3000.0)
+    assert recorder.flush() == 1
+    assert len(opened) == len(closed) == 1
+    assert stored_last_use(app, team.admin) == 3000.0
+
+
 def test_a_failed_write_keeps_the_uses_for_the_next_one():
     recorder = last_used.LastUsed(sa.create_engine("sqlite://"), interval=3600)  # no tables
     recorder.record("k1", 1000.0)
