@@ -30,9 +30,6 @@ from experiments.models import ApiKey, Experiment, Team
 SCOPES = ("admin", "client", "analyst")
 LIMIT_KINDS = ("rank", "reward")
 MAX_NAME = 128
-# The last-used time is written by a background thread at most this often (seconds;
-# experiments.last_used), never by authentication itself.
-LAST_USED_RESOLUTION = 60.0
 
 
 @dataclass(frozen=True)
