@@ -19,11 +19,13 @@ from app.errors import APIError
 from app.ratelimit import ENDPOINT_KINDS, Limit, RateLimiter
 from experiments import keys, pii, registry
 from experiments.keys import Principal
+from experiments.last_used import LastUsed
 from experiments.models import Experiment
 
 F = TypeVar("F", bound=Callable[..., Any])
 LIMITER = "tailor.ratelimit"
 KEY_CACHE = "tailor.key_cache"
+LAST_USED = "tailor.last_used"
 PII_DEFAULTS = "tailor.pii_defaults"
 
 
@@ -50,13 +52,19 @@ def current_principal(cached: bool = False) -> Principal:
         if cached:
             principal = current_app.extensions[KEY_CACHE].authenticate(db.session(), plain)
         else:
-            principal = keys.authenticate(db.session(), plain)
+            principal = keys.authenticate(db.session(), plain, last_used())
         if principal is None:
             raise APIError(401, "unauthorized", "invalid or revoked API key",
                            headers={"WWW-Authenticate": "Bearer"})
         g.principal = principal
         g.principal_cached = cached
     return g.principal
+
+
+def last_used() -> LastUsed:
+    """This app's record of key uses (authentication never writes; see
+    experiments.last_used)."""
+    return current_app.extensions[LAST_USED]
 
 
 def guarded_key_id() -> str | None:
@@ -113,9 +121,12 @@ def _pii_defaults_off(_exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Rate limiter from RATE_LIMIT_RANK / RATE_LIMIT_REWARD; the PII default field list
-    (PII_DEFAULT_FIELDS, None = the built-in list) for every request."""
-    app.extensions[KEY_CACHE] = keys.KeyCache()
+    """The record of key uses (written every KEY_LAST_USED_SECONDS); rate limiter from
+    RATE_LIMIT_RANK / RATE_LIMIT_REWARD; the PII default field list (PII_DEFAULT_FIELDS,
+    None = the built-in list) for every request."""
+    app.extensions[LAST_USED] = LastUsed(db.engine_of(app),
+                                         float(app.config["KEY_LAST_USED_SECONDS"]))
+    app.extensions[KEY_CACHE] = keys.KeyCache(app.extensions[LAST_USED])
     app.extensions[LIMITER] = RateLimiter({
         "rank": Limit.parse(app.config.get("RATE_LIMIT_RANK")),
         "reward": Limit.parse(app.config.get("RATE_LIMIT_REWARD"))})

@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     # A worker checks a team's profile change counter at most this often (seconds): a
     # profile write is seen by every worker's next rank within this time.
     "PROFILE_CHECK_SECONDS": 1.0,
+    # A key's last_used_at is written by a background thread this often (seconds), never
+    # by authentication: its resolution (experiments/last_used.py, docs/security.md).
+    "KEY_LAST_USED_SECONDS": 60.0,
 }
 
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE",
@@ -67,6 +70,7 @@ _INT_KEYS |= {"MAX_NAMESPACE_FEATURES", "MAX_CONTEXT_FEATURES", "MAX_STRING_LENG
 _FLOAT_KEYS = {"MODEL_CHECK_SECONDS", "PROMOTION_MAX_REPORT_AGE_SECONDS",
                "PROMOTION_MAX_DECISION_GROWTH", "PARTITION_MAINTAIN_SECONDS"}
 _FLOAT_KEYS |= {"PROFILE_CHECK_SECONDS"}
+_FLOAT_KEYS |= {"KEY_LAST_USED_SECONDS"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}
 
 

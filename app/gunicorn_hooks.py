@@ -44,3 +44,11 @@ def on_starting(server: Any) -> None:
     """Before the master binds (or, with `--reuse-port`, does not bind) its sockets."""
     addresses = ",".join(f"http://{bind}" for bind in server.cfg.bind)
     server.log.error_log.addFilter(_ListeningAt(addresses))
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker stopping normally writes the key uses it recorded but has not written yet
+    (experiments/last_used.py)."""
+    from experiments.last_used import flush_all
+
+    flush_all()

@@ -1,5 +1,6 @@
 """Databases and servers for the benchmarks: `tailor serve` (the `make run` configuration:
-gunicorn gthread, same flags) on a private SQLite file or a private PostgreSQL database."""
+gunicorn gthread, same flags) on a private SQLite file or a private PostgreSQL database,
+and the plain-Flask no-op (bench/plain_flask.py) under the same gunicorn command line."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from app.cli_serve import Layout, gunicorn_command
 from app.db import make_engine
 from app.migrate import upgrade
 from experiments import keys
@@ -166,28 +168,31 @@ class Served:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return [str(Path(sys.executable).parent / "tailor"), "serve",
+                "--port", str(self.port), "--workers", str(self.workers),
+                "--threads", str(self.threads),
+                "--learner" if self.learner else "--no-learner"]
+
     def start(self, timeout: float = 60.0) -> Served:
         self.port = self.port or free_port()
         env = {**os.environ, "DATABASE_URL": self.database_url, **(self.extra_env or {})}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # `tailor serve` makes a private one
-        command = [str(Path(sys.executable).parent / "tailor"), "serve",
-                   "--port", str(self.port), "--workers", str(self.workers),
-                   "--threads", str(self.threads),
-                   "--learner" if self.learner else "--no-learner"]
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            self.command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
             stderr=self.stderr or subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"tailor serve exited early ({self.process.returncode})")
+                raise RuntimeError(f"{self.command()[-1]} exited early "
+                                   f"({self.process.returncode})")
             try:
                 if requests.get(self.url + "/healthz", timeout=2).ok:
                     return self
             except requests.RequestException:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("tailor serve did not become healthy")
+        raise RuntimeError(f"{self.command()[-1]} did not become healthy")
 
     def pids(self) -> list[int]:
         return descendants(self.process.pid) if self.process else []
@@ -206,3 +211,23 @@ class Served:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+PLAIN_APP = "bench.plain_flask:create_app()"
+
+
+@dataclass
+class PlainServed(Served):
+    """The plain-Flask no-op (bench/plain_flask.py) under the gunicorn command line that
+    `tailor serve` runs (app/cli_serve.py's `gunicorn_command`: same worker class, layout,
+    `--preload`, hooks, SO_REUSEPORT), with only the application swapped. `database_url`
+    is not used by the app (the benchmarks count decisions in it: none are added)."""
+
+    def command(self) -> list[str]:
+        layout = Layout(host="127.0.0.1", port=self.port, workers=self.workers,
+                        threads=self.threads, reuse_port=True, learner=False,
+                        learner_nice=0, access_log=False)
+        command = gunicorn_command(layout)
+        if command[-1] != "app:create_app()":
+            raise RuntimeError(f"unexpected gunicorn command of tailor serve: {command}")
+        return [*command[:-1], PLAIN_APP]

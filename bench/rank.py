@@ -7,6 +7,10 @@ concurrency) with bench/wrk/tailor.lua: distinct event ids, 10 inline actions wi
 features, a realistic nested context; the mix alternates rank and a reward for a decision
 ranked by the preceding rank-only cell. The ceiling `noop` receives the very body rank
 receives; `noop (context only)` is the smaller body of the first runs (for comparison).
+The baseline `noop (plain Flask)` is a minimal Flask app with nothing of Tailor's
+(bench/plain_flask.py) answering the same body the same way, under the gunicorn command
+line of `tailor serve`, started on the same database's run between Tailor's cells; the
+table gives rank's RPS as a share of each no-op's.
 
     .venv/bin/python -m bench.rank --quick          # ~3 s per cell
     .venv/bin/python -m bench.rank                  # 20 s per cell (docs/bench-rank.md)
@@ -29,10 +33,19 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import make_engine
-from bench._servers import Served, count_rows, cpu_seconds, create_tenant, database, postgres_pids
+from bench._servers import (
+    PlainServed,
+    Served,
+    count_rows,
+    cpu_seconds,
+    create_tenant,
+    database,
+    postgres_pids,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "wrk" / "tailor.lua"
+PLAIN_NOOP = "noop (plain Flask)"
 CATEGORIES = ["shoes", "bags", "hats", "coats", "socks", "belts", "shirts", "jeans", "watches",
               "scarves"]
 EXPERIMENT = {
@@ -147,7 +160,8 @@ def bench_backend(backend: str, options: argparse.Namespace) -> list[Cell]:
             run_wrk(server.url, ["rank", key, name, "warm"], warm, options.concurrency, None)
             cells = [measure(server, backend, "noop", ["noop", key, name, "noop"], options),
                      measure(server, backend, "noop (context only)",
-                             ["noop-small", key, name, "noop-small"], options)]
+                             ["noop-small", key, name, "noop-small"], options),
+                     plain_noop(url, backend, key, options)]
             rank = measure(server, backend, "rank", ["rank", key, name, "rank"], options)
             cells.append(rank)
             pre_count = str(max(1, rank.requests - 4 * options.concurrency))
@@ -161,6 +175,14 @@ def bench_backend(backend: str, options: argparse.Namespace) -> list[Cell]:
     if failures:
         print(f"{backend}: answers other than 2xx during the run: {failures}")
     return cells
+
+
+def plain_noop(url: str, backend: str, key: str, options: argparse.Namespace) -> Cell:
+    """The plain-Flask no-op's cell (bench/plain_flask.py), same layout, same body."""
+    with PlainServed(url, workers=options.workers, threads=options.threads) as plain:
+        run_wrk(plain.url, ["noop", key, "-", "warm"], min(3.0, options.seconds),
+                options.concurrency, None)
+        return measure(plain, backend, PLAIN_NOOP, ["noop", key, "-", "plain"], options)
 
 
 def storage(url: str) -> str:
@@ -220,17 +242,20 @@ def unsuccessful(server: Served) -> dict[str, float]:
 
 
 def table(cells: list[Cell]) -> str:
-    header = ("| backend | workload | conc | requests | RPS | % of noop | p50 ms | p99 ms | "
+    header = ("| backend | workload | conc | requests | RPS | % of Tailor's noop | "
+              "% of plain-Flask noop | p50 ms | p99 ms | "
               "p99.9 ms | max ms | wrk's p99 ms (corrected) | non-2xx | unmatched | "
               "decisions added | wrk cores | server cores | busiest worker's share | "
               "server CPU ms/request | PostgreSQL CPU ms/request |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
-    ceiling = {c.backend: c.rps for c in cells if c.workload == "noop"}
+    tailor = {c.backend: c.rps for c in cells if c.workload == "noop"}
+    plain = {c.backend: c.rps for c in cells if c.workload == PLAIN_NOOP}
     for c in cells:
-        share = f"{100 * c.rps / ceiling[c.backend]:.0f}%" if c.backend in ceiling else "-"
+        shares = " | ".join(f"{100 * c.rps / of[c.backend]:.0f}%" if c.backend in of else "-"
+                            for of in (tailor, plain))
         lines.append(
             f"| {c.backend} | {c.workload} | {c.concurrency} | {c.requests} | {c.rps:.0f} | "
-            f"{share} | {c.p50_ms:.2f} | {c.p99_ms:.2f} | {c.p999_ms:.2f} | {c.max_ms:.1f} | "
+            f"{shares} | {c.p50_ms:.2f} | {c.p99_ms:.2f} | {c.p999_ms:.2f} | {c.max_ms:.1f} | "
             f"{c.wrk_p99_ms:.2f} | {c.non_2xx + c.socket_errors} | {c.unmatched} | "
             f"{c.decisions_added} | {c.wrk_cores:.2f} | "
             f"{c.server_cores:.2f} | {100 * c.busiest_share:.0f}% | "

@@ -2,9 +2,10 @@
 the Flask app's WSGI entry (no gunicorn, no sockets), on a private SQLite or PostgreSQL.
 
 bench/rank.py measures whole requests through gunicorn; this splits the Python side of
-one. The no-op and the rank requests are timed whole first, then the rank requests again
-with each part of the view wrapped to add up its CPU time (callees included), scaled so
-that the parts add up as in the unwrapped run. The bodies are those of
+one. The plain-Flask no-op (bench/plain_flask.py: Flask alone, nothing of Tailor's),
+Tailor's no-op and the rank requests are timed whole first, in the same process, then
+the rank requests again with each part of the view wrapped to add up its CPU time
+(callees included), scaled so that the parts add up as in the unwrapped run. The bodies are those of
 bench/wrk/tailor.lua (10 actions with features, a nested context), and the time is this
 process's CPU time (`time.process_time`): a busy machine stretches wall time, hardly this.
 A PostgreSQL write also costs the server's backend CPU, which is not counted here.
@@ -31,9 +32,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench import plain_flask
 from bench._servers import create_tenant, database
 from bench.rank import CATEGORIES, EXPERIMENT
 
+PLAIN_ROW = "plain-Flask no-op request (WSGI in, JSON out; nothing of Tailor's)"
 SEGMENTS = ["new", "returning", "loyal", "churn-risk"]
 COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES", "IT", "PL"]
 DEVICES = ["mobile", "desktop", "tablet"]
@@ -59,14 +62,23 @@ def body(run: str, i: int) -> bytes:
                        "actions": ACTIONS}).encode()
 
 
-def cpu_us(action: Callable[[int], Any], calls: int, warm: int = 200) -> float:
-    """CPU microseconds per call of `action(i)`, i = 0 .. calls-1 (after `warm` calls)."""
+def round_robin(actions: list[Callable[[int], Any]], calls: int, warm: int = 200,
+                block: int = 50) -> list[float]:
+    """CPU µs per call of each `action(i)`, i = 0 .. calls-1, timed in blocks of `block`
+    calls taken in turn, the first action of each round rotating (after `warm` calls of
+    each, i = -1 .. -warm)."""
     for i in range(warm):
-        action(-1 - i)
-    started = time.process_time()
-    for i in range(calls):
-        action(i)
-    return (time.process_time() - started) / calls * 1e6
+        for action in actions:
+            action(-1 - i)
+    spent = [0.0] * len(actions)
+    for round_, start in enumerate(range(0, calls, block)):
+        for k in range(len(actions)):
+            which = (k + round_) % len(actions)
+            began = time.process_time()
+            for i in range(start, min(start + block, calls)):
+                actions[which](i)
+            spent[which] += time.process_time() - began
+    return [total / calls * 1e6 for total in spent]
 
 
 class Wsgi:
@@ -195,9 +207,14 @@ def stages(app: Any, tenant: Any, calls: int) -> list[tuple[str, float, int]]:
     rank_path = f"/v1/experiments/{EXPERIMENT['key']}/rank"
     bodies = {name: [body(name, i) for i in range(-200, 2 * calls)] for name in
               ("noop", "rank")}
-    noop = cpu_us(lambda i: client.post("/bench/noop", bodies["noop"][i + 200]), calls)
-    whole = cpu_us(lambda i: client.post(rank_path, bodies["rank"][i + 200]), calls)
-    rows = [("no-op request (WSGI in, JSON out; Flask)", noop, calls),
+    plain = Wsgi(plain_flask.create_app(), tenant.client)
+    # Side by side, in rotating blocks: a loaded machine's drift hits the three alike.
+    baseline, noop, whole = round_robin([
+        lambda i: plain.post("/bench/noop", bodies["noop"][i + 200]),
+        lambda i: client.post("/bench/noop", bodies["noop"][i + 200]),
+        lambda i: client.post(rank_path, bodies["rank"][i + 200])], calls)
+    rows = [(PLAIN_ROW, baseline, calls),
+            ("no-op request (WSGI in, JSON out; Flask)", noop, calls),
             ("rank request (WSGI in, JSON out; Flask)", whole, calls)]
     with Timed(app) as timed:
         started = time.process_time()
@@ -293,6 +310,7 @@ def profile_cost(backend: str, calls: int) -> tuple[float, float]:
 def table(backend: str, rows: list[tuple[str, float, int]]) -> list[str]:
     found = {name: us for name, us, _ in rows}
     noop = found["no-op request (WSGI in, JSON out; Flask)"]
+    plain = found[PLAIN_ROW]
     whole = found["rank request (WSGI in, JSON out; Flask)"]
     write = found["  the durable write (key claim + row, committed)"]
     view = found["the view (all of the above)"]
@@ -304,7 +322,13 @@ def table(backend: str, rows: list[tuple[str, float, int]]) -> list[str]:
         f"| {backend} | **no-op / rank** (what bench.rank's 60% goal compares) | | | "
         f"**{noop / whole * 100:.0f}%** |",
         f"| {backend} | no-op / (rank - the write): the same if the write cost nothing | | | "
-        f"{noop / (whole - write) * 100:.0f}% |"]
+        f"{noop / (whole - write) * 100:.0f}% |",
+        f"| {backend} | **plain-Flask no-op / rank** | | | **{plain / whole * 100:.0f}%** |",
+        f"| {backend} | rank's CPU in no-ops: **{whole / noop:.2f}x Tailor's no-op, "
+        f"{whole / plain:.2f}x the plain-Flask no-op** (issue 15's goal: 2.5x the no-op) | | "
+        "| |",
+        f"| {backend} | plain-Flask no-op / Tailor's no-op (the rest: Tailor's request "
+        f"machinery) | | | {plain / noop * 100:.0f}% |"]
     return lines
 
 

@@ -20,6 +20,12 @@ itself waits for a connection; more connections do not make a slow server faster
     .venv/bin/python -m bench.soak --rate 1000 --minutes 10          # the goal (issue 7)
     .venv/bin/python -m bench.soak --rate 1000 --minutes 10 --learner
     .venv/bin/python -m bench.soak --rate 50 --minutes 10 --backend sqlite
+
+Baselines, in the same run and at the same rate, before rank: the plain-Flask no-op
+(bench/plain_flask.py under `tailor serve`'s gunicorn command line) and Tailor's own no-op
+(`POST /bench/noop` of the same server as rank), each for `--baseline-minutes` (1 by
+default; 0 skips them). The table shows each row's server CPU per request and rank's as a
+multiple of each no-op's.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import dataclass
 
-from bench._servers import Served, count_rows, cpu_seconds, create_tenant, database
-from bench.rank import EXPERIMENT, ROOT, register, require_wrk, run_wrk
+from bench._servers import PlainServed, Served, count_rows, cpu_seconds, create_tenant, database
+from bench.rank import EXPERIMENT, PLAIN_NOOP, ROOT, register, require_wrk, run_wrk
 
 SCRIPT = ROOT / "bench" / "wrk" / "soak.lua"
 
@@ -43,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", default="postgresql", choices=["sqlite", "postgresql"])
     parser.add_argument("--workers", type=int, default=4)  # as `make run`
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline-minutes", type=float, default=1.0,
+                        help="soak each no-op (Tailor's, plain Flask's) this long at the same "
+                        "rate first (0: none; at most --minutes)")
     parser.add_argument("--learner", action="store_true",
                         help="run `tailor learn` beside gunicorn, as `make run` does")
     options = parser.parse_args(argv)
@@ -51,68 +61,118 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return options
 
 
-def table(options: argparse.Namespace, result: dict, stored: int, server_cores: float,
-          wrk_cores: float) -> str:
-    over = result["over_50ms_corrected"]
-    header = ("| backend | target/s | achieved/s | scheduled | sent | p50 ms | p99 ms | "
-              "p99.9 ms | max ms | over 50 ms | over 50 ms % | from send: p99 ms | max ms | "
-              "over 50 ms | wrk p99 ms | non-2xx | socket errors | decisions stored | "
-              "server cores | wrk cores |")
-    row = (f"| {options.backend} | {options.rate:g} | {result['achieved_rate']:.1f} | "
-           f"{result['scheduled']} | {result['sent']} | "
-           f"{result['corrected_p50_us'] / 1e3:.1f} | {result['corrected_p99_us'] / 1e3:.1f} | "
-           f"{result['corrected_p999_us'] / 1e3:.1f} | {result['corrected_max_us'] / 1e3:.1f} "
-           f"| {over} | {100 * over / max(1, result['scheduled']):.3f}% | "
-           f"{result['send_p99_us'] / 1e3:.1f} | {result['send_max_us'] / 1e3:.1f} | "
-           f"{result['over_50ms_send']} | {result['wrk_p99_us'] / 1e3:.1f} | "
-           f"{result['non_2xx']} | {result['socket_errors']} | {stored} | "
-           f"{server_cores:.2f} | {wrk_cores:.2f} |")
-    return "\n".join([header, "|" + "---|" * (header.count("|") - 1), row])
+@dataclass(frozen=True)
+class Soaked:
+    workload: str
+    minutes: float
+    result: dict
+    stored: int  # decisions stored during the run (0 for the no-ops)
+    server_cores: float
+    wrk_cores: float
+
+    @property
+    def server_ms_per_request(self) -> float:
+        rate = self.result["achieved_rate"]
+        return 1000 * self.server_cores / rate if rate else float("nan")
+
+
+def table(options: argparse.Namespace, rows: list[Soaked]) -> str:
+    header = ("| backend | workload | minutes | target/s | achieved/s | scheduled | sent | "
+              "p50 ms | p99 ms | p99.9 ms | max ms | over 50 ms | over 50 ms % | "
+              "from send: p99 ms | max ms | over 50 ms | wrk p99 ms | non-2xx | "
+              "socket errors | decisions stored | server cores | wrk cores | "
+              "server CPU ms/request | x Tailor's noop | x plain-Flask noop |")
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    cpu = {r.workload: r.server_ms_per_request for r in rows}
+    for r in rows:
+        x, over = r.result, r.result["over_50ms_corrected"]
+        times = " | ".join(f"{r.server_ms_per_request / cpu[w]:.2f}" if w in cpu else "-"
+                           for w in ("noop", PLAIN_NOOP))
+        lines.append(
+            f"| {options.backend} | {r.workload} | {r.minutes:g} | {options.rate:g} | "
+            f"{x['achieved_rate']:.1f} | {x['scheduled']} | {x['sent']} | "
+            f"{x['corrected_p50_us'] / 1e3:.1f} | {x['corrected_p99_us'] / 1e3:.1f} | "
+            f"{x['corrected_p999_us'] / 1e3:.1f} | {x['corrected_max_us'] / 1e3:.1f} "
+            f"| {over} | {100 * over / max(1, x['scheduled']):.3f}% | "
+            f"{x['send_p99_us'] / 1e3:.1f} | {x['send_max_us'] / 1e3:.1f} | "
+            f"{x['over_50ms_send']} | {x['wrk_p99_us'] / 1e3:.1f} | "
+            f"{x['non_2xx']} | {x['socket_errors']} | {r.stored} | "
+            f"{r.server_cores:.2f} | {r.wrk_cores:.2f} | {r.server_ms_per_request:.2f} | "
+            f"{times} |")
+    return "\n".join(lines)
+
+
+def soak(server: Served, workload: str, args: list[str], minutes: float,
+         options: argparse.Namespace) -> Soaked:
+    """One open-loop run of `minutes` at `--rate` against `server` (soak.lua)."""
+    url = server.database_url
+    run_wrk(server.url, [args[0], *args[1:3], "warm"], 3, 8, None)
+    time.sleep(1.0)  # the requests wrk left in flight are answered and stored
+    before = count_rows(url, "decisions")
+    pids = server.pids()
+    cpu_before, started = cpu_seconds(pids), time.monotonic()
+    result, wrk_cpu = run_wrk(server.url, [*args, repr(options.rate)], minutes * 60,
+                              options.connections, None, script=SCRIPT)
+    server_cpu = cpu_seconds(pids) - cpu_before
+    elapsed = time.monotonic() - started
+    time.sleep(1.0)
+    return Soaked(workload, minutes, result, count_rows(url, "decisions") - before,
+                  server_cpu / elapsed, wrk_cpu / elapsed)
+
+
+def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
+    """The two no-ops (if asked for), then rank, each on a fresh schedule."""
+    tenant = create_tenant(url)
+    key, name = tenant.client, EXPERIMENT["key"]
+    baseline = min(options.baseline_minutes, options.minutes)
+    rows = []
+    if baseline > 0:
+        with PlainServed(url, workers=options.workers, threads=options.threads) as plain:
+            rows.append(soak(plain, PLAIN_NOOP, ["noop", key, "-", "plain"], baseline,
+                             options))
+    with Served(url, workers=options.workers, threads=options.threads,
+                learner=options.learner, extra_env={"TAILOR_BENCH_NOOP": "1"}) as server:
+        register(server, tenant.admin)
+        if baseline > 0:
+            rows.insert(0, soak(server, "noop", ["noop", key, name, "noop"], baseline,
+                                options))
+        rows.append(soak(server, "rank", ["rank", key, name, "soak"], options.minutes,
+                         options))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     require_wrk()
     with database(options.backend) as url:
-        tenant = create_tenant(url)
-        with Served(url, workers=options.workers, threads=options.threads,
-                    learner=options.learner) as server:
-            register(server, tenant.admin)
-            key, name = tenant.client, EXPERIMENT["key"]
-            run_wrk(server.url, ["rank", key, name, "warm"], 3, 8, None)
-            time.sleep(1.0)  # the requests wrk left in flight are answered and stored
-            before = count_rows(url, "decisions")
-            pids = server.pids()
-            cpu_before, started = cpu_seconds(pids), time.monotonic()
-            result, wrk_cpu = run_wrk(server.url, ["rank", key, name, "soak", repr(options.rate)],
-                                      options.minutes * 60, options.connections, None,
-                                      script=SCRIPT)
-            server_cpu = cpu_seconds(pids) - cpu_before
-            elapsed = time.monotonic() - started
-            time.sleep(1.0)
-            stored = count_rows(url, "decisions") - before
+        rows = soak_all(url, options)
+    rank = rows[-1].result
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"bench.soak: {options.backend}, target {options.rate:g} rank/s for "
-          f"{options.minutes:g} min on a fixed schedule, {options.connections} connections, "
-          f"workers={options.workers} threads={options.threads}, learner "
+    print(f"bench.soak: {options.backend}, target {options.rate:g} requests/s on a fixed "
+          f"schedule, rank for {options.minutes:g} min and each no-op for "
+          f"{min(options.baseline_minutes, options.minutes):g} min, {options.connections} "
+          f"connections, workers={options.workers} threads={options.threads}, learner "
           f"{'on' if options.learner else 'off'}, {os.cpu_count()} cores, load average at "
           f"the end {load}")
     print("p50 to max and over 50 ms: latency from each request's due time (corrected), in "
           "0.1 ms buckets (a bucket's upper edge); over 50 ms includes requests still "
           "unanswered, or due and unsent, at the end that were already over 50 ms late "
-          f"({result['late_unanswered']} + {result['late_unsent']}). From send: each "
+          f"(rank: {rank['late_unanswered']} + {rank['late_unsent']}). From send: each "
           "request's latency from its actual send (wrk's measure). wrk p99: wrk's own "
           "histogram, to which wrk 4 adds synthetic samples after the run (stats_correct). "
-          "Server cores: gunicorn" + (" and the learner." if options.learner else "."))
-    print(table(options, result, stored, server_cpu / elapsed, wrk_cpu / elapsed))
-    print(f"Sends over 1 ms behind the schedule (every connection busy, or wrk late): "
-          f"{result['sent_late_1ms']}, at most {result['max_send_lag_us'] / 1e3:.1f} ms "
+          "Server cores: gunicorn" + (" and the learner." if options.learner else ".") +
+          " noop: Tailor's no-op (same server as rank); plain-Flask noop: "
+          "bench/plain_flask.py under the same gunicorn command line; the last two "
+          "columns: server CPU per request as a multiple of each no-op's.")
+    print(table(options, rows))
+    print(f"rank: sends over 1 ms behind the schedule (every connection busy, or wrk late): "
+          f"{rank['sent_late_1ms']}, at most {rank['max_send_lag_us'] / 1e3:.1f} ms "
           "behind.")
-    if result["sent"] < 0.99 * result["scheduled"]:
-        print(f"The schedule fell behind: {result['scheduled'] - result['sent']} slots due "
+    if rank["sent"] < 0.99 * rank["scheduled"]:
+        print(f"The schedule fell behind: {rank['scheduled'] - rank['sent']} slots due "
               "were never sent (the server could not keep up, or too few --connections).")
-    if result["unmatched"]:
-        print(f"{result['unmatched']} answers carried no known event id (errors); each was "
+    if rank["unmatched"]:
+        print(f"{rank['unmatched']} answers carried no known event id (errors); each was "
               "counted against the oldest unanswered request.")
 
 

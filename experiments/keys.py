@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 import threading
 from collections.abc import Mapping
@@ -25,13 +24,12 @@ from sqlalchemy.orm import Session
 
 from experiments import clock
 from experiments.errors import Conflict, NotFound, ValidationFailed
+from experiments.last_used import LastUsed
 from experiments.models import ApiKey, Experiment, Team
 
 SCOPES = ("admin", "client", "analyst")
 LIMIT_KINDS = ("rank", "reward")
 MAX_NAME = 128
-# The last-used time is written at most this often per key, not on every request.
-LAST_USED_RESOLUTION = 60.0
 
 
 @dataclass(frozen=True)
@@ -145,8 +143,10 @@ def split_key(plain: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def authenticate(session: Session, plain: str) -> Principal | None:
-    """The principal of a valid, unrevoked key, or None. Compares in constant time."""
+def authenticate(session: Session, plain: str, last_used: LastUsed) -> Principal | None:
+    """The principal of a valid, unrevoked key, or None. Compares in constant time.
+
+    Reads only: the use is recorded in `last_used`, whose thread writes it later."""
     parsed = split_key(plain)
     if parsed is None:
         return None
@@ -157,7 +157,7 @@ def authenticate(session: Session, plain: str) -> Principal | None:
     key, principal = found
     if not hmac.compare_digest(key.secret_hash, _hash(key.salt, secret)):
         return None
-    _touch(session, key)
+    last_used.record(key.key_id, clock.now())
     return principal
 
 
@@ -196,7 +196,6 @@ class _Verified:
     secret_hash: str
     principal: Principal
     loaded_at: float
-    touched_at: float
 
 
 class KeyCache:
@@ -209,11 +208,12 @@ class KeyCache:
     when that write is refused, ask `is_active` before answering: a revoked key is
     refused at once, with no extra round trip for keys that are not. Entries are re-read
     after `ttl` seconds, which bounds how long a change of a key's rate limits takes to
-    reach this process. The last-used time is written at most once per
-    LAST_USED_RESOLUTION per key and process, as without the cache.
+    reach this process. Uses are recorded in `last_used` (no database access: see
+    `experiments.last_used`), as without the cache.
     """
 
-    def __init__(self, ttl: float = 30.0, size: int = 4096) -> None:
+    def __init__(self, last_used: LastUsed, ttl: float = 30.0, size: int = 4096) -> None:
+        self.last_used = last_used
         self.ttl = ttl
         self.size = size
         self._entries: dict[str, _Verified] = {}
@@ -232,11 +232,7 @@ class KeyCache:
                 return None
         if not hmac.compare_digest(entry.secret_hash, _hash(entry.salt, secret)):
             return None
-        if now - entry.touched_at > LAST_USED_RESOLUTION:
-            entry.touched_at = now
-            session.execute(sa.update(ApiKey).where(ApiKey.key_id == key_id)
-                            .values(last_used_at=now))
-            session.commit()
+        self.last_used.record(key_id, now)
         return entry.principal
 
     def forget(self, key_id: str) -> None:
@@ -249,20 +245,12 @@ class KeyCache:
             self.forget(key_id)
             return None
         key, principal = found
-        entry = _Verified(key.salt, key.secret_hash, principal, now,
-                          key.last_used_at if key.last_used_at is not None else -math.inf)
+        entry = _Verified(key.salt, key.secret_hash, principal, now)
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.clear()  # more keys than entries: start over
             self._entries[key_id] = entry
         return entry
-
-
-def _touch(session: Session, key: ApiKey) -> None:
-    now = clock.now()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-        session.commit()
 
 
 def list_keys(session: Session, team_id: int) -> list[ApiKey]:

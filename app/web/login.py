@@ -16,7 +16,7 @@ from flask import request
 from flask import session as cookie
 from sqlalchemy.orm import Session
 
-from app.auth import current_principal
+from app.auth import current_principal, last_used
 from app.errors import APIError
 from experiments import clock, keys
 from experiments.keys import Principal
@@ -44,7 +44,7 @@ def check_csrf() -> None:
 
 def sign_in(session: Session, plain_key: str) -> Principal:
     """Check a key typed into the form and remember its id in the cookie."""
-    principal = keys.authenticate(session, plain_key.strip())
+    principal = keys.authenticate(session, plain_key.strip(), last_used())
     if principal is None:
         raise APIError(401, "unauthorized", "invalid or revoked API key")
     if not principal.allows(READ_SCOPE):

@@ -1,5 +1,6 @@
 -- wrk script for bench/soak.py: rank calls on a fixed-rate (open-loop) schedule.
--- wrk -t1 -cN ... -s bench/wrk/soak.lua URL -- rank KEY EXPERIMENT RUN RATE
+-- wrk -t1 -cN ... -s bench/wrk/soak.lua URL -- rank|noop KEY EXPERIMENT RUN RATE
+-- (noop: the rank body to /bench/noop, the baselines of bench/soak.py)
 --
 -- One schedule per wrk thread (RATE is per thread; bench/soak.py runs -t1): slot k is due
 -- at start + k / RATE, whatever the server does. delay() claims the next slot and waits
@@ -48,8 +49,8 @@ end
 function init(args)
   rank_init(args)
   local rate = tonumber(args[5])
-  if mode ~= "rank" or rate == nil or rate <= 0 then
-    error("soak.lua: arguments are rank KEY EXPERIMENT RUN RATE (requests per second)")
+  if (mode ~= "rank" and mode ~= "noop") or rate == nil or rate <= 0 then
+    error("soak.lua: arguments are rank|noop KEY EXPERIMENT RUN RATE (requests per second)")
   end
   soak = {
     rate = rate, interval_us = 1e6 / rate,
