@@ -4,9 +4,13 @@ same encoder; without the optional extra, a clear 400 saying how to install it."
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+
 import pytest
 import sqlalchemy as sa
 
+from app import gunicorn_hooks
 from bandits import embeddings
 from experiments.models import Experiment, Model
 from tests.conftest import session_of
@@ -80,3 +84,18 @@ def test_declaring_embedding_without_the_extra_is_a_400(client, team, monkeypatc
     detail = answer.json["error"]["details"][0]
     assert detail["field"] == "feature_types.action.blurb-no-extra"
     assert "pip install 'tailor[embeddings]'" in detail["message"]
+
+
+@needs_extra
+def test_a_worker_start_embeds_the_catalogs(app, client, team):
+    _register(client, team)
+    embeddings.embed.cache_clear()
+    worker = SimpleNamespace(wsgi=app, log=logging.getLogger("test.worker"))
+    gunicorn_hooks.post_worker_init(worker)  # what gunicorn calls before a worker serves
+    assert embeddings.embed.cache_info().currsize == 2  # the two catalog descriptions
+    hits = embeddings.embed.cache_info().hits
+    answer = client.post("/v1/experiments/semantic/rank", headers=team.auth("client"),
+                         json={"context": {"device": "mobile"}})
+    assert answer.status_code == 200, answer.json
+    assert embeddings.embed.cache_info().currsize == 2  # rank embedded nothing new
+    assert embeddings.embed.cache_info().hits > hits

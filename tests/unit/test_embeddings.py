@@ -9,7 +9,7 @@ import pytest
 
 from bandits import embeddings
 from bandits.features import FeatureError, action_line, feature_types, shared_line
-from experiments.profile_embeddings import declared_fields
+from experiments.stored_embeddings import declared_fields
 
 needs_extra = pytest.mark.skipif(
     not embeddings.available(),
