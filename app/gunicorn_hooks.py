@@ -36,6 +36,8 @@ def post_worker_init(worker: Any) -> None:
     from experiments.stored_embeddings import warm_catalogs
 
     app = worker.wsgi
+    if EXTENSION not in getattr(app, "extensions", {}):
+        return  # not Tailor's app
     with app.app_context():
         session = app.extensions[EXTENSION]()
         try:
