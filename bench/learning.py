@@ -13,8 +13,8 @@ rank, then send the reward at once (a short reward window). Two environments:
   rank time, every customer a new unit; the same experiment without the profile setting;
   a declared text field; a declared 16-dimension vector;
 - semantic / semantic-text (bench/learning_envs.py): the best action is the category of a
-  word (synonyms that share no letters), declared `embedding` (needs the embeddings extra)
-  and the same stream declared `text`.
+  word, new words as the stream goes (sharing no word with those learned), declared
+  `embedding` (needs the embeddings extra) and the same stream declared `text`.
 
 Next to the service: raw VW in-process with the same arguments on the same stream (it
 learns right after each decision: progressive reward), the uniform policy and the best
