@@ -24,6 +24,30 @@ def pre_fork(server: Any, worker: Any) -> None:
     gc.freeze()
 
 
+def post_worker_init(worker: Any) -> None:
+    """Embed the catalogs' `embedding` fields in each worker before it serves (with the
+    optional embeddings extra; experiments.stored_embeddings), so ranks find them cached.
+    Not in the master: onnxruntime's thread pools do not survive a fork."""
+    from bandits import embeddings
+
+    if not embeddings.available():
+        return
+    from app.db import EXTENSION
+    from experiments.stored_embeddings import warm_catalogs
+
+    app = worker.wsgi
+    if EXTENSION not in getattr(app, "extensions", {}):
+        return  # not Tailor's app
+    with app.app_context():
+        session = app.extensions[EXTENSION]()
+        try:
+            count = warm_catalogs(session)
+        finally:
+            session.close()
+    if count:
+        worker.log.info("embedded %d catalog texts", count)
+
+
 class _ListeningAt(logging.Filter):
     """With `--reuse-port` every worker opens its own socket and the master holds none, so
     gunicorn's start-up line reads `Listening at:  (pid)`: put the bound address in it."""

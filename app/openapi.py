@@ -54,7 +54,7 @@ SCHEMAS: dict[str, Any] = {
         "profile": {"type": ["object", "null"], "properties": {
             "namespace": {"type": "string"}, "max_age_seconds": {"type": "number"}}},
         "feature_types": {"type": "object", "additionalProperties": {
-            "type": "string", "enum": ["text", "vector"]}}}},
+            "type": "string", "enum": ["text", "vector", "embedding"]}}}},
     "Profile": {"type": "object", "required": ["features"], "additionalProperties": False,
                 "properties": {"features": {"type": "object", "description": "flat: "
                                "strings, numbers, booleans, lists of strings or numbers"},

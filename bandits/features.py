@@ -41,7 +41,11 @@ declared by its path (``bio``, ``profile.bio`` for a context namespace, ``action
   ``MAX_TEXT_CHARS`` characters, ``MAX_TOKENS`` distinct words of at most
   ``MAX_TOKEN_CHARS`` characters each are kept);
 - ``vector``: a list of at most ``MAX_VECTOR_DIMS`` finite numbers, dense numeric features
-  ``key[i]:x`` (zeros give no feature, as any number).
+  ``key[i]:x`` (zeros give no feature, as any number);
+- ``embedding``: a string (bounded as ``text``) that Tailor embeds itself with a small
+  sentence model (`bandits.embeddings`, the optional ``embeddings`` extra) into 384
+  numbers, which then become dense numeric features exactly as a ``vector`` field's.
+  Without the extra, declaring it raises FeatureError saying how to install it.
 
 Undeclared fields keep the rules above (a list of numbers is refused), so the same JSON
 never changes meaning without a declaration.
@@ -64,6 +68,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bandits import embeddings
+
 CONTEXT_NAMESPACE = "c"
 ACTION_NAMESPACE = "a"
 ACTION_ID_NAMESPACE = "aid"
@@ -71,8 +77,8 @@ DEFAULT_INTERACTION = CONTEXT_NAMESPACE + ACTION_NAMESPACE  # "ca", for -q
 
 FLOAT32_LIMIT = 3.4e38
 TINY = 1e-28
-TEXT, VECTOR = "text", "vector"
-KINDS = (TEXT, VECTOR)
+TEXT, VECTOR, EMBEDDING = "text", "vector", "embedding"
+KINDS = (TEXT, VECTOR, EMBEDDING)
 MAX_TEXT_CHARS = 10_000
 MAX_TOKENS = 256
 MAX_TOKEN_CHARS = 64
@@ -159,7 +165,7 @@ def _scalar_features(key: str, value: Any, path: str) -> list[str]:
 
 
 def _typed_features(key: str, value: Any, kind: str, path: str) -> list[str]:
-    """Features of a field declared `text` or `vector` (``[]`` for None)."""
+    """Features of a field declared `text`, `vector` or `embedding` (``[]`` for None)."""
     if value is None:
         return []
     problem = typed_value_error(value, kind)
@@ -168,9 +174,24 @@ def _typed_features(key: str, value: Any, kind: str, path: str) -> list[str]:
     name = escape_key(key)
     if kind == TEXT:
         return [f"{name}={escape(word)}" for word in words(value)]
+    if kind == EMBEDDING:
+        return vector_features(key, embed_text(value, path)) if value.strip() else []
+    return vector_features(key, value)
+
+
+def vector_features(key: str, value: Sequence[float]) -> list[str]:
+    """Dense numeric features ``key[i]:x`` of a validated vector (`vector`, `embedding`)."""
     return [f"{dim}:{_format_number(x)}" for dim, x in zip(_dimension_names(key, len(value)),
                                                            value, strict=True)
             if abs(x) >= TINY]
+
+
+def embed_text(text: str, path: str) -> tuple[float, ...]:
+    """An `embedding` field's vector (cached per worker), or FeatureError without the extra."""
+    try:
+        return embeddings.embed(text)
+    except embeddings.EmbeddingsUnavailable as exc:
+        raise FeatureError(path, str(exc)) from None
 
 
 def words(text: str) -> list[str]:
@@ -195,9 +216,9 @@ def _dimension_names(key: str, dims: int) -> tuple[str, ...]:
 def typed_value_error(value: Any, kind: str | None) -> Any:
     """None when `value` is acceptable as a field of `kind` (None: undeclared, only the
     list rule is checked here), else a function path → (path, message) for FeatureError."""
-    if kind == TEXT:
+    if kind in (TEXT, EMBEDDING):
         if not isinstance(value, str):
-            return lambda p: (p, "declared text in feature_types: must be a string")
+            return lambda p: (p, f"declared {kind} in feature_types: must be a string")
         if len(value) > MAX_TEXT_CHARS:
             return lambda p: (p, f"text longer than {MAX_TEXT_CHARS} characters")
         return None
@@ -331,6 +352,8 @@ def _feature_types(items: tuple[tuple[Any, Any], ...]) -> FeatureTypes:
         where = f"feature_types.{path}"
         if kind not in KINDS:
             raise FeatureError(where, f"must be one of {', '.join(KINDS)}")
+        if kind == EMBEDDING and not embeddings.available():
+            raise FeatureError(where, embeddings.INSTALL_HINT)
         parts = path.split(".") if isinstance(path, str) else []
         side, parts = (action, parts[1:]) if parts[:1] == ["action"] else (context, parts)
         if not 1 <= len(parts) <= 2 or not all(parts):

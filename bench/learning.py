@@ -11,7 +11,10 @@ rank, then send the reward at once (a short reward window). Two environments:
 - profiles / profiles-off, text, vector (bench/learning_envs.py): the best action depends
   only on stored unit profiles (a segment and a free-text bio) that the app never sends at
   rank time, every customer a new unit; the same experiment without the profile setting;
-  a declared text field; a declared 16-dimension vector.
+  a declared text field; a declared 16-dimension vector;
+- semantic / semantic-text (bench/learning_envs.py): the best action is the category of a
+  word, new words as the stream goes (sharing no word with those learned), declared
+  `embedding` (needs the embeddings extra) and the same stream declared `text`.
 
 Next to the service: raw VW in-process with the same arguments on the same stream (it
 learns right after each decision: progressive reward), the uniform policy and the best
@@ -22,6 +25,7 @@ actions (the environment's probability), which is less noisy than the 0/1 draws.
     .venv/bin/python -m bench.learning                         # docs/bench-learning.md, 3-6 min
     .venv/bin/python -m bench.learning --backend postgresql    # TAILOR_BENCH_PG_URL
     .venv/bin/python -m bench.learning --quick --environments profiles,profiles-off,text,vector
+    .venv/bin/python -m bench.learning --environments semantic,semantic-text
 """
 
 from __future__ import annotations
@@ -422,7 +426,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report))
 
 
-ENVIRONMENTS = ("synthetic", "digits", "profiles", "profiles-off", "text", "vector")
+ENVIRONMENTS = ("synthetic", "digits", "profiles", "profiles-off", "text", "vector",
+                "semantic", "semantic-text")
 
 
 def environments(names: list[str], quick: bool) -> list[Environment]:
@@ -436,7 +441,9 @@ def environments(names: list[str], quick: bool) -> list[Environment]:
             "profiles": lambda: learning_envs.profiles(rounds),
             "profiles-off": lambda: learning_envs.profiles(rounds, merged=False),
             "text": lambda: learning_envs.text(rounds),
-            "vector": lambda: learning_envs.vector(rounds)}
+            "vector": lambda: learning_envs.vector(rounds),
+            "semantic": lambda: learning_envs.semantic(rounds),
+            "semantic-text": lambda: learning_envs.semantic(rounds, kind="text")}
     return [made[name]() for name in names]
 
 

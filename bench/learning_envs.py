@@ -11,6 +11,12 @@
   words among filler words, in random order).
 - vector: a declared 16-dimension vector; the best action is the argmax of a fixed linear
   map of it.
+- semantic / semantic-text: the signal is in meaning only: each customer sends one word
+  (a food, a sport, an animal, a vehicle or an instrument: 40 words each) and the best
+  action is its category. The stream moves on to new words every tenth of the rounds, so
+  most words are seen in a short window only and words met later share nothing with the
+  ones learned earlier: declared `embedding` (the bundled sentence model) carries what it
+  learned to synonyms, declared `text` has to learn every word anew.
 """
 
 from __future__ import annotations
@@ -74,3 +80,43 @@ def vector(rounds: int, dims: int = 16, seed: int = 5) -> Environment:
     contexts = [{"user": {"emb": [round(float(x), 4) for x in row]}} for row in embeddings]
     return Environment("vector", contexts, probabilities,
                        {"feature_types": {"user.emb": "vector"}})
+
+
+CATEGORIES = (
+    "pizza sushi pasta hamburger salad noodles burrito curry steak pancakes dumplings "
+    "sandwich omelette lasagna risotto tacos ramen bagel croissant waffles paella kebab "
+    "falafel porridge muffin cheesecake brownie doughnut lobster shrimp oysters meatballs "
+    "sausage bacon tofu hummus yogurt granola spaghetti enchilada",
+    "football basketball tennis volleyball hockey baseball cricket rugby golf badminton "
+    "swimming cycling marathon boxing wrestling fencing archery rowing surfing skiing "
+    "snowboarding skating climbing triathlon handball lacrosse softball polo karate judo "
+    "taekwondo gymnastics diving sailing kayaking bowling squash billiards darts weightlifting",
+    "elephant giraffe tiger lion zebra kangaroo penguin dolphin whale eagle owl parrot wolf "
+    "fox bear rabbit squirrel deer moose camel hippo rhinoceros cheetah leopard gorilla "
+    "chimpanzee koala panda otter beaver hedgehog porcupine flamingo pelican ostrich "
+    "crocodile alligator turtle lizard salamander",
+    "car truck bus motorcycle bicycle scooter train tram subway airplane helicopter boat ship "
+    "ferry yacht canoe submarine tractor bulldozer ambulance taxi limousine van minivan pickup "
+    "jeep sedan convertible hatchback trolley locomotive glider jet rocket spaceship "
+    "skateboard snowmobile forklift wagon caravan",
+    "guitar piano violin cello trumpet saxophone flute clarinet drums harp banjo ukulele "
+    "accordion harmonica trombone tuba oboe bassoon xylophone tambourine mandolin bagpipes "
+    "synthesizer organ keyboard cymbals bongos maracas sitar harpsichord piccolo viola "
+    "contrabass marimba glockenspiel triangle kazoo didgeridoo lute recorder",
+)
+
+
+def semantic(rounds: int, kind: str = "embedding", blocks: int = 10,
+             seed: int = 6) -> Environment:
+    rng = np.random.default_rng(seed)
+    vocab = [rng.permutation(words.split()) for words in CATEGORIES]
+    per_block = len(vocab[0]) // blocks
+    topic = rng.integers(0, len(vocab), size=rounds)
+    block = np.arange(rounds) * blocks // rounds
+    pick = rng.integers(0, per_block, size=rounds)
+    probabilities = np.full((rounds, 10), 0.05)
+    probabilities[np.arange(rounds), (2 * topic) % 10] += 0.6
+    contexts = [{"query": str(vocab[t][b * per_block + k])}
+                for t, b, k in zip(topic, block, pick, strict=True)]
+    name = "semantic" if kind == "embedding" else f"semantic-{kind}"
+    return Environment(name, contexts, probabilities, {"feature_types": {"query": kind}})

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bandits.features import MAX_TEXT_CHARS, MAX_VECTOR_DIMS, FeatureError, escape_key
-from experiments import audit, clock, pii
+from experiments import audit, clock, pii, stored_embeddings
 from experiments.errors import NotFound, ValidationFailed
 from experiments.models import Profile, ProfileEpoch
 
@@ -218,6 +218,7 @@ def _write(session: Session, team_id: int, rows: list[_Row], now: float) -> list
     versions = {unit: version for unit, version in result}
     _bump(session, team_id)
     session.commit()
+    stored_embeddings.warm(session, team_id, [r.features for r in rows])
     return [Written(r.clear_id, versions[r.unit_id], now, r.warnings) for r in rows]
 
 

@@ -1,0 +1,101 @@
+"""Declared `embedding` fields through the API: catalog actions and profiles embedded when
+written, rank-time text embedded (and cached), the decision log as sent, the learner on the
+same encoder; without the optional extra, a clear 400 saying how to install it."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from app import gunicorn_hooks
+from bandits import embeddings
+from experiments.models import Experiment, Model
+from tests.conftest import session_of
+from tests.integration.helpers import register
+from tests.integration.test_learning_loop import _close_windows, _drain, _learner
+
+TYPES = {"action.description": "embedding", "profile.bio": "embedding",
+         "query": "embedding"}
+ACTIONS = [{"id": "a1", "features": {"description": "Waterproof boots for mountain trails"}},
+           {"id": "a2", "features": {"description": "A novel about a seaside town"}}]
+needs_extra = pytest.mark.skipif(
+    not embeddings.available(),
+    reason="the embeddings extra is not installed (pip install -e '.[embeddings]')")
+
+
+def _register(client, team):
+    return register(client, team, key="semantic", actions=ACTIONS, feature_types=TYPES,
+                    champion={"type": "uniform"}, arms={"bandit": 1.0},
+                    profile={"namespace": "profile", "max_age_seconds": 60})
+
+
+@needs_extra
+def test_embedded_when_written_and_ranked_from_the_cache(app, client, team):
+    app.config["PROFILE_CHECK_SECONDS"] = 0.0
+    embeddings.embed.cache_clear()  # the other database's run embedded the same texts
+    _register(client, team)
+    cached = embeddings.embed.cache_info()
+    # Registration embedded the catalog's descriptions: encoding them again is a cache hit.
+    embeddings.embed("Waterproof boots for mountain trails")
+    assert embeddings.embed.cache_info().hits == cached.hits + 1
+    bio = "Spends every weekend climbing peaks in the Alps (written once)"
+    put = client.put("/v1/units/u-1/profile", headers=team.auth("client"),
+                     json={"features": {"bio": bio}})
+    assert put.status_code == 200, put.json
+    misses = embeddings.embed.cache_info().misses
+    for index in range(5):
+        answer = client.post("/v1/experiments/semantic/rank", headers=team.auth("client"),
+                             json={"context": {"user_id": "u-1", "query": "hiking gear"},
+                                   "event_id": f"e{index}"})
+        assert answer.status_code == 200, answer.json
+    # Only the rank-time query was new (once); the profile bio was embedded by the write.
+    assert embeddings.embed.cache_info().misses == misses + 1
+    logged = client.get("/v1/experiments/semantic/decisions",
+                        headers=team.auth("analyst")).json["decisions"][0]
+    assert logged["context"]["profile"] == {"bio": bio}  # the text, as stored
+    assert logged["context"]["query"] == "hiking gear"
+    _close_windows(app)
+    with session_of(app) as session:
+        experiment_id = session.scalar(sa.select(Experiment.id).where(
+            Experiment.key == "semantic"))
+    assert _drain(_learner(app, experiment_id)) == 5
+    with session_of(app) as session:
+        assert session.scalar(sa.select(Model.examples_learned)) == 5
+
+
+@needs_extra
+def test_embedding_fields_must_be_strings(client, team):
+    _register(client, team)
+    answer = client.post("/v1/experiments/semantic/rank", headers=team.auth("client"),
+                         json={"context": {"query": [0.1, 0.2]}})
+    assert answer.status_code == 400
+    assert answer.json["error"]["details"][0]["field"] == "context.query"
+
+
+def test_declaring_embedding_without_the_extra_is_a_400(client, team, monkeypatch):
+    monkeypatch.setattr(embeddings, "available", lambda: False)
+    answer = client.post("/v1/experiments", headers=team.auth("admin"), json={
+        "key": "noextra", "actions": ACTIONS,
+        "feature_types": {"action.blurb-no-extra": "embedding"}})
+    assert answer.status_code == 400, answer.json
+    detail = answer.json["error"]["details"][0]
+    assert detail["field"] == "feature_types.action.blurb-no-extra"
+    assert "pip install 'tailor[embeddings]'" in detail["message"]
+
+
+@needs_extra
+def test_a_worker_start_embeds_the_catalogs(app, client, team):
+    _register(client, team)
+    embeddings.embed.cache_clear()
+    worker = SimpleNamespace(wsgi=app, log=logging.getLogger("test.worker"))
+    gunicorn_hooks.post_worker_init(worker)  # what gunicorn calls before a worker serves
+    assert embeddings.embed.cache_info().currsize == 2  # the two catalog descriptions
+    hits = embeddings.embed.cache_info().hits
+    answer = client.post("/v1/experiments/semantic/rank", headers=team.auth("client"),
+                         json={"context": {"device": "mobile"}})
+    assert answer.status_code == 200, answer.json
+    assert embeddings.embed.cache_info().currsize == 2  # rank embedded nothing new
+    assert embeddings.embed.cache_info().hits > hits
