@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 ACTIONS = [{"id": "hero-1", "features": {"category": "shoes", "price": 49.0}},
            {"id": "hero-2", "features": {"category": "bags"}},
            {"id": "hero-3", "features": {"category": "hats", "tags": ["new", "sale"]}}]
@@ -35,3 +37,22 @@ def register(client, team, **overrides: Any) -> dict[str, Any]:
 def rank(client, team, key: str = "homepage-hero", **body: Any):
     body.setdefault("context", {"user_id": "u-1", "user": {"segment": "new"}, "hour": 14})
     return client.post(f"/v1/experiments/{key}/rank", json=body, headers=team.auth("client"))
+
+
+def learn_closed(app) -> None:
+    """Close every decision's reward window and let the learner learn all of them."""
+    from app.db import EXTENSION
+    from experiments.learning.learner import ExperimentLearner, LearnerSettings
+    from experiments.models import Decision, Experiment
+    from tests.conftest import session_of
+    with session_of(app) as session:
+        session.execute(sa.update(Decision).values(closes_at=Decision.closes_at - 3600.0))
+        session.commit()
+        experiment_id = session.scalar(sa.select(Experiment.id))
+    learner = ExperimentLearner(app.extensions[EXTENSION], experiment_id, "t",
+                                LearnerSettings(grace_seconds=0.0))
+    assert learner.start()
+    while learner.step():
+        pass
+    learner.flush()
+    learner.stop()

@@ -5,29 +5,13 @@ rewarded: the bandit learns to imitate it; always punished: it learns not to).""
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
-from app.db import EXTENSION
-from experiments.learning.learner import ExperimentLearner, LearnerSettings
-from experiments.models import Decision, Experiment
-from tests.conftest import session_of
+from tests.integration.helpers import learn_closed
 
 ACTIONS = [{"id": "base", "features": {"kind": "x"}}, {"id": "b", "features": {"kind": "y"}},
            {"id": "c", "features": {"kind": "z"}}]
 
 
-def _learn(app) -> None:
-    with session_of(app) as session:
-        session.execute(sa.update(Decision).values(closes_at=Decision.closes_at - 3600.0))
-        session.commit()
-        experiment_id = session.scalar(sa.select(Experiment.id))
-    learner = ExperimentLearner(app.extensions[EXTENSION], experiment_id, "t",
-                                LearnerSettings(grace_seconds=0.0))
-    assert learner.start()
-    while learner.step():
-        pass
-    learner.flush()
-    learner.stop()
 
 
 # epsilon-greedy over K=3 actions with epsilon 0.2: the greedy action has probability
@@ -54,7 +38,7 @@ def test_match_rate_follows_what_the_bandit_learned(app, client, team, baseline_
         assert answer["action_id"] == "base" and answer["arm"] == "champion"
         client.post(f"/v1/events/{answer['event_id']}/rewards", headers=headers,
                     json={"type": "reward", "value": baseline_reward})
-    _learn(app)
+    learn_closed(app)
     body = client.get("/v1/experiments/appr/learning", headers=team.auth("analyst")).json
     apprentice = body["apprentice"]
     assert apprentice["decisions"] == 200
@@ -65,6 +49,6 @@ def test_no_match_rate_without_a_deterministic_champion(app, client, team):
     client.post("/v1/experiments", headers=team.auth(), json={"key": "online"})
     client.post("/v1/experiments/online/rank", headers={"Authorization": f"Bearer {team.client}"},
                 json={"actions": ACTIONS})
-    _learn(app)
+    learn_closed(app)
     body = client.get("/v1/experiments/online/learning", headers=team.auth("analyst")).json
     assert body["apprentice"]["decisions"] == 0 and body["apprentice"]["match_rate"] is None

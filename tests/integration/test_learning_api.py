@@ -9,30 +9,16 @@ import pytest
 import sqlalchemy as sa
 import vowpalwabbit
 
-from app.db import EXTENSION
 from bandits.learner import OnlineLearner
-from experiments.learning.learner import ExperimentLearner, LearnerSettings
 from experiments.models import AuditLog, Decision, Experiment, Model
 from experiments.policies import bandit_arguments
 from tests.conftest import session_of
-from tests.integration.helpers import rank, register
+from tests.integration.helpers import learn_closed, rank, register
 
 REWARD = {"events": {"click": 1.0}, "aggregation": "sum", "window_seconds": 60,
           "default": 0.0}
 
 
-def _learn(app) -> None:
-    with session_of(app) as session:
-        session.execute(sa.update(Decision).values(closes_at=Decision.closes_at - 3600.0))
-        session.commit()
-        experiment_id = session.scalar(sa.select(Experiment.id))
-    learner = ExperimentLearner(app.extensions[EXTENSION], experiment_id, "t",
-                                LearnerSettings(grace_seconds=0.0))
-    assert learner.start()
-    while learner.step():
-        pass
-    learner.flush()
-    learner.stop()
 
 
 def _experiment_with_snapshot(client, team, app, decisions: int = 12) -> None:
@@ -43,7 +29,7 @@ def _experiment_with_snapshot(client, team, app, decisions: int = 12) -> None:
         if answer["action_id"] == "hero-2":
             client.post(f"/v1/events/e{index}/rewards", json={"type": "click"},
                         headers=team.auth("client"))
-    _learn(app)
+    learn_closed(app)
 
 
 def test_status_before_anything_was_learned(client, team):

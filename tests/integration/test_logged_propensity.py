@@ -14,11 +14,9 @@ import math
 
 import sqlalchemy as sa
 
-from app.db import EXTENSION
-from experiments.learning.learner import ExperimentLearner, LearnerSettings
-from experiments.models import Decision, Experiment
+from experiments.models import Decision
 from tests.conftest import session_of
-from tests.integration.helpers import rank, register
+from tests.integration.helpers import learn_closed, rank, register
 
 RANKS = 120
 
@@ -30,17 +28,7 @@ def _train(app, client, team) -> None:
         if answer["action_id"] == "hero-2":
             client.post(f"/v1/events/t-{i}/rewards", json={"type": "click"},
                         headers=team.auth("client"))
-    with session_of(app) as session:
-        session.execute(sa.update(Decision).values(closes_at=Decision.closes_at - 3600.0))
-        session.commit()
-        experiment_id = session.scalar(sa.select(Experiment.id))
-    learner = ExperimentLearner(app.extensions[EXTENSION], experiment_id, "t",
-                                LearnerSettings(grace_seconds=0.0))
-    assert learner.start()
-    while learner.step():
-        pass
-    learner.flush()
-    learner.stop()
+    learn_closed(app)
 
 
 def test_logged_propensity_is_the_chosen_actions_probability(app, client, team):
