@@ -7,6 +7,8 @@ from typing import Any
 from flask import Response, current_app, request
 
 from app.errors import APIError
+from experiments.command_fields import body_field_names
+from experiments.errors import ValidationFailed
 from experiments.limits import MAX_DEPTH, ContextLimits, check_depth, too_deep
 
 
@@ -27,6 +29,19 @@ def json_body() -> Any:
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:  # else it cannot be deeper
         check_depth(data)
     return data
+
+
+def command_body(command: type) -> dict[str, Any]:
+    """The JSON body as an object whose fields are all fields of `command` (a frozen command
+    record, `experiments.command_fields`): the fields the API accepts are the command's, by
+    construction. Anything else is a 400 naming the field; the values are the service's to
+    check."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ValidationFailed.field("body", "must be a JSON object")
+    for field in sorted(set(body) - body_field_names(command)):
+        raise ValidationFailed.field(field, "unknown field")
+    return body
 
 
 def context_limits() -> ContextLimits:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +65,30 @@ def replace_config(session: Session, experiment: Experiment, config: dict[str, A
     experiment.updated_at = clock.now()
     _record(session, experiment, change, actor, details)
     return experiment
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    """A whole new configuration worked out by an adapter from its own settings (the
+    Personalizer service configuration and policy), validated already
+    (`validation.validate_replacement`)."""
+
+    experiment: Experiment
+    config: dict[str, Any]
+    change: str  # the history row's `change`, e.g. "personalizer_policy"
+    actor: str | None  # the acting key id
+    details: Mapping[str, Any] | None = None
+
+
+def change_config(session: Session, command: ChangeConfig) -> bool:
+    """Store the configuration as the next version, unless it is the current one; commits.
+    Returns whether a version was written."""
+    if command.config == command.experiment.config:
+        return False
+    replace_config(session, command.experiment, command.config, command.change,
+                   command.actor, command.details)
+    session.commit()
+    return True
 
 
 def patch(session: Session, experiment: Experiment, payload: Any,

@@ -218,12 +218,10 @@ def get_service_configuration() -> Response:
 def update_service_configuration() -> Response:
     target = experiment()
     body = features.body_object(json_body())
-    config = updated_config(target, body)
-    if config != target.config:
-        changed = sorted(k for k in body if k in FIELD_NAMES)
-        registry.replace_config(db.session(), target, config, "personalizer_service",
-                                current_principal().key_id, {"fields": changed})
-        db.session().commit()
+    changed = sorted(k for k in body if k in FIELD_NAMES)
+    registry.change_config(db.session(), registry.ChangeConfig(
+        target, updated_config(target, body), "personalizer_service",
+        current_principal().key_id, {"fields": changed}))
     return jsonify(serialize(target))
 
 

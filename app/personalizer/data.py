@@ -23,8 +23,7 @@ from app.personalizer import features
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from bandits.features import feature_types
-from experiments import pending, ranking, rewards
-from experiments.errors import NotFound
+from experiments import held_events, pending, ranking
 from experiments.models import Experiment
 
 FIELDS = {"context": "contextFeatures", "actions": "actions", "event_id": "eventId"}
@@ -112,38 +111,16 @@ def reward_value(body: Any, field: str = "value") -> float:
     return float(value)
 
 
-def store_reward(target: Experiment, event_id: str, value: float) -> str:
-    """Store a reward for a decision, or hold it for one not known yet ("pending")."""
-    reward = rewards.RewardInput(event_id, reward_type(target), value, None)
-    session = db.session()
-    try:
-        return rewards.store_one(rewards.SessionExecutor(session), target.team_id, reward,
-                                 target.id)
-    except NotFound:
-        pending.hold(session, target, event_id, "reward", value)
-        return "pending"
-
-
 @route("POST", "/events/<event_id>/reward", scope="client", kind="reward",
        invalid="InvalidRewardRequest", summary="Personalizer-compatible reward",
        schema="PersonalizerReward", status="204")
 def reward(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)
-    outcome = store_reward(target, event_id, reward_value(json_body()))
-    db.session().commit()
+    outcome = held_events.record_reward(db.session(), held_events.RecordReward(
+        target, event_id, reward_type(target), reward_value(json_body())))
     metrics.count_rewards(outcome)
     return Response(status=204)
-
-
-def activate_event(target: Experiment, event_id: str, held_as: str | None = None) -> None:
-    """Activate a decision, or hold the activation for one not known yet (commits)."""
-    session = db.session()
-    try:
-        rewards.activate(session, target.team_id, event_id, target.id)
-    except NotFound:
-        pending.hold(session, target, held_as or event_id, "activate")
-        session.commit()
 
 
 @route("POST", "/events/<event_id>/activate", scope="client", kind="reward",
@@ -152,5 +129,5 @@ def activate_event(target: Experiment, event_id: str, held_as: str | None = None
 def activate(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)
-    activate_event(target, event_id)
+    held_events.activate(db.session(), held_events.Activate(target, event_id))
     return Response(status=204)

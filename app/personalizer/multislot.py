@@ -32,9 +32,9 @@ from app.personalizer.data import (
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from bandits.features import feature_types
-from experiments import pending, ranking, rewards
+from experiments import held_events, pending, ranking
 from experiments.models import Experiment
-from experiments.slots import activation_key, slot_decisions, slot_event_id
+from experiments.slots import activation_key, slot_event_id
 
 
 @dataclass(frozen=True)
@@ -141,28 +141,16 @@ def _slot_rewards(body: Any) -> list[tuple[str, float]]:
 def multislot_reward(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)
-    items, kind = _slot_rewards(json_body()), reward_type(target)
-    session = db.session()
-    slots = slot_decisions(session, target.id, event_id)
-    executor, unknown, outcomes = rewards.SessionExecutor(session), [], []
-    for index, (slot_id, value) in enumerate(items):
-        if not slots:  # the event is not known yet: every slot's reward waits for it
-            pending.hold(session, target, slot_event_id(event_id, slot_id), "reward", value)
-            outcomes.append("pending")
-        elif slot_id in slots:
-            outcomes.append(rewards.store_one(executor, target.team_id, rewards.RewardInput(
-                slots[slot_id], kind, value, None), target.id))
-        else:
-            unknown.append((index, slot_id))
-    session.commit()
-    for outcome in outcomes:
+    done = held_events.record_slot_rewards(db.session(), held_events.RecordSlotRewards(
+        target, event_id, reward_type(target), tuple(_slot_rewards(json_body()))))
+    for outcome in done.outcomes:
         metrics.count_rewards(outcome)
-    if unknown:
-        raise _unknown_slots(event_id, unknown, len(outcomes))
+    if done.unknown:
+        raise _unknown_slots(event_id, done.unknown, len(done.outcomes))
     return Response(status=204)
 
 
-def _unknown_slots(event_id: str, unknown: list[tuple[int, str]],
+def _unknown_slots(event_id: str, unknown: tuple[tuple[int, str], ...],
                    stored: int) -> PersonalizerError:
     details = [{"code": "InvalidRewardRequest", "target": f"reward[{index}].slotId",
                 "message": f"event {event_id!r} has no slot {slot_id!r}"}
@@ -180,11 +168,5 @@ def _unknown_slots(event_id: str, unknown: list[tuple[int, str]],
 def multislot_activate(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)
-    session = db.session()
-    slots = slot_decisions(session, target.id, event_id)
-    if not slots:
-        pending.hold(session, target, activation_key(event_id), "activate")
-    for slot_event in slots.values():
-        rewards.activate(session, target.team_id, slot_event, target.id, commit=False)
-    session.commit()
+    held_events.activate_slots(db.session(), held_events.Activate(target, event_id))
     return Response(status=204)

@@ -50,11 +50,9 @@ def _apply(target: Experiment, name: str, arguments: Any) -> None:
         config = validate_replacement(target.config, {"learner": learner, "service": service})
     except ValidationFailed as exc:
         raise PersonalizerError.invalid("arguments", exc.message, CODE) from exc
-    if config != target.config:
-        registry.replace_config(db.session(), target, config, "personalizer_policy",
-                                current_principal().key_id,
-                                {"name": name, "arguments": bandit_arguments(config)})
-        db.session().commit()
+    registry.change_config(db.session(), registry.ChangeConfig(
+        target, config, "personalizer_policy", current_principal().key_id,
+        {"name": name, "arguments": bandit_arguments(config)}))
 
 
 def _name(body: Mapping[str, Any]) -> str:

@@ -12,34 +12,15 @@ check the key on every view).
 
 from __future__ import annotations
 
-import secrets
-
-import sqlalchemy as sa
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from app.db import engine_of
-from experiments import clock
-from experiments.models import ServiceSecret
+from experiments import service_secrets
 
 SESSION_SECRET = "session"
-
-
-def stored_secret(engine: sa.Engine, name: str = SESSION_SECRET) -> str:
-    """The named secret, created on first use; concurrent creators agree on one value."""
-    with engine.connect() as conn:
-        found = conn.scalar(sa.select(ServiceSecret.value).where(ServiceSecret.name == name))
-        if found:
-            return found
-        try:
-            conn.execute(sa.insert(ServiceSecret).values(
-                name=name, value=secrets.token_urlsafe(32), created_at=clock.now()))
-            conn.commit()
-        except IntegrityError:
-            conn.rollback()  # another worker won the race; read its value
-        return conn.scalar(sa.select(ServiceSecret.value).where(ServiceSecret.name == name))
 
 
 class LazySecretSessions(SecureCookieSessionInterface):
@@ -54,7 +35,7 @@ class LazySecretSessions(SecureCookieSessionInterface):
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
-            app.secret_key = stored_secret(engine_of(app))
+            app.secret_key = service_secrets.stored_secret(engine_of(app), SESSION_SECRET)
         return super().get_signing_serializer(app)
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
