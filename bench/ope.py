@@ -142,10 +142,11 @@ def arrays(url: str, path: Path) -> None:
     import sqlalchemy as sa
 
     from app.db import make_engine
+    from experiments.final_decisions import count, scope_of
     from experiments.models import Experiment
     from experiments.ope_report import qmodel
     from experiments.ope_report.candidates import FixedSource, UniformSource
-    from experiments.ope_report.scope import chunks, count, scope_of
+    from experiments.ope_report.scope import chunks
 
     engine = make_engine(url)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("r", "a", "p", "q", "u", "f")}

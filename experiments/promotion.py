@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 
 from experiments import audit, clock, registry
 from experiments.errors import Conflict, NotFound, ValidationFailed
+from experiments.final_decisions import count, scope_of
 from experiments.learning import snapshots
 from experiments.models import Experiment, ExperimentHistory, OpeReport
-from experiments.ope_report.scope import count, scope_of
 from experiments.policies import champion_spec
 from experiments.validation import validate_champion
 

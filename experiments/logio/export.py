@@ -16,9 +16,9 @@ from typing import TextIO
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from experiments.final_decisions import scope_of
 from experiments.logio import dsjson
 from experiments.models import Decision, Experiment
-from experiments.ope_report.scope import scope_of
 
 CHUNK = 5000
 

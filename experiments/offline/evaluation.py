@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from experiments.final_decisions import count, scope_of
 from experiments.models import Experiment
 from experiments.offline import vwargs
 from experiments.ope import LoggedBatch, UnitCodes
@@ -39,7 +40,7 @@ from experiments.ope_report import candidates, qmodel
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
 from experiments.ope_report.report import logged_batch
-from experiments.ope_report.scope import chunks, count, scope_of
+from experiments.ope_report.scope import chunks
 from experiments.policies import bandit_arguments
 from experiments.validation import validate_learner_config
 

@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from experiments.final_decisions import count, scope_of
 from experiments.models import Experiment
 from experiments.ope.crossfit import hash_folds
 from experiments.ope.featurize import HashingFeaturizer
 from experiments.ope.reward_model import RewardModelConfig, fit_reward_model
-from experiments.ope_report.scope import chunks, count, scope_of
+from experiments.ope_report.scope import chunks
 
 MAX_ROWS = 20_000
 MAX_FEATURES = 40

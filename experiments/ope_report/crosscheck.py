@@ -29,13 +29,14 @@ from bandits.policy import PolicyError, VWPolicy
 from experiments import clock
 from experiments.abstats.ratio import RatioStats
 from experiments.errors import NotFound
+from experiments.final_decisions import Scope
 from experiments.learning import snapshots
 from experiments.models import Decision, Experiment
 from experiments.ope import LoggedBatch, UnitCodes
 from experiments.ope.agreement import compare
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
-from experiments.ope_report.scope import Chunk, Scope
+from experiments.ope_report.scope import Chunk
 from experiments.policies import bandit_arguments
 
 ARM = "bandit"

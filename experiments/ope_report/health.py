@@ -31,8 +31,9 @@ from scipy import stats
 from sqlalchemy.orm import Session
 
 from experiments import pending
+from experiments.final_decisions import Scope, scope_of
 from experiments.models import Experiment, RewardEvent
-from experiments.ope_report.scope import Chunk, Scope, chunks, scope_of
+from experiments.ope_report.scope import Chunk, chunks
 
 THRESHOLD = 0.001
 MIN_EXPECTED = 5.0

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy.orm import Session
 
+from experiments.final_decisions import Scope
 from experiments.ope import (
     EncodedActions,
     EncodedLog,
@@ -35,7 +36,7 @@ from experiments.ope import (
     hash_folds,
     predict_q_hat,
 )
-from experiments.ope_report.scope import Chunk, Scope, chunks
+from experiments.ope_report.scope import Chunk, chunks
 
 FOLDS = 2
 MIN_ROWS = 20

@@ -27,13 +27,14 @@ from bandits.policy import PolicyError
 from experiments import clock
 from experiments.abstats import MeanStats, summarize
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
+from experiments.final_decisions import Scope, count, scope_of
 from experiments.learning import snapshots
 from experiments.models import Decision, Experiment, OpeReport
 from experiments.ope import LoggedBatch, UnitCodes
 from experiments.ope_report import candidates, crosscheck, health, qmodel
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
-from experiments.ope_report.scope import Chunk, Scope, chunks, count, scope_of
+from experiments.ope_report.scope import Chunk, chunks
 from experiments.ope_report.scope import missing_candidate_pmfs as missing
 from experiments.policies import champion_spec
 

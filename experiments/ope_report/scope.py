@@ -1,11 +1,5 @@
-"""Which logged decisions an OPE report reads, and streaming them in chunks.
-
-A decision enters when it was activated, was not logged while the experiment was paused
-(those serve the champion and are not learned from), and its reward window has closed, so
-its reward is final: the in-window aggregate ``decisions.reward``, or the experiment's
-default reward when none came. Imported decisions (phase ``imported``) enter like any
-other. The scope is pinned at the start (``now`` and the largest decision id), so every
-pass of a report reads the same rows even while traffic continues.
+"""Streaming the decisions an OPE report reads (its `experiments.final_decisions.Scope`)
+in chunks of arrays.
 
 Rows are streamed in time order (``created_at``, then id) with ``yield_per``: a
 server-side cursor on PostgreSQL, incremental fetches on SQLite, so memory holds one chunk.
@@ -24,60 +18,10 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from experiments import clock
-from experiments.models import CandidatePmf, Decision, Experiment
+from experiments.final_decisions import Scope
+from experiments.models import CandidatePmf, Decision
 
 CHUNK_SIZE = 20_000
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The decisions of one report.
-
-    Attributes:
-        experiment_id: The experiment.
-        default_reward: Reward of a closed decision that received none.
-        now: The report's clock: windows closing after it are still open.
-        max_id: Largest decision id at the start (None: no limit).
-        since: Only decisions logged at or after this time (None: all).
-        until: Only decisions logged before this time (None: all).
-    """
-
-    experiment_id: int
-    default_reward: float
-    now: float
-    max_id: int | None = None
-    since: float | None = None
-    until: float | None = None
-
-    def conditions(self) -> list[sa.ColumnElement[bool]]:
-        found = [Decision.experiment_id == self.experiment_id,
-                 Decision.activated_at.is_not(None), Decision.phase != "paused",
-                 Decision.closes_at <= self.now]
-        if self.max_id is not None:
-            found.append(Decision.id <= self.max_id)
-        if self.since is not None:
-            found.append(Decision.created_at >= self.since)
-        if self.until is not None:
-            found.append(Decision.created_at < self.until)
-        return found
-
-    def reward(self) -> sa.ColumnElement[float]:
-        """The decision's final reward: the in-window aggregate, else the default."""
-        return sa.func.coalesce(Decision.reward, self.default_reward)
-
-
-def scope_of(session: Session, experiment: Experiment, *, now: float | None = None,
-             since: float | None = None, until: float | None = None) -> Scope:
-    """The scope of a report starting now, pinned to the decisions logged so far."""
-    max_id = session.scalar(sa.select(sa.func.max(Decision.id)).where(
-        Decision.experiment_id == experiment.id))
-    return Scope(experiment.id, float(experiment.config["reward"]["default"]),
-                 clock.now() if now is None else now, max_id or 0, since, until)
-
-
-def count(session: Session, scope: Scope) -> int:
-    return int(session.scalar(sa.select(sa.func.count()).where(*scope.conditions())) or 0)
 
 
 @dataclass(frozen=True, eq=False)
