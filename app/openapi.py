@@ -8,74 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from app import openapi_bodies
+from app.api import bodies
 from app.personalizer import routes as personalizer_routes
+from app.personalizer.routes import Endpoint
+from experiments import experiment_commands, key_commands, profile_commands
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
 
-FEATURES = {"type": "object", "additionalProperties": True,
-            "description": "strings (categorical), numbers, booleans, lists of strings, "
-                           "one level of nested objects (namespaces)"}
-ACTION = {"type": "object", "required": ["id"], "additionalProperties": False,
-          "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 256},
-                         "features": FEATURES}}
-
+# Schemas that are not request bodies (those are generated: `app.openapi_bodies`).
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                        "details": {"type": "array", "items": OBJ}}}}},
-    "Action": ACTION,
-    "Experiment": {"type": "object", "required": ["key"], "properties": {
-        "key": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
-        "name": {"type": "string"}, "description": {"type": "string"},
-        "actions": {"type": "array", "items": ACTION},
-        "reward": {"type": "object", "properties": {
-            "events": {"type": "object", "additionalProperties": {
-                "oneOf": [{"type": "number"}, {"type": "string", "enum": ["value"]}]}},
-            "aggregation": {"type": "string", "enum": [
-                "sum", "earliest", "max", "min", "average", "median"]},
-            "window_seconds": {"type": "number", "minimum": 0},
-            "default": {"type": "number"}}},
-        "learner": {"type": "object", "properties": {
-            "exploration": {"type": "string", "enum": [
-                "epsilon", "greedy", "squarecb", "softmax", "bag", "cover", "regcb"]},
-            "params": OBJ,
-            "mode": {"type": "string", "enum": ["online", "apprentice", "logging"]}}},
-        "champion": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["fixed", "uniform", "baseline", "model"]},
-            "action_id": {"type": "string"}, "version": {"type": "integer"}}},
-        "arms": {"type": "object", "additionalProperties": {"type": "number"}},
-        "unit_field": {"type": "string"},
-        "pii_fields": {"type": "array", "items": {"type": "string"}},
-        "pii_mode": {"type": "string", "enum": ["hash", "reject"]},
-        "status": {"type": "string", "enum": ["draft", "running", "paused", "stopped"]},
-        "alpha": {"type": "number"},
-        "profile": {"type": ["object", "null"], "properties": {
-            "namespace": {"type": "string"}, "max_age_seconds": {"type": "number"}}},
-        "feature_types": {"type": "object", "additionalProperties": {
-            "type": "string", "enum": ["text", "vector", "embedding"]}}}},
-    "Profile": {"type": "object", "required": ["features"], "additionalProperties": False,
-                "properties": {"features": {"type": "object", "description": "flat: "
-                               "strings, numbers, booleans, lists of strings or numbers"},
-                               "ttl_seconds": {"type": "number", "exclusiveMinimum": 0}}},
-    "ProfilePatch": {"type": "object", "additionalProperties": False, "properties": {
-        "features": {"type": "object", "description": "null removes a feature"},
-        "ttl_seconds": {"type": "number", "exclusiveMinimum": 0}}},
-    "ProfileBatch": {"type": "object", "required": ["profiles"], "properties": {
-        "profiles": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
-            "type": "object", "required": ["unit_id", "features"], "properties": {
-                "unit_id": {"type": "string", "minLength": 1, "maxLength": 256},
-                "features": OBJ, "ttl_seconds": {"type": "number",
-                                                 "exclusiveMinimum": 0}}}}}},
-    "RankRequest": {"type": "object", "additionalProperties": False, "properties": {
-        "context": FEATURES, "actions": {"type": "array", "items": ACTION},
-        "excluded_actions": {"type": "array", "items": {"type": "string"}},
-        "event_id": {"type": "string", "minLength": 1, "maxLength": 128},
-        "unit_id": {"type": "string", "minLength": 1, "maxLength": 256},
-        "defer_activation": {"type": "boolean"},
-        "explain": {"type": "boolean", "description": "add the chosen action's top "
-                                                      "feature contributions"}}},
     "RankResponse": {"type": "object", "required": [
         "event_id", "action_id", "probability", "ranking", "arm", "model_version"],
         "properties": {
@@ -87,91 +34,36 @@ SCHEMAS: dict[str, Any] = {
                 "message": {"type": "string"}}}},
             "ranking": {"type": "array", "items": {"type": "object", "properties": {
                 "id": {"type": "string"}, "probability": {"type": "number"}}}}}},
-    "Reward": {"type": "object", "properties": {
-        "type": {"type": "string"}, "value": {"type": "number"},
-        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128}}},
-    "RewardBatch": {"type": "object", "required": ["rewards"], "properties": {
-        "rewards": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
-            "allOf": [{"$ref": "#/components/schemas/Reward"},
-                      {"type": "object", "required": ["event_id"],
-                       "properties": {"event_id": {"type": "string"}}}]}}}},
-    "KeyRequest": {"type": "object", "required": ["scope"], "additionalProperties": False,
-                   "properties": {
-        "scope": {"type": "string", "enum": ["admin", "client", "analyst"]},
-        "name": {"type": "string", "minLength": 1, "maxLength": 128},
-        "default_experiment": {"type": "string", "description": "must exist in the team"},
-        "rate_limits": {"type": "object", "additionalProperties": False, "properties": {
-            kind: {"type": "object", "required": ["rate"], "properties": {
-                "rate": {"type": "number", "minimum": 0}, "burst": {"type": "number",
-                                                                  "minimum": 1}}}
-            for kind in ("rank", "reward")}}}},
-    "PersonalizerRankRequest": {"type": "object", "properties": {
-        "contextFeatures": {"type": "array", "items": OBJ},
-        "actions": {"type": "array", "items": {"type": "object", "required": ["id"],
-                    "properties": {"id": {"type": "string"},
-                                   "features": {"type": "array", "items": OBJ}}}},
-        "excludedActions": {"type": "array", "items": {"type": "string"}},
-        "eventId": {"type": "string", "maxLength": 256},
-        "deferActivation": {"type": "boolean"}}},
-    "PersonalizerMultiSlotRankRequest": {"type": "object", "required": ["actions", "slots"],
-                                         "properties": {
-        "contextFeatures": {"type": "array", "items": OBJ},
-        "actions": {"type": "array", "items": OBJ},
-        "slots": {"type": "array", "items": {"type": "object", "required": ["id"],
-                  "properties": {"id": {"type": "string"},
-                                 "features": {"type": "array", "items": OBJ},
-                                 "excludedActions": {"type": "array",
-                                                     "items": {"type": "string"}},
-                                 "baselineAction": {"type": "string"}}}},
-        "eventId": {"type": "string"}, "deferActivation": {"type": "boolean"}}},
-    "PromoteRequest": {"type": "object", "required": ["candidate"],
-                       "additionalProperties": False, "properties": {
-        "candidate": {"type": "string", "description": "model:<n>, model:latest, "
-                                                       "fixed:<action_id> or uniform"},
-        "force": {"type": "boolean", "default": False},
-        "reason": {"type": "string", "maxLength": 500}}},
-    "PersonalizerServiceConfiguration": {"type": "object", "properties": {
-        "rewardWaitTime": {"type": "string"}, "defaultReward": {"type": "number"},
-        "rewardAggregation": {"type": "string"},
-        "explorationPercentage": {"type": "number", "minimum": 0, "maximum": 1},
-        "modelExportFrequency": {"type": "string"}, "logRetentionDays": {"type": "integer"},
-        "learningMode": {"type": "string", "enum": ["Online", "Apprentice", "LoggingOnly"]},
-        "modelRetrainDays": {"type": "integer"}}},
-    "PersonalizerPolicy": {"type": "object", "required": ["arguments"], "properties": {
-        "name": {"type": "string", "maxLength": 256},
-        "arguments": {"type": "string", "maxLength": 1024}}},
-    "PersonalizerReward": {"type": "object", "required": ["value"],
-                           "properties": {"value": {"type": "number"}}},
-    "PersonalizerMultiSlotReward": {"type": "object", "required": ["reward"], "properties": {
-        "reward": {"type": "array", "items": {"type": "object", "required": ["slotId", "value"],
-                   "properties": {"slotId": {"type": "string"}, "value": {"type": "number"}}}}}},
 }
 
-# (method, path, scope or None, summary, request schema or None, success status)
-ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
+# (method, path, scope or None, summary, request type or None, success status). The request
+# type (a command record or a typed body) is the one the view reads the JSON body into.
+ENDPOINTS: list[Endpoint] = [
     ("get", "/healthz", None, "Process is up", None, "200"),
     ("get", "/readyz", None, "Database reachable and migrated", None, "200"),
     ("get", "/openapi.json", None, "This document", None, "200"),
     ("get", "/metrics", None, "Prometheus text format (an analyst key when "
      "TAILOR_METRICS_PUBLIC is false)", None, "200"),
-    ("post", "/v1/experiments", "admin", "Register an experiment", "Experiment", "201"),
+    ("post", "/v1/experiments", "admin", "Register an experiment",
+     experiment_commands.CreateExperiment, "201"),
     ("get", "/v1/experiments", "analyst", "List the team's experiments", None, "200"),
     ("get", "/v1/experiments/{key}", "analyst", "One experiment", None, "200"),
-    ("patch", "/v1/experiments/{key}", "admin", "Change status, arms, learner...", "Experiment",
-     "200"),
+    ("patch", "/v1/experiments/{key}", "admin", "Change status, arms, learner...",
+     experiment_commands.PatchExperiment, "200"),
     ("get", "/v1/experiments/{key}/history", "analyst", "Every version of the configuration",
      None, "200"),
     ("post", "/v1/experiments/{key}/rank", "client", "Choose an action and log the decision",
-     "RankRequest", "200"),
+     bodies.RankRequest, "200"),
     ("post", "/v1/experiments/{key}/rewards", "client", "A batch of up to 1000 rewards",
-     "RewardBatch", "200"),
+     bodies.RewardBatch, "200"),
     ("get", "/v1/experiments/{key}/decisions", "analyst", "The decision log (paged)", None,
      "200"),
-    ("post", "/v1/events/{event_id}/rewards", "client", "One reward for a decision", "Reward",
-     "202"),
+    ("post", "/v1/events/{event_id}/rewards", "client", "One reward for a decision",
+     bodies.Reward, "202"),
     ("post", "/v1/events/{event_id}/activate", "client", "Activate a deferred decision", None,
      "200"),
-    ("post", "/v1/keys", "admin", "Create an API key (shown once)", "KeyRequest", "201"),
+    ("post", "/v1/keys", "admin", "Create an API key (shown once)",
+     key_commands.CreateKey, "201"),
     ("get", "/v1/keys", "admin", "List the team's keys", None, "200"),
     ("delete", "/v1/keys/{key_id}", "admin", "Revoke a key", None, "200"),
     ("post", "/v1/keys/{key_id}/rotate", "admin",
@@ -180,13 +72,14 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
      "Erase a unit's decisions and rewards in every experiment of the team", None, "200"),
     ("get", "/v1/audit", "admin", "The team's audit log (paged)", None, "200"),
     ("put", "/v1/units/{unit_id}/profile", "client", "Store a unit's profile (a new version)",
-     "Profile", "200"),
+     profile_commands.PutProfile, "200"),
     ("patch", "/v1/units/{unit_id}/profile", "client",
-     "Merge features into a unit's profile", "ProfilePatch", "200"),
+     "Merge features into a unit's profile", profile_commands.PatchProfile, "200"),
     ("get", "/v1/units/{unit_id}/profile", "analyst", "A unit's profile (audited)", None,
      "200"),
     ("delete", "/v1/units/{unit_id}/profile", "admin", "Delete a unit's profile", None, "200"),
-    ("post", "/v1/profiles", "client", "Store up to 1000 profiles", "ProfileBatch", "200"),
+    ("post", "/v1/profiles", "client", "Store up to 1000 profiles",
+     profile_commands.PutProfiles, "200"),
     *personalizer_routes.endpoints(),
     ("get", "/v1/experiments/{key}/learning", "analyst",
      "Learning status: model freshness, backlog, progressive validation", None, "200"),
@@ -212,7 +105,7 @@ ENDPOINTS: list[tuple[str, str, str | None, str, str | None, str]] = [
      "Supplied candidate policies (pmf:<name>)", None, "200"),
     ("post", "/v1/experiments/{key}/promote", "admin",
      "Make a candidate the champion (needs a fresh OPE report saying better, or force)",
-     "PromoteRequest", "200"),
+     bodies.PromoteRequest, "200"),
     ("post", "/v1/experiments/{key}/rollback", "admin",
      "Restore the champion before the newest promotion", None, "200"),
 ]
@@ -279,13 +172,16 @@ ERROR_STATUSES = {"400": "Malformed or invalid", "401": "No or bad key", "403": 
                   "503": "Database unavailable; retry"}
 
 
-def _operation(path: str, scope: str | None, summary: str, request: str | None,
+# Success bodies with a schema of their own (others: any JSON object).
+RESPONSE_SCHEMAS = {"/v1/experiments/{key}/rank": {"$ref": "#/components/schemas/RankResponse"}}
+
+
+def _operation(path: str, scope: str | None, summary: str, request: dict[str, Any] | None,
                status: str) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary + (f" (scope: {scope})" if scope else ""),
         "responses": {status: {"description": "OK", "content": RESPONSE_CONTENT.get(
-            path, {"application/json": {"schema": {"$ref": "#/components/schemas/RankResponse"}
-                                        if request == "RankRequest" else OBJ}})}},
+            path, {"application/json": {"schema": RESPONSE_SCHEMAS.get(path, OBJ)}})}},
     }
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_names(path)]
@@ -296,7 +192,7 @@ def _operation(path: str, scope: str | None, summary: str, request: str | None,
         operation["parameters"] = parameters
     if request:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{request}"}}}}
+            "schema": request}}}
     if scope:
         operation["security"] = [{"bearer": []}]
         for code, text in ERROR_STATUSES.items():
@@ -309,15 +205,21 @@ def _path_names(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
-def spec() -> dict[str, Any]:
+def spec(endpoints: list[Endpoint] | None = None) -> dict[str, Any]:
+    """The document for `endpoints` (default: every endpoint of the service)."""
+    rows = ENDPOINTS if endpoints is None else endpoints
+    bodies, generated = openapi_bodies.schemas(r[4] for r in rows if r[4] is not None)
+    if set(generated) & set(SCHEMAS):
+        raise ValueError(f"body schemas named like fixed ones: {set(generated) & set(SCHEMAS)}")
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, scope, summary, request, status in ENDPOINTS:
-        paths.setdefault(path, {})[method] = _operation(path, scope, summary, request, status)
+    for method, path, scope, summary, request, status in rows:
+        paths.setdefault(path, {})[method] = _operation(
+            path, scope, summary, None if request is None else bodies[request], status)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": "1",
                  "description": "Self-hosted contextual-bandit experimentation service."},
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
+        "components": {"schemas": {**SCHEMAS, **generated}, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"}}},
     }

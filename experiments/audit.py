@@ -23,8 +23,11 @@ ACTIONS = ("experiment.create", "experiment.update", "key.create", "key.revoke",
 
 
 class KeyPrincipal(Protocol):
-    team_id: int
-    key_id: str
+    @property
+    def team_id(self) -> int: ...
+
+    @property
+    def key_id(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ class CreateKey:
     default_experiment: Annotated[
         str, Meta(description="an experiment of the team: the Personalizer endpoints' "
                   "experiment when the call names none")] | None = None
-    rate_limits: dict[Literal["rank", "reward"], RateLimit] | None = None
+    rate_limits: Annotated[dict[str, RateLimit], Meta(
+        description='per kind of call: "rank" and/or "reward"')] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

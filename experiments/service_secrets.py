@@ -28,4 +28,5 @@ def stored_secret(engine: sa.Engine, name: str) -> str:
             conn.commit()
         except IntegrityError:
             conn.rollback()  # another worker won the race; read its value
-        return conn.scalar(sa.select(ServiceSecret.value).where(ServiceSecret.name == name))
+        return str(conn.scalar(
+            sa.select(ServiceSecret.value).where(ServiceSecret.name == name)))

@@ -8,21 +8,18 @@ from app import db
 from app.api import bp
 from app.auth import current_principal, requires, team_experiment
 from app.http import json_body
-from experiments import audit, clock, registry
-from experiments.validation import notes, validate_patch
+from experiments import clock, experiment_commands, registry
+from experiments.validation import notes
 
 
 @bp.post("/experiments")
 @requires("admin")
 def create_experiment():
-    principal = current_principal()
-    session, body = db.session(), json_body()
-    # Added first so registry.create's commit includes it; a failed create rolls it back.
-    audit.record(session, principal, "experiment.create",
-                 str(body.get("key")) if isinstance(body, dict) else None)
-    experiment = registry.create(session, principal.team_id, body, principal.key_id)
+    command = experiment_commands.CreateExperiment(actor=current_principal(),
+                                                   spec=json_body())
+    experiment = experiment_commands.create(db.session(), command)
     return jsonify({**registry.serialize(experiment),
-                    "notes": notes(body, experiment.config)}), 201
+                    "notes": notes(command.spec, experiment.config)}), 201
 
 
 @bp.get("/experiments")
@@ -41,21 +38,9 @@ def get_experiment(key: str):
 @bp.patch("/experiments/<key>")
 @requires("admin")
 def patch_experiment(key: str):
-    principal = current_principal()
-    session = db.session()
-    experiment = team_experiment(key)
-    body = json_body()
-    changed = _changed_fields(experiment.config, body)
-    if changed:  # recorded in the same transaction as the change (registry.patch commits)
-        audit.record(session, principal, "experiment.update", key,
-                     {"fields": changed, "version": experiment.version + 1})
-    registry.patch(session, experiment, body, principal.key_id)
+    experiment = experiment_commands.patch(db.session(), experiment_commands.PatchExperiment(
+        actor=current_principal(), key=key, changes=json_body()))
     return jsonify(registry.serialize(experiment))
-
-
-def _changed_fields(current: dict, body: object) -> list[str]:
-    config = validate_patch(current, body)
-    return sorted(k for k in body if current.get(k) != config.get(k))  # type: ignore[union-attr]
 
 
 @bp.get("/experiments/<key>/history")

@@ -8,24 +8,22 @@ from app import db
 from app.api import bp
 from app.auth import current_principal, requires
 from app.http import json_body
-from experiments import profiles
+from experiments import profile_commands, profiles
 
 
 @bp.put("/units/<unit_id>/profile")
 @requires("client")
 def put_profile(unit_id: str):
-    principal = current_principal()
-    written = profiles.put(db.session(), principal.team_id, principal.pii_salt, unit_id,
-                           json_body())
+    written = profile_commands.put(db.session(), profile_commands.PutProfile(
+        actor=current_principal(), unit_id=unit_id, profile=json_body()))
     return jsonify(written.as_dict())
 
 
 @bp.patch("/units/<unit_id>/profile")
 @requires("client")
 def patch_profile(unit_id: str):
-    principal = current_principal()
-    written = profiles.patch(db.session(), principal.team_id, principal.pii_salt, unit_id,
-                             json_body())
+    written = profile_commands.patch(db.session(), profile_commands.PatchProfile(
+        actor=current_principal(), unit_id=unit_id, changes=json_body()))
     return jsonify(written.as_dict())
 
 
@@ -48,7 +46,6 @@ def delete_profile(unit_id: str):
 @bp.post("/profiles")
 @requires("client")
 def put_profiles():
-    principal = current_principal()
-    written = profiles.put_many(db.session(), principal.team_id, principal.pii_salt,
-                                json_body())
+    written = profile_commands.put_many(db.session(), profile_commands.PutProfiles(
+        actor=current_principal(), batch=json_body()))
     return jsonify({"profiles": [w.as_dict() for w in written]})

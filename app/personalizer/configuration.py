@@ -34,7 +34,7 @@ from flask import Response, jsonify
 from app import db
 from app.auth import current_principal
 from app.http import json_body
-from app.personalizer import features
+from app.personalizer import bodies, features
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from experiments import clock, registry
@@ -214,7 +214,7 @@ def get_service_configuration() -> Response:
 @route("PUT", "/configurations/service", scope="admin",
        invalid="InvalidServiceConfiguration",
        summary="Change the Personalizer service configuration (a new experiment version)",
-       schema="PersonalizerServiceConfiguration")
+       schema=bodies.PersonalizerServiceConfiguration)
 def update_service_configuration() -> Response:
     target = experiment()
     body = features.body_object(json_body())
@@ -225,7 +225,5 @@ def update_service_configuration() -> Response:
     return jsonify(serialize(target))
 
 
-FIELD_NAMES = {"rewardWaitTime", "defaultReward", "rewardAggregation", "explorationPercentage",
-               "learningMode", "modelExportFrequency", "logRetentionDays", "modelRetrainDays",
-               "isAutoOptimizationEnabled", "autoOptimizationFrequency",
-               "autoOptimizationStartDate", "logMirrorEnabled", "logMirrorSasUri"}
+# The fields a PUT may name: those of the documented body (one list, so they cannot drift).
+FIELD_NAMES = frozenset(bodies.PersonalizerServiceConfiguration.__annotations__)

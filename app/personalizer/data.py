@@ -19,7 +19,7 @@ from flask import Response, current_app, jsonify
 from app import db, metrics
 from app.auth import current_principal
 from app.http import context_limits, json_body
-from app.personalizer import features
+from app.personalizer import bodies, features
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from bandits.features import feature_types
@@ -67,7 +67,7 @@ def rank_response(answer: Mapping[str, Any], offered: list[str],
 
 @route("POST", "/rank", scope="client", kind="rank", invalid="InvalidRankRequest",
        summary="Personalizer-compatible rank (experiment: X-Tailor-Experiment header or "
-       "the key's default)", schema="PersonalizerRankRequest", status="201")
+       "the key's default)", schema=bodies.PersonalizerRankRequest, status="201")
 def rank() -> tuple[Response, int]:
     target = experiment()
     body = features.body_object(json_body())
@@ -113,7 +113,7 @@ def reward_value(body: Any, field: str = "value") -> float:
 
 @route("POST", "/events/<event_id>/reward", scope="client", kind="reward",
        invalid="InvalidRewardRequest", summary="Personalizer-compatible reward",
-       schema="PersonalizerReward", status="204")
+       schema=bodies.PersonalizerReward, status="204")
 def reward(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)

@@ -19,7 +19,7 @@ from flask import Response, current_app, jsonify
 
 from app import db, metrics
 from app.http import context_limits, json_body
-from app.personalizer import features
+from app.personalizer import bodies, features
 from app.personalizer.data import (
     FIELDS,
     defer_of,
@@ -108,7 +108,7 @@ def _rank_slots(target: Experiment, body: Mapping[str, Any],
 
 @route("POST", "/multislot/rank", scope="client", kind="rank", invalid="InvalidRankRequest",
        summary="Personalizer-compatible multi-slot rank",
-       schema="PersonalizerMultiSlotRankRequest", status="201")
+       schema=bodies.PersonalizerMultiSlotRankRequest, status="201")
 def multislot_rank() -> tuple[Response, int]:
     target = experiment()
     body = features.body_object(json_body())
@@ -137,7 +137,7 @@ def _slot_rewards(body: Any) -> list[tuple[str, float]]:
 
 @route("POST", "/multislot/events/<event_id>/reward", scope="client", kind="reward",
        invalid="InvalidRewardRequest", summary="Personalizer-compatible multi-slot reward",
-       schema="PersonalizerMultiSlotReward", status="204")
+       schema=bodies.PersonalizerMultiSlotReward, status="204")
 def multislot_reward(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)

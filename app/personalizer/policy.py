@@ -16,7 +16,7 @@ from flask import Response, jsonify
 from app import db
 from app.auth import current_principal
 from app.http import json_body
-from app.personalizer import features
+from app.personalizer import bodies, features
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from bandits.exploration import ExplorationError
@@ -71,7 +71,7 @@ def get_policy() -> Response:
 
 @route("PUT", "/configurations/policy", scope="admin", invalid=CODE,
        summary="Set the learning policy from VW arguments (allow-listed learning options)",
-       schema="PersonalizerPolicy")
+       schema=bodies.PersonalizerPolicy)
 def update_policy() -> Response:
     target = experiment()
     body = features.body_object(json_body())

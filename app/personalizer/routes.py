@@ -68,15 +68,20 @@ class RouteInfo:
     invalid: str
     kind: str | None
     summary: str
-    schema: str | None
+    schema: type | None  # the typed body the view reads (app.personalizer.bodies)
     status: str
+
+
+# A row of `app.openapi.ENDPOINTS`: (method, path, scope or None, summary, request type or
+# None, success status).
+Endpoint = tuple[str, str, str | None, str, type | None, str]
 
 
 ROUTES: dict[str, RouteInfo] = {}  # by view function name (the endpoint without blueprint)
 
 
 def route(method: str, path: str, *, scope: str, invalid: str = "BadRequest",
-          kind: str | None = None, summary: str = "", schema: str | None = None,
+          kind: str | None = None, summary: str = "", schema: type | None = None,
           status: str = "200") -> Callable[[F], F]:
     """Declare a view of the Personalizer API (see the module docstring).
 
@@ -150,10 +155,10 @@ def is_personalizer_path(path: str) -> bool:
     return path == ROOT or path.startswith(ROOT + "/")
 
 
-def endpoints() -> list[tuple[str, str, str | None, str, str | None, str]]:
+def endpoints() -> list[Endpoint]:
     """The declared views under every prefix, as rows of `app.openapi.ENDPOINTS`."""
     load_views()
-    rows = []
+    rows: list[Endpoint] = []
     for prefix, _name in PREFIXES:
         for info in ROUTES.values():
             path = prefix + info.path.replace("<", "{").replace(">", "}")

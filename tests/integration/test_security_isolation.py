@@ -18,9 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
+from app.api import bodies
 from app.db import dispose as db_dispose
 from app.openapi import ENDPOINTS
-from experiments import keys
+from app.personalizer import bodies as pbodies
+from experiments import experiment_commands, key_commands, keys, profile_commands
 from experiments.models import (
     ApiKey,
     AuditLog,
@@ -128,22 +130,24 @@ def _path(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "1"), template)
 
 
-SAMPLE_BODIES = {
-    "Experiment": lambda: _experiment(f"b-made-{uuid.uuid4().hex[:8]}"),
-    "RankRequest": lambda: {"context": {"user_id": "u-b"}},
-    "RewardBatch": lambda: {"rewards": [{"event_id": A_EVENT, "type": "click"}]},
-    "Reward": lambda: {"type": "click"},
-    "KeyRequest": lambda: {"scope": "analyst"},
-    "PersonalizerRankRequest": lambda: {"contextFeatures": [{"a": "b"}],
-                                        "actions": [{"id": "x", "features": [{"c": "1"}]}]},
-    "PersonalizerReward": lambda: {"value": 1.0},
-    "PersonalizerMultiSlotRankRequest": lambda: {
+SAMPLE_BODIES = {  # by the endpoint's request type (app.openapi.ENDPOINTS)
+    experiment_commands.CreateExperiment: lambda: _experiment(f"b-made-{uuid.uuid4().hex[:8]}"),
+    experiment_commands.PatchExperiment: lambda: {"name": "renamed by b"},
+    bodies.RankRequest: lambda: {"context": {"user_id": "u-b"}},
+    bodies.RewardBatch: lambda: {"rewards": [{"event_id": A_EVENT, "type": "click"}]},
+    bodies.Reward: lambda: {"type": "click"},
+    key_commands.CreateKey: lambda: {"scope": "analyst"},
+    pbodies.PersonalizerRankRequest: lambda: {
+        "contextFeatures": [{"a": "b"}], "actions": [{"id": "x", "features": [{"c": "1"}]}]},
+    pbodies.PersonalizerReward: lambda: {"value": 1.0},
+    pbodies.PersonalizerMultiSlotRankRequest: lambda: {
         "actions": [{"id": "x", "features": []}, {"id": "y", "features": []}],
         "slots": [{"id": "s1", "baselineAction": "x"}]},
-    "PersonalizerMultiSlotReward": lambda: {"reward": [{"slotId": "s1", "value": 1.0}]},
-    "Profile": lambda: {"features": {"segment": "b"}},
-    "ProfilePatch": lambda: {"features": {"segment": "b"}},
-    "ProfileBatch": lambda: {"profiles": [{"unit_id": "u-b", "features": {"x": "b"}}]},
+    pbodies.PersonalizerMultiSlotReward: lambda: {"reward": [{"slotId": "s1", "value": 1.0}]},
+    profile_commands.PutProfile: lambda: {"features": {"segment": "b"}},
+    profile_commands.PatchProfile: lambda: {"features": {"segment": "b"}},
+    profile_commands.PutProfiles: lambda: {"profiles": [{"unit_id": "u-b",
+                                                         "features": {"x": "b"}}]},
 }
 # Unit profiles are named by unit id within the caller's team: B's call on A's unit id
 # reaches B's own profile of that id (created by B's PUT), never A's; a write is answered
@@ -154,7 +158,7 @@ OWN_TEAM_UPSERTS = {("put", "/v1/units/{unit_id}/profile"),
 
 def call(client, endpoint, values: dict[str, str], headers: dict[str, str]):
     method, template, _scope, _summary, schema, _status = endpoint
-    body = SAMPLE_BODIES.get(schema or "", lambda: {})()
+    body = SAMPLE_BODIES.get(schema, dict)() if schema is not None else {}
     kwargs = {"json": body} if method in ("post", "put", "patch") else {}
     # Personalizer endpoints find the experiment by this header; others ignore it.
     headers = {**headers, "X-Tailor-Experiment": values.get("key", A_EXPERIMENT)}
