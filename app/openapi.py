@@ -1,7 +1,10 @@
 """The OpenAPI 3 description of the whole HTTP API (served at /openapi.json).
 
 Endpoints are declared in one table; each part of the service adds its rows here, so the
-document cannot silently miss a route (a test compares it with Flask's URL map).
+document cannot silently miss a route (a test compares it with Flask's URL map). A row names
+the request type its view reads the JSON body into (a command record or a typed body); the
+body's schema is generated from that type (`app.openapi_bodies`), never written here, so it
+cannot drift from the code. Only responses and the error shape are written by hand.
 """
 
 from __future__ import annotations
