@@ -103,10 +103,10 @@ class CreateExperiment:
 
 @dataclass(frozen=True, kw_only=True)
 class PatchExperiment:
-    """Change the team's experiment `key` (status, arms, learner...)."""
+    """Change an experiment of the caller's team (status, arms, learner...)."""
 
     actor: Principal = context()
-    key: str = context()
+    experiment: Experiment = context()  # the path's, looked up in the actor's team
     changes: ExperimentChanges = whole_body()
 
 
@@ -126,11 +126,10 @@ def create(session: Session, command: CreateExperiment) -> Experiment:
 
 def patch(session: Session, command: PatchExperiment) -> Experiment:
     """Apply the changes (a new version, audited) unless they change nothing; commits."""
-    actor = command.actor
-    experiment = registry.get(session, actor.team_id, command.key)
+    actor, experiment = command.actor, command.experiment
     config = validate_patch(experiment.config, command.changes)
     changed = sorted(k for k in command.changes if experiment.config.get(k) != config.get(k))
     if changed:  # recorded in the same transaction as the change (registry.patch commits)
-        audit.record(session, actor, "experiment.update", command.key,
+        audit.record(session, actor, "experiment.update", experiment.key,
                      {"fields": changed, "version": experiment.version + 1})
     return registry.patch(session, experiment, command.changes, actor.key_id)

@@ -38,8 +38,9 @@ def get_experiment(key: str):
 @bp.patch("/experiments/<key>")
 @requires("admin")
 def patch_experiment(key: str):
-    experiment = experiment_commands.patch(db.session(), experiment_commands.PatchExperiment(
-        actor=current_principal(), key=key, changes=json_body()))
+    experiment = team_experiment(key)
+    experiment_commands.patch(db.session(), experiment_commands.PatchExperiment(
+        actor=current_principal(), experiment=experiment, changes=json_body()))
     return jsonify(registry.serialize(experiment))
 
 

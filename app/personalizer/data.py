@@ -117,8 +117,9 @@ def reward_value(body: Any, field: str = "value") -> float:
 def reward(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)
+    value = reward_value(json_body())
     outcome = held_events.record_reward(db.session(), held_events.RecordReward(
-        target, event_id, reward_type(target), reward_value(json_body())))
+        target, event_id, reward_type(target), value))
     metrics.count_rewards(outcome)
     return Response(status=204)
 

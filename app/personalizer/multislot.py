@@ -141,8 +141,9 @@ def _slot_rewards(body: Any) -> list[tuple[str, float]]:
 def multislot_reward(event_id: str) -> Response:
     target = experiment()
     event_id_of(event_id)
+    items = tuple(_slot_rewards(json_body()))
     done = held_events.record_slot_rewards(db.session(), held_events.RecordSlotRewards(
-        target, event_id, reward_type(target), tuple(_slot_rewards(json_body()))))
+        target, event_id, reward_type(target), items))
     for outcome in done.outcomes:
         metrics.count_rewards(outcome)
     if done.unknown:
