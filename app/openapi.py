@@ -15,7 +15,7 @@ from app import openapi_bodies
 from app.api import bodies
 from app.personalizer import routes as personalizer_routes
 from app.personalizer.routes import Endpoint
-from experiments import experiment_commands, key_commands, profile_commands
+from experiments import experiment_commands, key_commands, profile_commands, promotion
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
@@ -108,7 +108,7 @@ ENDPOINTS: list[Endpoint] = [
      "Supplied candidate policies (pmf:<name>)", None, "200"),
     ("post", "/v1/experiments/{key}/promote", "admin",
      "Make a candidate the champion (needs a fresh OPE report saying better, or force)",
-     bodies.PromoteRequest, "200"),
+     promotion.Promote, "200"),
     ("post", "/v1/experiments/{key}/rollback", "admin",
      "Restore the champion before the newest promotion", None, "200"),
 ]

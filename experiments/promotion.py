@@ -22,14 +22,15 @@ repeated rollbacks walk back through the promotions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
+from msgspec import Meta
 from sqlalchemy.orm import Session
 
 from experiments import audit, clock, registry
+from experiments.command_fields import context
 from experiments.errors import Conflict, NotFound, ValidationFailed
 from experiments.final_decisions import count, scope_of
 from experiments.learning import snapshots
@@ -38,7 +39,6 @@ from experiments.policies import champion_spec
 from experiments.validation import validate_champion
 
 REPORTS_SEARCHED = 50
-FIELDS = {"candidate", "force", "reason"}
 
 
 @dataclass(frozen=True)
@@ -54,27 +54,28 @@ class Rules:
     max_growth: float = 0.10
 
 
-@dataclass(frozen=True)
-class Request:
-    candidate: str
-    force: bool
-    reason: str | None
+@dataclass(frozen=True, kw_only=True)
+class Promote:
+    """Make a candidate the champion of an experiment (the body of `POST .../promote`)."""
+
+    actor: audit.Actor | audit.KeyPrincipal = context()
+    experiment: Experiment = context()
+    rules: Rules = context()  # the service's configuration
+    candidate: Annotated[str, Meta(
+        description="model:<n>, model:latest, fixed:<action_id> or uniform")]
+    force: bool = False
+    reason: Annotated[str, Meta(max_length=500)] | None = None
 
 
-def parse_request(body: Any) -> Request:
-    if not isinstance(body, Mapping):
-        raise ValidationFailed.field("body", "must be a JSON object")
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise ValidationFailed.field(unknown[0], "unknown field")
-    candidate, force, reason = body.get("candidate"), body.get("force", False), body.get("reason")
-    if not isinstance(candidate, str) or not candidate:
+def _check(command: Promote) -> None:
+    """The body's values, as received, are what `Promote` says (else a 400 naming one)."""
+    if not isinstance(command.candidate, str) or not command.candidate:
         raise ValidationFailed.field("candidate", "required: e.g. model:17, fixed:<id>, uniform")
-    if not isinstance(force, bool):
+    if not isinstance(command.force, bool):
         raise ValidationFailed.field("force", "must be true or false")
+    reason = command.reason
     if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
         raise ValidationFailed.field("reason", "must be a string of at most 500 characters")
-    return Request(candidate, force, reason)
 
 
 def champion_config(session: Session, experiment: Experiment, name: str) -> tuple[str, dict]:
@@ -161,32 +162,31 @@ def _staleness(session: Session, experiment: Experiment, rules: Rules,
     return found
 
 
-def promote(session: Session, experiment: Experiment, body: Any,
-            actor: audit.Actor | audit.KeyPrincipal, rules: Rules | None = None
-            ) -> dict[str, Any]:
+def promote(session: Session, command: Promote) -> dict[str, Any]:
     """Make a candidate the champion (commits).
 
     Raises:
-        ValidationFailed: A bad body or an unpromotable candidate.
+        ValidationFailed: A bad value or an unpromotable candidate.
         Conflict: The evidence does not allow it (without ``force``), or it is already
             the champion.
     """
-    request = parse_request(body)
-    name, champion = champion_config(session, experiment, request.candidate)
+    _check(command)
+    experiment = command.experiment
+    name, champion = champion_config(session, experiment, command.candidate)
     previous = experiment.config["champion"]
     if champion == previous:
         raise Conflict(f"{name} is already the champion")
     row, entry = evidence(session, experiment, name)
-    refused = problems(session, experiment, name, rules or Rules(), row, entry)
-    if refused and not request.force:
+    refused = problems(session, experiment, name, command.rules, row, entry)
+    if refused and not command.force:
         raise Conflict(f"promotion of {name} refused: " + "; ".join(
             p["message"] for p in refused) + " (an admin may pass force: true)", refused)
     details = {"candidate": name, "champion": champion, "previous_champion": previous,
                "report_id": row.id if row else None,
                "verdict": entry["vs_champion"]["verdict"] if entry else None,
-               "forced": request.force, "overridden": [p["code"] for p in refused],
-               "reason": request.reason}
-    return _apply(session, experiment, champion, "promote", actor, details)
+               "forced": command.force, "overridden": [p["code"] for p in refused],
+               "reason": command.reason}
+    return _apply(session, experiment, champion, "promote", command.actor, details)
 
 
 def _apply(session: Session, experiment: Experiment, champion: dict[str, Any], change: str,

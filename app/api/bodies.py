@@ -1,5 +1,5 @@
 """Typed bodies of the v1 endpoints whose services do not take a command record yet (rank,
-rewards, promotion): what /openapi.json documents for them (`app/openapi_bodies.py`).
+rewards): what /openapi.json documents for them (`app/openapi_bodies.py`).
 
 Rank and reward are being rebuilt around frozen `RankCommand` / `RewardCommand` records
 (issue 15, the hot path); when those exist, `app.openapi.ENDPOINTS` names them instead and
@@ -51,12 +51,3 @@ class RewardBatch(TypedDict):
     """Up to 1000 rewards; bad items are reported by index, the others kept."""
 
     rewards: Annotated[list[BatchReward], Meta(min_length=1, max_length=1000)]
-
-
-class PromoteRequest(TypedDict, total=False):
-    """Make a candidate the champion."""
-
-    candidate: Required[Annotated[str, Meta(
-        description="model:<n>, model:latest, fixed:<action_id> or uniform")]]
-    force: bool
-    reason: Annotated[str, Meta(max_length=500)]

@@ -7,7 +7,7 @@ from flask import current_app, jsonify, request
 from app import db
 from app.api import bp
 from app.auth import current_principal, requires, team_experiment
-from app.http import json_body
+from app.http import command_body
 from experiments import promotion
 from experiments.ope_report import build_report, health_report, parse_options, stored
 from experiments.ope_report.supplied import listing
@@ -45,8 +45,12 @@ def promote(key: str):
     rules = promotion.Rules(
         max_age_seconds=current_app.config["PROMOTION_MAX_REPORT_AGE_SECONDS"],
         max_growth=current_app.config["PROMOTION_MAX_DECISION_GROWTH"])
-    result = promotion.promote(db.session(), team_experiment(key), json_body(),
-                               current_principal(), rules)
+    experiment = team_experiment(key)
+    body = command_body(promotion.Promote)
+    result = promotion.promote(db.session(), promotion.Promote(
+        actor=current_principal(), experiment=experiment, rules=rules,
+        candidate=body.get("candidate"), force=body.get("force", False),
+        reason=body.get("reason")))
     return jsonify(result)
 
 
