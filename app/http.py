@@ -32,10 +32,10 @@ def json_body() -> Any:
 
 
 def command_body(command: type) -> dict[str, Any]:
-    """The JSON body as an object whose fields are all fields of `command` (a frozen command
-    record, `experiments.command_fields`): the fields the API accepts are the command's, by
-    construction. Anything else is a 400 naming the field; the values are the service's to
-    check."""
+    """The JSON body: an object whose fields are all body fields of `command` (a frozen
+    command record, `experiments.command_fields`), so the fields the API accepts are the
+    command's by construction. Anything else is a 400 naming the field; the values are the
+    service's to check."""
     body = json_body()
     if not isinstance(body, dict):
         raise ValidationFailed.field("body", "must be a JSON object")
