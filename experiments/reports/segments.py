@@ -24,8 +24,7 @@ from experiments.reports.sql import (
     MISSING,
     OTHER,
     Scope,
-    reward_by_segment_action,
-    top_values,
+    segment_actions,
     validate_field,
 )
 from experiments.reports.summaries import arm_row
@@ -50,7 +49,7 @@ def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[s
               control: str, alpha: float, adjustment: Adjustment = "holm") -> dict[str, Any]:
     """The ``segments`` section of the report for context field ``field``."""
     path = validate_field(field)
-    values = top_values(session, scope, path, top)
+    values, by_action = segment_actions(session, scope, path, top)
     found = unit_cells(session, scope, Request(by_hour=False, segment=(path, values)))
     cells: dict[str, dict[str, RatioStats]] = {}
     binary = True
@@ -59,14 +58,13 @@ def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[s
             cell.metrics[REWARD_COLUMN].stats()
         binary = binary and cell.decision_moments[REWARD_COLUMN].binary
     binary = binary and bool(found)
-    by_action = reward_by_segment_action(session, scope, path, values)
     labels = [v for v in [*values, OTHER, MISSING] if v in cells]
     family = [(seg, c) for seg in labels for c in _compare(cells[seg], control, alpha, binary)]
     serialized = comparisons.serialize([c for _, c in family], control, alpha, adjustment)
     entries = []
     for seg in labels:
         arm_rows = {arm: arm_row(stats, alpha, binary) for arm, stats in cells[seg].items()}
-        counts = {(arm, a): m.stats.n for (s, arm, a), m in by_action.items() if s == seg}
+        counts = {(arm, a): n for (s, arm, a), n in by_action.items() if s == seg}
         entries.append({
             "value": seg, "n": sum(r["n"] for r in arm_rows.values()),
             "units": sum(r["units"] for r in arm_rows.values()), "arms": arm_rows,
