@@ -46,8 +46,10 @@ def action_shares(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, 
 
 
 def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[str],
-              control: str, alpha: float, adjustment: Adjustment = "holm") -> dict[str, Any]:
-    """The ``segments`` section of the report for context field ``field``."""
+              control: str, alpha: float, adjustment: Adjustment = "holm"
+              ) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
+    """The ``segments`` section of the report for context field ``field``, and decisions
+    per (arm, chosen action) over all segments (the arms' action shares)."""
     path = validate_field(field)
     values, by_action = segment_actions(session, scope, path, top)
     found = unit_cells(session, scope, Request(by_hour=False, segment=(path, values)))
@@ -71,8 +73,11 @@ def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[s
             "comparisons": [row for (s, _), row in zip(family, serialized, strict=True)
                             if s == seg],
             "actions": action_shares(counts)})
+    totals: dict[tuple[str, str], int] = {}
+    for (_, arm, action), n in sorted(by_action.items(), key=lambda kv: kv[0][1:]):
+        totals[(arm, action)] = totals.get((arm, action), 0) + n
     return {"field": field, "top": top, "binary": binary, "adjustment": adjustment,
-            "values": entries}
+            "values": entries}, totals
 
 
 def _compare(arms: dict[str, RatioStats], control: str, alpha: float,
