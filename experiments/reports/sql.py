@@ -80,14 +80,23 @@ class Scope:
     now: float
     include_open: bool = True
 
-    def conditions(self, table: Any = Decision) -> list[sa.ColumnElement[bool]]:
+    def conditions(self, table: Any = Decision, *, covered: bool = False
+                   ) -> list[sa.ColumnElement[bool]]:
         """Activated, served live (not paused, not imported from another system's log),
         logged before ``now`` (and closed, unless include_open); ``table``: an alias of
-        ``Decision`` to filter instead."""
+        ``Decision`` to filter instead.
+
+        ``covered`` writes the time bound as ``created_at + 0``, which no index serves:
+        SQLite then reads a covering index of the experiment instead of walking
+        ``(experiment_id, created_at)`` and reading every wide row (the span of 1M
+        decisions: 0.5 s of CPU to 0.2 s). Not for PostgreSQL, which prunes partitions
+        with the plain bound.
+        """
+        created = table.created_at + 0 if covered else table.created_at
         found = [table.experiment_id == self.experiment_id,
                  table.activated_at.is_not(None),
                  table.phase.not_in(("paused", "imported")),
-                 table.created_at <= self.now]
+                 created <= self.now]
         if not self.include_open:
             found.append(table.closes_at <= self.now)
         return found

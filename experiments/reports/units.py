@@ -121,7 +121,8 @@ def bucket_of(dialect_name: str, column: Any, seconds: float) -> sa.ColumnElemen
 def span(session: Session, scope: Scope) -> tuple[float | None, float | None]:
     """First and last activation of the report's decisions."""
     query = sa.select(sa.func.min(Decision.activated_at), sa.func.max(Decision.activated_at))
-    low, high = session.execute(query.where(*scope.conditions())).one()
+    where = scope.conditions(covered=dialect(session) == "sqlite")
+    low, high = session.execute(query.where(*where)).one()
     return (None if low is None else float(low), None if high is None else float(high))
 
 
