@@ -64,8 +64,8 @@ def page_verdicts(session: Session, experiment: Experiment, report: Mapping[str,
             "verdict_words": WORDS}
 
 
-def list_row(report: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
-    """The experiments list's row: units, headline lift with CI, verdict, model, lag."""
+def headline(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's part of a list row: units, headline lift with CI, verdict."""
     reward = [c for c in report["comparisons"] if c["metric"] == "reward"]
     head = next((c for c in reward if c["arm"] == report["decision"]["arm"]),
                 reward[0] if reward else None)
@@ -75,6 +75,10 @@ def list_row(report: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, 
             "lift_ci_low": head["lift_ci_low"] if head else None,
             "lift_ci_high": head["lift_ci_high"] if head else None,
             "verdict": report["decision"]["verdict"],
-            "words": WORDS[report["decision"]["verdict"]],
-            "model_version": status.get("model_version"),
+            "words": WORDS[report["decision"]["verdict"]]}
+
+
+def list_row(head: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiments list's row: units, headline lift with CI, verdict, model, lag."""
+    return {**head, "model_version": status.get("model_version"),
             "lag_seconds": status.get("lag_seconds")}

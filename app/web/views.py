@@ -12,7 +12,7 @@ from markupsafe import Markup
 from app import db
 from app.api.reports import csv_response
 from app.errors import APIError
-from app.web import bp, charts, features_section, login, ope_section, verdicts
+from app.web import bp, charts, features_section, list_rows, login, ope_section, verdicts
 from experiments import audit, registry
 from experiments.errors import DomainError
 from experiments.learning.status import learning_status
@@ -96,8 +96,9 @@ def logout():
 def experiments():
     session = db.session()
     rows = registry.list_for_team(session, g.principal.team_id)
-    # One A/B report per experiment: the list shows each one's units, lift and verdict.
-    summaries = {e.key: verdicts.list_row(build_report(session, e),
+    # Each row's verdict needs the experiment's A/B report: kept a minute (list_rows).
+    cache = list_rows.of_app()
+    summaries = {e.key: verdicts.list_row(cache.headline(session, e),
                                           learning_status(session, e)) for e in rows}
     return render_template("experiments.html", experiments=rows, summaries=summaries)
 

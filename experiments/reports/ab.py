@@ -118,10 +118,14 @@ def build_report(session: Session, experiment: Experiment,
     verdict = analysis.decision(rows, family, guard, srm_row, alpha, options.lift)
     without_unit = {arm: sum(c.without_unit for (a, _), c in cells.items() if a == arm)
                     for arm in arms}
+    section, actions = None, None
+    if options.segment:
+        section, actions = segments.breakdown(session, scope, options.segment, options.top,
+                                              arms, control, alpha, adjustment)
     report = {
         "experiment": experiment.key, "alpha": alpha, "generated_at": clock.iso(now),
         "srm": srm_row,
-        "arms": _arms(session, scope, shown, cells, arms, alpha, without_unit),
+        "arms": _arms(session, scope, shown, cells, arms, alpha, without_unit, actions),
         "comparisons": rows,
         "warnings": [_warning(w) for w in _warnings(srm, metrics[0], family, arms, control,
                                                     without_unit, config)],
@@ -131,12 +135,10 @@ def build_report(session: Session, experiment: Experiment,
         "window_seconds": config["reward"]["window_seconds"],
         "metrics": [{"name": m.name, "binary": m.binary} for m in shown],
         "timeline": timeline(metrics[0], looks, alpha),
-        "segments": None, "power": {"lift": options.lift, "target": comparisons.TARGET_POWER,
-                                    "unit": "units per arm"},
+        "segments": section,
+        "power": {"lift": options.lift, "target": comparisons.TARGET_POWER,
+                  "unit": "units per arm"},
     }
-    if options.segment:
-        report["segments"] = segments.breakdown(session, scope, options.segment, options.top,
-                                                arms, control, alpha, adjustment)
     report["notes"] = notes(options, control, len(family), looks, config, adjustment)
     return report
 
@@ -149,8 +151,11 @@ def event_types_shown(config: Mapping[str, Any]) -> list[str]:
 
 def _arms(session: Session, scope: sql.Scope, metrics: list[Metric],
           cells: Mapping[tuple[str, int], units.Cell], arms: list[str], alpha: float,
-          without_unit: Mapping[str, int]) -> dict[str, Any]:
-    shares = segments.action_shares(sql.actions_by_arm(session, scope))
+          without_unit: Mapping[str, int],
+          actions: Mapping[tuple[str, str], int] | None = None) -> dict[str, Any]:
+    # A segment breakdown has counted decisions per arm and action already (per segment).
+    shares = segments.action_shares(actions if actions is not None
+                                    else sql.actions_by_arm(session, scope))
     reward, events = metrics[0], metrics[1:]
     out = {}
     for arm in arms:

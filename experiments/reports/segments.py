@@ -24,8 +24,7 @@ from experiments.reports.sql import (
     MISSING,
     OTHER,
     Scope,
-    reward_by_segment_action,
-    top_values,
+    segment_actions,
     validate_field,
 )
 from experiments.reports.summaries import arm_row
@@ -47,10 +46,12 @@ def action_shares(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, 
 
 
 def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[str],
-              control: str, alpha: float, adjustment: Adjustment = "holm") -> dict[str, Any]:
-    """The ``segments`` section of the report for context field ``field``."""
+              control: str, alpha: float, adjustment: Adjustment = "holm"
+              ) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
+    """The ``segments`` section of the report for context field ``field``, and decisions
+    per (arm, chosen action) over all segments (the arms' action shares)."""
     path = validate_field(field)
-    values = top_values(session, scope, path, top)
+    values, by_action = segment_actions(session, scope, path, top)
     found = unit_cells(session, scope, Request(by_hour=False, segment=(path, values)))
     cells: dict[str, dict[str, RatioStats]] = {}
     binary = True
@@ -59,22 +60,24 @@ def breakdown(session: Session, scope: Scope, field: str, top: int, arms: list[s
             cell.metrics[REWARD_COLUMN].stats()
         binary = binary and cell.decision_moments[REWARD_COLUMN].binary
     binary = binary and bool(found)
-    by_action = reward_by_segment_action(session, scope, path, values)
     labels = [v for v in [*values, OTHER, MISSING] if v in cells]
     family = [(seg, c) for seg in labels for c in _compare(cells[seg], control, alpha, binary)]
     serialized = comparisons.serialize([c for _, c in family], control, alpha, adjustment)
     entries = []
     for seg in labels:
         arm_rows = {arm: arm_row(stats, alpha, binary) for arm, stats in cells[seg].items()}
-        counts = {(arm, a): m.stats.n for (s, arm, a), m in by_action.items() if s == seg}
+        counts = {(arm, a): n for (s, arm, a), n in by_action.items() if s == seg}
         entries.append({
             "value": seg, "n": sum(r["n"] for r in arm_rows.values()),
             "units": sum(r["units"] for r in arm_rows.values()), "arms": arm_rows,
             "comparisons": [row for (s, _), row in zip(family, serialized, strict=True)
                             if s == seg],
             "actions": action_shares(counts)})
+    totals: dict[tuple[str, str], int] = {}
+    for (_, arm, action), n in sorted(by_action.items(), key=lambda kv: kv[0][1:]):
+        totals[(arm, action)] = totals.get((arm, action), 0) + n
     return {"field": field, "top": top, "binary": binary, "adjustment": adjustment,
-            "values": entries}
+            "values": entries}, totals
 
 
 def _compare(arms: dict[str, RatioStats], control: str, alpha: float,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from experiments.abstats import MeanStats
 from experiments.errors import ValidationFailed
@@ -80,15 +80,25 @@ class Scope:
     now: float
     include_open: bool = True
 
-    def conditions(self) -> list[sa.ColumnElement[bool]]:
+    def conditions(self, table: Any = Decision, *, covered: bool = False
+                   ) -> list[sa.ColumnElement[bool]]:
         """Activated, served live (not paused, not imported from another system's log),
-        logged before ``now`` (and closed, unless include_open)."""
-        found = [Decision.experiment_id == self.experiment_id,
-                 Decision.activated_at.is_not(None),
-                 Decision.phase.not_in(("paused", "imported")),
-                 Decision.created_at <= self.now]
+        logged before ``now`` (and closed, unless include_open); ``table``: an alias of
+        ``Decision`` to filter instead.
+
+        ``covered`` writes the time bound as ``created_at + 0``, which no index serves:
+        SQLite then reads a covering index of the experiment instead of walking
+        ``(experiment_id, created_at)`` and reading every wide row (the span of 1M
+        decisions: 0.5 s of CPU to 0.2 s). Not for PostgreSQL, which prunes partitions
+        with the plain bound.
+        """
+        created = table.created_at + 0 if covered else table.created_at
+        found = [table.experiment_id == self.experiment_id,
+                 table.activated_at.is_not(None),
+                 table.phase.not_in(("paused", "imported")),
+                 created <= self.now]
         if not self.include_open:
-            found.append(Decision.closes_at <= self.now)
+            found.append(table.closes_at <= self.now)
         return found
 
     def reward(self) -> sa.ColumnElement[float]:
@@ -205,51 +215,38 @@ def events_by_arm_hour(session: Session, scope: Scope,
     return {(arm, kind, int(h)): _as_moments(*m) for arm, kind, h, *m in session.execute(query)}
 
 
-def segmented(session: Session, scope: Scope, path: tuple[str, ...], top: list[str],
-              columns: dict[str, sa.ColumnElement[Any] | InstrumentedAttribute[Any]]
-              ) -> sa.Subquery:
-    """Decisions with a ``segment`` column: the field's value if among ``top``, else
-    ``(missing)`` or ``(other)``; the JSON value is extracted once per row."""
-    value = json_text(dialect(session), Decision.context, path).label("value")
-    inner = (sa.select(value, *(c.label(name) for name, c in columns.items()))
-             .where(*scope.conditions()).subquery())
-    label = sa.case((inner.c.value.is_(None), MISSING), (inner.c.value.in_(top), inner.c.value),
-                    else_=OTHER)
-    return sa.select(label.label("segment"), *(inner.c[name] for name in columns)).subquery()
+def segment_actions(session: Session, scope: Scope, path: tuple[str, ...], limit: int
+                    ) -> tuple[list[str], dict[tuple[str, str, str], int]]:
+    """The ``limit`` most frequent values of a context field (missing values excluded, most
+    frequent first, ties by value), and decisions per (segment, arm, chosen action), where a
+    decision's segment is its field value if among them, else ``(missing)`` or ``(other)``.
 
-
-def top_values(session: Session, scope: Scope, path: tuple[str, ...],
-               limit: int) -> list[str]:
-    """The ``limit`` most frequent values of a context field (missing values excluded)."""
-    value = json_text(dialect(session), Decision.context, path).label("value")
-    inner = sa.select(value).where(*scope.conditions()).subquery()
-    query = (sa.select(inner.c.value, sa.func.count().label("n"))
-             .where(inner.c.value.is_not(None)).group_by(inner.c.value)
-             .order_by(sa.desc("n"), inner.c.value).limit(limit))
-    return [v for v, _ in session.execute(query)]
-
-
-def reward_by_segment_action(session: Session, scope: Scope, path: tuple[str, ...],
-                             top: list[str]) -> dict[tuple[str, str, str], Moments]:
-    """Reward moments per (segment, arm, chosen action).
-
-    One scan serves two purposes: moments add over actions into the segment's, and
-    their counts are the segment's action distribution.
+    One statement, one JSON extraction per decision: decisions are counted per raw value,
+    arm and action first; the top values and the labels come from those counts.
     """
-    rows = segmented(session, scope, path, top, {"arm": Decision.arm, "r": scope.reward(),
-                                                 "action_id": Decision.action_id})
-    query = (sa.select(rows.c.segment, rows.c.arm, rows.c.action_id, *_moments(rows.c.r))
-             .group_by(rows.c.segment, rows.c.arm, rows.c.action_id))
-    return {(seg, arm, action): _as_moments(*m)
-            for seg, arm, action, *m in session.execute(query)}
-
-
-def units_by_segment(session: Session, scope: Scope, path: tuple[str, ...],
-                     top: list[str]) -> dict[tuple[str, str], int]:
-    """Distinct units per (segment, arm), counted as :func:`units_by_arm` does."""
-    rows = segmented(session, scope, path, top, {"arm": Decision.arm,
-                                                 "unit_id": Decision.unit_id})
-    return _count_units(session, [rows.c.segment, rows.c.arm], rows.c.unit_id)
+    value = json_text(dialect(session), Decision.context, path).label("value")
+    rows = sa.select(value, Decision.arm, Decision.action_id).where(
+        *scope.conditions()).subquery()
+    raw = (sa.select(rows.c.value, rows.c.arm, rows.c.action_id, sa.func.count().label("n"))
+           .group_by(rows.c.value, rows.c.arm, rows.c.action_id).cte("raw"))
+    total = sa.func.sum(raw.c.n)
+    top = (sa.select(raw.c.value, sa.func.row_number().over(
+                order_by=[total.desc(), raw.c.value]).label("rank"))
+           .where(raw.c.value.is_not(None)).group_by(raw.c.value)
+           .order_by(total.desc(), raw.c.value).limit(limit).subquery())
+    label = sa.case((raw.c.value.is_(None), MISSING), (top.c.rank.is_not(None), raw.c.value),
+                    else_=OTHER).label("segment")
+    labelled = (sa.select(label, raw.c.arm, raw.c.action_id, raw.c.n, top.c.rank)
+                .outerjoin(top, top.c.value == raw.c.value).subquery())
+    c = labelled.c
+    query = (sa.select(c.segment, c.arm, c.action_id, sa.func.sum(c.n), sa.func.min(c.rank))
+             .group_by(c.segment, c.arm, c.action_id))
+    counts, ranks = {}, {}
+    for seg, arm, action, n, rank in session.execute(query):
+        counts[(seg, arm, action)] = int(n)
+        if rank is not None:
+            ranks[seg] = int(rank)
+    return sorted(ranks, key=ranks.__getitem__), counts
 
 
 def _count_units(session: Session, keys: list[Any], unit: Any,

@@ -41,3 +41,23 @@ def test_decision_line_and_list_agree_with_the_json(app, client, team):
     head = body["comparisons"][0]
     assert pct(head["lift"]) in row and pct(head["lift_ci_low"]) in row
     assert f'data-verdict="{decision["verdict"]}"' in listing
+
+
+def test_list_reuses_a_headline_for_a_minute(app, client, team):
+    from app.web.list_rows import EXTENSION, TTL_SECONDS, ListRows
+
+    now = [0.0]
+    app.extensions[EXTENSION] = ListRows(clock=lambda: now[0])
+    register(client, team, arms={"champion": 0.5, "bandit": 0.5})
+    seed(app, "homepage-hero", {"champion": 30, "bandit": 30})
+
+    def units() -> str:
+        listing = client.get("/experiments", headers=team.auth("analyst")).get_data(as_text=True)
+        return _text(listing, r'<tr data-key="homepage-hero".*?data-field="units">(.*?)</td>')
+
+    first = units()
+    seed(app, "homepage-hero", {"champion": 30, "bandit": 30})
+    now[0] = TTL_SECONDS - 1
+    assert units() == first  # kept
+    now[0] = TTL_SECONDS + 1
+    assert units() != first  # built again from the new decisions
