@@ -10,7 +10,20 @@ from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    from app import api, auth, benchmark, cli, db, errors, http, metrics, ops, personalizer, web
+    from app import (
+        api,
+        auth,
+        benchmark,
+        cli,
+        db,
+        errors,
+        hot,
+        http,
+        metrics,
+        ops,
+        personalizer,
+        web,
+    )
     from app import config as settings
     from experiments.policies import PolicyCache
 
@@ -30,4 +43,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     cli.init_app(app)
     app.after_request(http.no_type_on_204)
+    hot.init_app(app, *services(app))
     return app
+
+
+def services(app: Flask) -> tuple[Any, Any]:
+    """The rank and reward services, built once: they own their caches and their writes."""
+    from app import db, http
+    from experiments.services import RankService, RewardService
+
+    with app.app_context():
+        limits = http.context_limits()
+    ranks = RankService(app.extensions[db.EXTENSION], app.extensions[db.DIRECT],
+                        app.extensions["tailor.policies"],
+                        float(app.config.get("PROFILE_CHECK_SECONDS", 1.0)),
+                        int(app.config["MAX_ACTIONS"]), limits)
+    return ranks, RewardService(app.extensions[db.DIRECT])

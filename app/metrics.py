@@ -69,6 +69,22 @@ def count_batch(result: dict[str, Any]) -> None:
     count_rewards("rejected", len(result["rejected"]))
 
 
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency (app.hot: no Flask request), through
+    the labelled children remembered per (method, endpoint, status): `labels()` takes a
+    lock and builds a key on every call."""
+    children = _CHILDREN.get((method, endpoint, status))
+    if children is None:
+        children = (REQUESTS.labels(method, endpoint, str(status)),
+                    LATENCY.labels(method, endpoint))
+        _CHILDREN[(method, endpoint, status)] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 

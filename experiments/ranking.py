@@ -28,6 +28,7 @@ from experiments import clock, keys, pii, profile_merge, registry
 from experiments.assignment import assign_arm
 from experiments.direct import Direct
 from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
+from experiments.fingerprint import canonical
 from experiments.keyed import claim_then_insert
 from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
@@ -121,15 +122,16 @@ def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_L
     check_context(context, "context", limits)
     # Each field serialized once, canonically: the request's fingerprint is the canonical
     # form of the whole body, and the actions' part also keys the validated-actions cache.
-    canonical = {name: _canonical(value) for name, value in body.items()}
+    # The request's fingerprint is the canonical form of the whole body (every field
+    # sorted by name, each canonical); the actions' own canonical form keys the
+    # validated-actions cache.
+    whole = _canonical(dict(body))
     actions = body.get("actions")
     if actions is not None:
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
         _check_action_sizes(actions, limits)
-        actions = _validated_actions(actions, canonical["actions"], types)
-    whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
-                           for name in sorted(canonical)) + "}"
+        actions = _validated_actions(actions, _canonical(actions), types)
     return RankRequest(
         context=dict(context), actions=actions, excluded=_excluded(body),
         event_id=event_id_of(body.get("event_id"), "event_id"),
@@ -199,8 +201,8 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
 
 def _canonical(value: Any) -> str:
     """JSON with sorted keys and no spaces (what `json.dumps(body, sort_keys=True)` writes
-    for each field of the body)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    for each field of the body; experiments.fingerprint)."""
+    return canonical(value)
 
 
 def _validated_actions(actions: Any, key: str,
