@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import Flask
 
+PROFILES = "tailor.profiles"
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app import (
@@ -50,12 +52,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def services(app: Flask) -> tuple[Any, Any]:
     """The rank and reward services, built once: they own their caches and their writes."""
     from app import db, http
-    from experiments.services import RankService, RewardService
+    from experiments.profiles import ProfileCache
+    from experiments.services import RankService, RewardService, Settings
 
-    with app.app_context():
-        limits = http.context_limits()
+    def settings() -> Settings:
+        profiles = app.extensions.get(PROFILES)
+        if profiles is None:  # made on first use, with the configuration then
+            profiles = app.extensions.setdefault(
+                PROFILES, ProfileCache(app.config.get("PROFILE_CHECK_SECONDS", 1.0)))
+        return Settings(app.config["MAX_ACTIONS"], http.context_limits_of(app), profiles)
+
     ranks = RankService(app.extensions[db.EXTENSION], app.extensions[db.DIRECT],
-                        app.extensions["tailor.policies"],
-                        float(app.config.get("PROFILE_CHECK_SECONDS", 1.0)),
-                        int(app.config["MAX_ACTIONS"]), limits)
+                        app.extensions["tailor.policies"], settings)
     return ranks, RewardService(app.extensions[db.DIRECT])

@@ -16,6 +16,7 @@ Everything else (other paths, other methods) goes to Flask untouched.
 from __future__ import annotations
 
 import http
+import json
 import logging
 import math
 import re
@@ -56,11 +57,19 @@ class HotPath:
         self.inner = inner
         self.ranks = ranks
         self.rewards = reward_service
-        self.key_cache: KeyCache = app.extensions["tailor.key_cache"]
-        self.limiter: RateLimiter = app.extensions["tailor.ratelimit"]
-        self.pii_defaults: frozenset[str] = app.extensions["tailor.pii_defaults"]
-        self.max_content_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
+        # Read per request, not kept: tests replace entries of a built app.
+        self.extensions = app.extensions
+        self.config = app.config
         self.handlers: dict[str, Handler] = {"api.rank": rank, "api.reward": reward}
+
+    def key_cache(self) -> KeyCache:
+        return self.extensions["tailor.key_cache"]  # type: ignore[no-any-return]
+
+    def limiter(self) -> RateLimiter:
+        return self.extensions["tailor.ratelimit"]  # type: ignore[no-any-return]
+
+    def max_content_length(self) -> int | None:
+        return self.config.get("MAX_CONTENT_LENGTH")
 
     def __call__(self, environ: dict[str, Any],
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -86,7 +95,7 @@ class HotPath:
     def answer(self, environ: dict[str, Any], argument: str, endpoint: str,
                kind: str) -> tuple[int, dict[str, str], bytes]:
         """(status, extra headers, JSON body) of one hot request."""
-        token = pii.use_default_fields(self.pii_defaults)
+        token = pii.use_default_fields(self.extensions["tailor.pii_defaults"])
         try:
             principal = self.authorize(environ, kind)
             status, result = self.handlers[endpoint](self, principal, argument,
@@ -106,7 +115,7 @@ class HotPath:
                            headers={"WWW-Authenticate": "Bearer"})
         reads = OnDemandSession(self.ranks.sessions)
         try:
-            principal = self.key_cache.authenticate(reads, plain)  # type: ignore[arg-type]
+            principal = self.key_cache().authenticate(reads, plain)  # type: ignore[arg-type]
         finally:
             reads.close()
         if principal is None:
@@ -119,7 +128,7 @@ class HotPath:
         return principal
 
     def check_rate(self, principal: Principal, kind: str) -> None:
-        wait, limit = self.limiter.check(principal.key_id, kind, principal.rate_limits)
+        wait, limit = self.limiter().check(principal.key_id, kind, principal.rate_limits)
         if wait <= 0 or limit is None:
             return
         raise APIError(
@@ -136,7 +145,7 @@ class HotPath:
         if not _is_json(environ.get("CONTENT_TYPE", "")):
             raise APIError(415, "unsupported_media_type",
                            "send a JSON body with Content-Type: application/json")
-        limit = self.max_content_length
+        limit = self.max_content_length()
         try:
             length: int | None = max(0, int(environ.get("CONTENT_LENGTH") or ""))
         except ValueError:
@@ -156,7 +165,7 @@ class HotPath:
 
     def render(self, exc: Exception, environ: dict[str, Any]) -> tuple[int, dict[str, str],
                                                                         bytes]:
-        found = errors.failure(exc, self.max_content_length)
+        found = errors.failure(exc, self.max_content_length())
         if found is None:
             log.exception("unhandled error on %s %s", environ.get("REQUEST_METHOD"),
                           _path_info(environ))
@@ -171,16 +180,27 @@ def encode(result: Any) -> bytes:
 
 
 def json_of(data: bytes) -> Any:
-    """The parsed JSON body, or the 400 of app.http.json_body (not JSON; too deep)."""
+    """The parsed JSON body, or the 400 of app.http.json_body (not JSON; too deep).
+
+    orjson parses what is strict JSON; anything it refuses is parsed again as Flask
+    would (the standard library also takes NaN and Infinity, which validation then
+    refuses naming the field), so that wrong input gets the same answer as before."""
     try:
         parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():
-            raise too_deep() from None
-        raise APIError(400, "invalid_json", "the body is not valid JSON") from None
+    except orjson.JSONDecodeError:
+        parsed = _lenient(data)
     if data.count(b"{") + data.count(b"[") > MAX_DEPTH:  # else it cannot be deeper
         check_depth(parsed)
     return parsed
+
+
+def _lenient(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise too_deep() from None
+    except ValueError:  # not JSON, or not UTF-8/16/32 text
+        raise APIError(400, "invalid_json", "the body is not valid JSON") from None
 
 
 def caller(principal: Principal) -> Caller:

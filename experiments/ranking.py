@@ -130,8 +130,7 @@ def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_L
     if actions is not None:
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
-        _check_action_sizes(actions, limits)
-        actions = _validated_actions(actions, _canonical(actions), types)
+        actions = _validated_actions(actions, _canonical(actions), types, limits)
     return RankRequest(
         context=dict(context), actions=actions, excluded=_excluded(body),
         event_id=event_id_of(body.get("event_id"), "event_id"),
@@ -185,8 +184,7 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
         if len(actions) > max_actions:
             raise ValidationFailed.field(names["actions"], f"at most {max_actions} actions")
         canonical["actions"] = _canonical(actions)
-        _check_action_sizes(actions, limits)
-        actions = _validated_actions(actions, canonical["actions"], types)
+        actions = _validated_actions(actions, canonical["actions"], types, limits)
     whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
                            for name in sorted(canonical)) + "}"
     event_id = event_id_of(event_id, names["event_id"])
@@ -205,22 +203,24 @@ def _canonical(value: Any) -> str:
     return canonical(value)
 
 
-def _validated_actions(actions: Any, key: str,
-                       types: FeatureTypes = NO_TYPES) -> list[dict[str, Any]]:
-    """`validate_actions`, remembered by content (`key`: the canonical JSON): clients send
-    the same actions again and again, and validating them encodes every feature
-    (read-only result, shared; its objects also key bandits.features.ActionLines)."""
-    found = _VALID_ACTIONS.get((key, types))
+def _validated_actions(actions: Any, key: str, types: FeatureTypes,
+                       limits: ContextLimits) -> list[dict[str, Any]]:
+    """The actions' sizes checked and `validate_actions`, remembered by content (`key`:
+    the canonical JSON): clients send the same actions again and again, and checking them
+    walks and encodes every feature (read-only result, shared; its objects also key
+    bandits.features.ActionLines)."""
+    found = _VALID_ACTIONS.get((key, types, limits))
     if found is None:
-        found = validate_actions(actions, types=types, limits=None)  # sizes: parse_request's
+        _check_action_sizes(actions, limits)
+        found = validate_actions(actions, types=types, limits=None)  # sizes: just checked
         if len(_VALID_ACTIONS) >= VALID_ACTIONS_CACHE_SIZE:
             _VALID_ACTIONS.clear()
-        _VALID_ACTIONS[(key, types)] = found
+        _VALID_ACTIONS[(key, types, limits)] = found
     return found
 
 
 VALID_ACTIONS_CACHE_SIZE = 256
-_VALID_ACTIONS: dict[tuple[str, FeatureTypes], list[dict[str, Any]]] = {}
+_VALID_ACTIONS: dict[tuple[str, FeatureTypes, ContextLimits], list[dict[str, Any]]] = {}
 
 
 def _excluded(body: Mapping[str, Any]) -> frozenset[str]:

@@ -51,6 +51,16 @@ class OnDemandSession:
             self._session = None
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The app's settings a rank reads (read per rank: an app's configuration may change
+    after it was built, as tests do)."""
+
+    max_actions: int
+    limits: ContextLimits
+    profiles: ProfileCache
+
+
 # The adapter's parser: its wire body into a rank command, given the experiment's
 # declared feature types (validation needs them), the action limit and the size limits.
 RankParser = Callable[[FeatureTypes, int, ContextLimits], ranking.RankRequest]
@@ -60,15 +70,12 @@ class RankService:
     """Choose, log durably, answer (experiments.ranking), with this process's caches."""
 
     def __init__(self, sessions: sessionmaker[Session], direct: Direct,
-                 policies: PolicyCache, profile_check_seconds: float,
-                 max_actions: int, limits: ContextLimits) -> None:
+                 policies: PolicyCache, settings: Callable[[], Settings]) -> None:
         self.sessions = sessions
         self.direct = direct
         self.policies = policies
-        self.profiles = ProfileCache(profile_check_seconds)
+        self.settings = settings
         self.experiments = ranking.ExperimentCache()
-        self.max_actions = max_actions
-        self.limits = limits
 
     def rank(self, caller: Caller, key: str, parse: RankParser) -> dict[str, Any]:
         """Rank for experiment `key` of the caller's team; the answer (API.md)."""
@@ -76,11 +83,12 @@ class RankService:
         session = cast(Session, reads)
         try:
             experiment = self.experiments.get(session, caller.team_id, key)
+            settings = self.settings()
             command = parse(feature_types(experiment.config.get("feature_types")),
-                            self.max_actions, self.limits)
+                            settings.max_actions, settings.limits)
             return ranking.rank(session, experiment, command, self.policies,
                                 caller.pii_salt, self.experiments, direct=self.direct,
-                                key_id=caller.key_id, profiles=self.profiles)
+                                key_id=caller.key_id, profiles=settings.profiles)
         finally:
             reads.close()
 
