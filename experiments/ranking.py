@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bandits.features import NO_TYPES, FeatureError, FeatureTypes, feature_types, validate_context
+from bandits.features import NO_TYPES, FeatureError, FeatureTypes, feature_types, shared_line
 from bandits.policy import sample_index, uniform_for
 from experiments import clock, keys, pii, profile_merge, registry
 from experiments.assignment import assign_arm
@@ -55,6 +55,9 @@ class RankRequest:
     defer_activation: bool
     request_hash: str
     explain: bool = False
+    # The context's VW shared line, encoded when it was validated (bandits.features):
+    # rank reuses it when nothing changed the context since (PII guard, profiles).
+    shared: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_L
     if not isinstance(context, Mapping):
         raise ValidationFailed.field("context", "must be an object")
     try:
-        validate_context(context, types)
+        shared = shared_line(context, types)  # validates: encodable, or FeatureError
     except FeatureError as exc:
         raise ValidationFailed.field(exc.path, exc.reason) from exc
     check_context(context, "context", limits)
@@ -137,7 +140,7 @@ def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_L
         unit_id=_optional_string(body, "unit_id", 256),
         defer_activation=_bool(body, "defer_activation"),
         request_hash=hashlib.sha256(whole.encode()).hexdigest(),
-        explain=_bool(body, "explain"))
+        explain=_bool(body, "explain"), shared=shared)
 
 
 def _check_action_sizes(actions: Any, limits: ContextLimits) -> None:
@@ -173,7 +176,7 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
     names = {"context": "context", "actions": "actions", "event_id": "event_id",
              **(fields or {})}
     try:
-        validate_context(context, types)
+        shared = shared_line(context, types)  # validates: encodable, or FeatureError
     except FeatureError as exc:
         raise ValidationFailed.field(f"{names['context']}.{exc.path}", exc.reason) from exc
     check_context(context, names["context"], limits)
@@ -194,7 +197,7 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
         context=dict(context), actions=actions, excluded=frozenset(excluded),
         event_id=event_id, unit_id=None,
         defer_activation=defer_activation,
-        request_hash=hashlib.sha256(whole.encode()).hexdigest())
+        request_hash=hashlib.sha256(whole.encode()).hexdigest(), shared=shared)
 
 
 def _canonical(value: Any) -> str:
@@ -347,10 +350,11 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     spec = arm_spec(config, arm)
     policy = policies.resolve(session, cast(Experiment, experiment), spec)
     pairs = [(a["id"], a["features"]) for a in actions]
-    pmf = policy.pmf(context, pairs, types)
+    shared = request.shared if context == request.context else None  # encode once
+    pmf = policy.pmf(context, pairs, types, shared)
     chosen = sample_index(pmf, uniform_for(event_id))
-    explanation = explain(policy, spec, context, pairs, chosen, types) if request.explain \
-        else None
+    explanation = explain(policy, spec, context, pairs, chosen, types, shared) \
+        if request.explain else None
     row = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
                     actions, pmf, chosen, getattr(policy, "version", None))
     if merged is not None:
@@ -380,12 +384,12 @@ def unit_warnings(config: Mapping[str, Any], request: RankRequest) -> list[dict[
 
 def explain(policy: Any, spec: str, context: dict[str, Any],
             pairs: list[tuple[str, dict[str, Any]]], chosen: int,
-            types: FeatureTypes) -> dict[str, Any] | None:
+            types: FeatureTypes, shared: str | None = None) -> dict[str, Any] | None:
     """The chosen action's top feature contributions in the bandit arm's model (None for
     other arms: a fixed or uniform policy has no features to credit)."""
     if spec != "bandit" or not hasattr(policy, "explain"):
         return None
-    return cast(dict[str, Any], policy.explain(context, pairs, chosen, types))
+    return cast(dict[str, Any], policy.explain(context, pairs, chosen, types, shared))
 
 
 def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
