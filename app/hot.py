@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
 import orjson
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -203,12 +204,32 @@ def _lenient(data: bytes) -> Any:
         raise APIError(400, "invalid_json", "the body is not valid JSON") from None
 
 
+# The shape of every rank body that can be valid, as msgspec types: a body of this shape
+# is at most 6 levels deep, so decoding it through them replaces check_depth's walk of
+# every value (~20 µs) by msgspec's own checks (~5 µs for the whole decode). Any other
+# body (wrong, deeper, NaN...) is decoded again by `json_of`, so that it gets exactly the
+# answer it got before (parse_request names what is wrong).
+_Scalar = str | int | float | bool | None
+_Namespace = dict[str, _Scalar | list[_Scalar]]
+_Features = dict[str, _Scalar | list[_Scalar] | _Namespace]
+_Action = dict[str, _Scalar | list[_Scalar] | _Features]
+_RANK_BODY = msgspec.json.Decoder(dict[str, _Scalar | list[_Scalar | _Action] | _Features])
+
+
+def rank_json(data: bytes) -> Any:
+    """A rank body's JSON: `json_of`, fast for the shape of a valid one."""
+    try:
+        return _RANK_BODY.decode(data)
+    except msgspec.DecodeError:  # ValidationError included
+        return json_of(data)
+
+
 def caller(principal: Principal) -> Caller:
     return Caller(principal.team_id, principal.pii_salt, principal.key_id)
 
 
 def rank(hot: HotPath, principal: Principal, key: str, data: bytes) -> tuple[int, Any]:
-    body = json_of(data)
+    body = rank_json(data)
 
     def parse(types: Any, max_actions: int, limits: Any) -> ranking.RankRequest:
         return ranking.parse_request(body, max_actions, limits, types)

@@ -112,7 +112,7 @@ class Wsgi:
 PARTS = [
     ("auth: check the key (KeyCache), scope, rate limit", "app.hot.HotPath", "authorize"),
     ("read the body", "app.hot.HotPath", "body"),
-    ("decode the JSON body (orjson)", "app.hot", "json_of"),
+    ("decode the JSON body (msgspec, its shape checked)", "app.hot", "rank_json"),
     ("the experiment (per-process cache)", "experiments.ranking.ExperimentCache", "get"),
     ("parse and validate the request", "experiments.ranking", "parse_request"),
     ("rank: choose and write", "experiments.ranking", "rank"),
