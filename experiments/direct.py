@@ -57,12 +57,14 @@ class Compiled:
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         merged = {**self.defaults, **values} if self.defaults else values
-        converted = {name: (_json_text(value)
-                            if name in self.json_names and value is not None else value)
-                     for name, value in merged.items()}
+        json_names = self.json_names
         if self.positions is None:
-            return converted
-        return tuple(converted[name] for name in self.positions)
+            return {name: (_json_text(value) if name in json_names and value is not None
+                           else value) for name, value in merged.items()}
+        # Positional (SQLite): laid out in one pass.
+        return tuple(_json_text(merged[name]) if name in json_names
+                     and merged[name] is not None else merged[name]
+                     for name in self.positions)
 
 
 def _json_text(value: Any) -> str:
