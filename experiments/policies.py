@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bandits.exploration import vw_arguments
 from bandits.policy import BaselinePolicy, FixedPolicy, Policy, UniformPolicy, VWPolicy
+from experiments.config import champion_spec as config_champion_spec
 from experiments.errors import Unprocessable
 from experiments.models import Experiment, Model
 
@@ -131,14 +132,7 @@ def latest_version(session: Session, experiment_id: int, arguments: str | None =
 
 def champion_spec(config: dict[str, Any]) -> str:
     """The champion as a policy spec string (`fixed:<a>`, `uniform`, `model:<n>`)."""
-    champion = config["champion"]
-    if champion["type"] == "fixed":
-        return f"fixed:{champion['action_id']}"
-    if champion["type"] == "model":
-        return f"model:{champion['version']}"
-    if champion["type"] == "baseline":
-        return "baseline"
-    return "uniform"
+    return config_champion_spec(config["champion"])
 
 
 def arm_spec(config: dict[str, Any], arm: str) -> str:

@@ -22,17 +22,19 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bandits.features import NO_TYPES, FeatureError, FeatureTypes, feature_types, shared_line
+from bandits.features import NO_TYPES, FeatureError, FeatureTypes, shared_line
 from bandits.policy import sample_index, uniform_for
 from experiments import clock, keys, pii, profile_merge, registry
+from experiments import config as configuration
 from experiments.assignment import assign_arm
+from experiments.config import ExperimentConfig
 from experiments.direct import Direct
 from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
 from experiments.fingerprint import canonical
 from experiments.keyed import claim_then_insert
 from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
-from experiments.policies import PolicyCache, arm_spec
+from experiments.policies import PolicyCache
 from experiments.profiles import ProfileCache
 from experiments.validation import validate_actions
 
@@ -249,10 +251,10 @@ def _bool(body: Mapping[str, Any], field: str) -> bool:
     return value
 
 
-def offered_actions(config: Mapping[str, Any], request: RankRequest) -> list[dict[str, Any]]:
+def offered_actions(config: ExperimentConfig, request: RankRequest) -> list[dict[str, Any]]:
     """Inline actions (features filled from the catalog when omitted) or the catalog,
     minus the excluded ones."""
-    catalog = {a["id"]: a for a in config.get("actions") or []}
+    catalog = config.catalog
     if request.actions is None:
         if not catalog:
             raise ValidationFailed.field(
@@ -267,10 +269,10 @@ def offered_actions(config: Mapping[str, Any], request: RankRequest) -> list[dic
     return remaining
 
 
-def _unit(config: Mapping[str, Any], request: RankRequest) -> str | None:
+def _unit(config: ExperimentConfig, request: RankRequest) -> str | None:
     if request.unit_id is not None:
         return request.unit_id
-    field = config.get("unit_field")
+    field = config.unit_field
     value = request.context.get(field) if field else None
     return None if value is None or isinstance(value, Mapping | list) else str(value)
 
@@ -278,12 +280,12 @@ def _unit(config: Mapping[str, Any], request: RankRequest) -> str | None:
 def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
                event_id: str) -> tuple[str, str]:
     """(arm, phase): paused experiments and apprentice mode serve the champion."""
-    config = experiment.config
+    config = configuration.of(experiment.config)
     if experiment.status == "paused":
         return "champion", "paused"
-    if config["learner"]["mode"] in ("apprentice", "logging"):
-        return "champion", config["learner"]["mode"]
-    return assign_arm(experiment.key, unit or f"event:{event_id}", config["arms"]), "online"
+    if config.learner_mode in ("apprentice", "logging"):
+        return "champion", config.learner_mode
+    return assign_arm(experiment.key, unit or f"event:{event_id}", config.arms), "online"
 
 
 def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankRequest,
@@ -333,21 +335,21 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     if experiment.status not in ("running", "paused"):
         raise Conflict(f"experiment {experiment.key!r} is {experiment.status}; "
                        "rank needs running or paused")
-    config = experiment.config
-    types = feature_types(config.get("feature_types"))
+    config = configuration.of(experiment.config)
+    types = config.types
     actions = offered_actions(config, request)
     clear_unit = _unit(config, request)
-    guarded = pii.guard(request.context, clear_unit, config, pii_salt)
+    guarded = pii.guard(request.context, clear_unit, config.raw, pii_salt)
     context, unit, warnings = guarded.context, guarded.unit, guarded.warnings
     merged = None
-    if config.get("profile"):
+    if config.merges_profiles:
         merged = profile_merge.merge(session, profiles, team_id=experiment.team_id,
-                                     salt=pii_salt, config=config, context=context,
+                                     salt=pii_salt, config=config.raw, context=context,
                                      unit=clear_unit, types=types)
         context, warnings = merged.context, warnings + merged.warnings
     event_id = request.event_id or uuid.uuid4().hex
     arm, phase = choose_arm(experiment, unit, event_id)
-    spec = arm_spec(config, arm)
+    spec = config.spec(arm)
     policy = policies.resolve(session, cast(Experiment, experiment), spec)
     pairs = [(a["id"], a["features"]) for a in actions]
     shared = request.shared if context == request.context else None  # encode once
@@ -368,11 +370,11 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     return result
 
 
-def unit_warnings(config: Mapping[str, Any], request: RankRequest) -> list[dict[str, Any]]:
+def unit_warnings(config: ExperimentConfig, request: RankRequest) -> list[dict[str, Any]]:
     """`unit_missing` when the experiment names a unit field that this context lacks and
     no `unit_id` was sent: the decision is then a unit of its own, and the same customer
     may land in another arm next time."""
-    field = config.get("unit_field")
+    field = config.unit_field
     if field is None or _unit(config, request) is not None:
         return []
     return [{"code": "unit_missing", "field": f"context.{field}",
@@ -398,7 +400,7 @@ def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
               chosen: int, model_version: int | None) -> dict[str, Any]:
     """The decision row's column values."""
     now = clock.now()
-    window = experiment.config["reward"]["window_seconds"]
+    window = configuration.of(experiment.config).window_seconds
     active = not request.defer_activation
     policy_name = f"model:{model_version}" if spec == "bandit" else spec
     return dict(

@@ -15,7 +15,8 @@ from typing import Any, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bandits.features import FeatureTypes, feature_types
+from bandits.features import FeatureTypes
+from experiments import config as configuration
 from experiments import ranking, rewards
 from experiments.direct import Direct
 from experiments.limits import ContextLimits
@@ -84,7 +85,7 @@ class RankService:
         try:
             experiment = self.experiments.get(session, caller.team_id, key)
             settings = self.settings()
-            command = parse(feature_types(experiment.config.get("feature_types")),
+            command = parse(configuration.of(experiment.config).types,
                             settings.max_actions, settings.limits)
             return ranking.rank(session, experiment, command, self.policies,
                                 caller.pii_salt, self.experiments, direct=self.direct,

@@ -21,5 +21,6 @@ def test_canonical_is_the_standard_librarys(value) -> None:
 
 
 def test_the_hard_cases() -> None:
-    for value in (1e16, 1e-7, 1.5e-7, 1e-5, 1e-10, 1.00001, 5e-324, 1e308, -0.0, "\x1f\x7f", 2**70, "é", "\u2028", {"b": 1, "a": [1.5, "x"]}):
+    for value in (1e16, 1e-7, 1.5e-7, 1e-5, 1e-10, 1.00001, 5e-324, 1e308, -0.0,
+                  "\x1f\x7f", 2**70, "é", "\u2028", {"b": 1, "a": [1.5, "x"]}):
         assert canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"))
