@@ -52,8 +52,18 @@ DATABASE_ERRORS = Counter("tailor_database_errors", "Errors raised by the databa
 OWN_METRICS = (REQUESTS, LATENCY, DECISIONS, REWARDS, DATABASE_ERRORS)
 
 
+_DECIDED: dict[tuple[str, str, str], Any] = {}
+
+
 def count_decision(team: str, experiment: str, arm: str) -> None:
-    DECISIONS.labels(team, experiment, arm).inc()
+    # The labelled child remembered (as observe_request's): `labels()` locks and builds
+    # a key on every call; bounded, since experiments come and go.
+    child = _DECIDED.get((team, experiment, arm))
+    if child is None:
+        if len(_DECIDED) >= 10_000:
+            _DECIDED.clear()
+        child = _DECIDED[(team, experiment, arm)] = DECISIONS.labels(team, experiment, arm)
+    child.inc()
 
 
 def count_rewards(outcome: str, amount: int = 1) -> None:
