@@ -1,5 +1,6 @@
 """Where a rank's CPU goes, stage by stage, next to the no-op's: in one process, through
-the Flask app's WSGI entry (no gunicorn, no sockets), on a private SQLite or PostgreSQL.
+the app's WSGI entry (app.hot for rank; no gunicorn, no sockets), on a private
+SQLite or PostgreSQL.
 
 bench/rank.py measures whole requests through gunicorn; this splits the Python side of
 one. The plain-Flask no-op (bench/plain_flask.py: Flask alone, nothing of Tailor's),
