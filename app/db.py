@@ -26,7 +26,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     `statement_timeout_ms` bounds every statement on PostgreSQL, so that a stuck query
     answers an error instead of holding a worker thread (0: no bound).
     """
-    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    # Autocommit: no transaction is ever left open on a returned connection (experiments.
+    # direct ends each one itself), so the pool's rollback-on-return is skipped.
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT",
+                               "pool_reset_on_return": None} if autocommit else {}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},

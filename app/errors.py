@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -43,17 +44,61 @@ class APIError(Exception):
         self.headers = headers or {}
 
 
-def error_response(status: int, code: str, message: str,
-                   details: list[dict[str, Any]] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_body(code: str, message: str,
+               details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """API.md's error shape."""
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    response = jsonify({"error": body})
+    return {"error": body}
+
+
+def error_response(status: int, code: str, message: str,
+                   details: list[dict[str, Any]] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(error_body(code, message, details))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a failure answers: status, the body's fields, headers."""
+
+    status: int
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+    headers: dict[str, str] | None = None
+
+
+def failure(exc: BaseException, max_content_length: int | None = None) -> Failure | None:
+    """The answer to `exc` (None: unexpected, a 500 to log). The one mapping of failures
+    to statuses, shared by Flask's error handlers and the hot path (app.hot)."""
+    if isinstance(exc, APIError):
+        return Failure(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    if isinstance(exc, domain.DomainError):
+        status = next(s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls))
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return Failure(status, exc.code, exc.message, exc.details, headers)
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = f"request body larger than {max_content_length} bytes"
+        return Failure(status, _HTTP_CODES.get(status, "error"), message)
+    if isinstance(exc, DBAPIError):
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            log.warning("database unavailable: %s", exc.orig)
+            return Failure(503, "unavailable", "database unavailable; retry",
+                           headers={"Retry-After": "1"})
+        if isinstance(exc, DataError):
+            # The database refused a value the client sent (PostgreSQL: a NUL in text).
+            return Failure(400, "invalid_value", "a value cannot be stored: strings "
+                           "must not contain NUL (\\u0000) characters")
+    return None
 
 
 def _rollback() -> None:
@@ -64,38 +109,14 @@ def _rollback() -> None:
         db_session.rollback()
 
 
-def _on_api_error(exc: APIError) -> Response:
-    _rollback()
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-
-
-def _on_domain_error(exc: domain.DomainError) -> Response:
-    _rollback()
-    status = next(s for cls, s in _DOMAIN_STATUS.items() if isinstance(exc, cls))
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, exc.code, exc.message, exc.details, headers)
-
-
-def _on_http_exception(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    message = exc.description or exc.name
-    if status == 413:
-        limit = request.max_content_length
-        message = f"request body larger than {limit} bytes"
-    return error_response(status, _HTTP_CODES.get(status, "error"), message)
-
-
-def _on_database_down(exc: DBAPIError) -> Response:
-    _rollback()
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        log.warning("database unavailable: %s", exc.orig)
-        return error_response(503, "unavailable", "database unavailable; retry",
-                              headers={"Retry-After": "1"})
-    if isinstance(exc, DataError):
-        # The database refused a value the client sent (PostgreSQL: a NUL character in text).
-        return error_response(400, "invalid_value", "a value cannot be stored: strings "
-                              "must not contain NUL (\\u0000) characters")
-    return _on_unexpected(exc)
+def _on_error(exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):
+        _rollback()
+    found = failure(exc, request.max_content_length)
+    if found is None:
+        return _on_unexpected(exc)
+    return error_response(found.status, found.code, found.message, found.details,
+                          found.headers)
 
 
 def _on_unexpected(exc: Exception) -> Response:
@@ -105,8 +126,5 @@ def _on_unexpected(exc: Exception) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.register_error_handler(APIError, _on_api_error)
-    app.register_error_handler(domain.DomainError, _on_domain_error)
-    app.register_error_handler(HTTPException, _on_http_exception)
-    app.register_error_handler(DBAPIError, _on_database_down)
-    app.register_error_handler(Exception, _on_unexpected)
+    for kind in (APIError, domain.DomainError, HTTPException, DBAPIError, Exception):
+        app.register_error_handler(kind, _on_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 
 from app.errors import APIError
 from experiments.command_fields import body_field_names
@@ -46,12 +46,16 @@ def command_body(command: type) -> dict[str, Any]:
 
 def context_limits() -> ContextLimits:
     """This app's size limits of a context (TAILOR_MAX_*_FEATURES, TAILOR_MAX_STRING_LENGTH)."""
-    found = current_app.extensions.get("tailor.context_limits")
+    return context_limits_of(current_app)
+
+
+def context_limits_of(app: Flask) -> ContextLimits:
+    found = app.extensions.get("tailor.context_limits")
     if found is None:
-        config = current_app.config
+        config = app.config
         found = ContextLimits(config["MAX_NAMESPACE_FEATURES"], config["MAX_CONTEXT_FEATURES"],
                               config["MAX_STRING_LENGTH"])
-        current_app.extensions["tailor.context_limits"] = found
+        app.extensions["tailor.context_limits"] = found
     return found
 
 

@@ -52,8 +52,18 @@ DATABASE_ERRORS = Counter("tailor_database_errors", "Errors raised by the databa
 OWN_METRICS = (REQUESTS, LATENCY, DECISIONS, REWARDS, DATABASE_ERRORS)
 
 
+_DECIDED: dict[tuple[str, str, str], Any] = {}
+
+
 def count_decision(team: str, experiment: str, arm: str) -> None:
-    DECISIONS.labels(team, experiment, arm).inc()
+    # The labelled child remembered (as observe_request's): `labels()` locks and builds
+    # a key on every call; bounded, since experiments come and go.
+    child = _DECIDED.get((team, experiment, arm))
+    if child is None:
+        if len(_DECIDED) >= 10_000:
+            _DECIDED.clear()
+        child = _DECIDED[(team, experiment, arm)] = DECISIONS.labels(team, experiment, arm)
+    child.inc()
 
 
 def count_rewards(outcome: str, amount: int = 1) -> None:
@@ -67,6 +77,22 @@ def count_batch(result: dict[str, Any]) -> None:
     count_rewards("late", result.get("late", 0))
     count_rewards("duplicate", result["duplicates"])
     count_rewards("rejected", len(result["rejected"]))
+
+
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(method: str, endpoint: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency (app.hot: no Flask request), through
+    the labelled children remembered per (method, endpoint, status): `labels()` takes a
+    lock and builds a key on every call."""
+    children = _CHILDREN.get((method, endpoint, status))
+    if children is None:
+        children = (REQUESTS.labels(method, endpoint, str(status)),
+                    LATENCY.labels(method, endpoint))
+        _CHILDREN[(method, endpoint, status)] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def _start_timer() -> None:

@@ -440,6 +440,7 @@ def build_example(
     label: tuple[int, float, float] | None = None,
     lines: ActionLines | None = None,
     types: FeatureTypes = NO_TYPES,
+    shared: str | None = None,
 ) -> list[str]:
     """The lines of one multi-line (ADF) example: shared line, then one line per action.
 
@@ -450,6 +451,7 @@ def build_example(
             chosen action's line (for learning).
         lines: encode actions through this memo (see `ActionLines`).
         types: the experiment's declared field kinds (`feature_types`).
+        shared: ``shared_line(context, types)`` when the caller has it already.
 
     Raises:
         FeatureError: for input that cannot be encoded.
@@ -458,7 +460,7 @@ def build_example(
     if not actions:
         raise ValueError("at least one action is required")
     encode = action_line if lines is None else lines.line
-    example = [shared_line(context, types)]
+    example = [shared if shared is not None else shared_line(context, types)]
     for index, (action_id, features) in enumerate(actions):
         example.append(encode(action_id, features, f"actions[{index}].features", types))
     if label is not None:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+import pylibvw
 import vowpalwabbit
 
 from bandits.explain import Explainer, top, unexplainable
@@ -39,8 +40,10 @@ class Policy(Protocol):
     name: str
 
     def pmf(self, context: Mapping[str, Any], actions: Actions,
-            types: FeatureTypes = NO_TYPES) -> list[float]:
-        """Probabilities for ``actions`` (same length and order, summing to 1)."""
+            types: FeatureTypes = NO_TYPES, shared: str | None = None) -> list[float]:
+        """Probabilities for ``actions`` (same length and order, summing to 1).
+        ``shared``: ``context``'s shared line (features.shared_line), when the caller
+        already encoded it (a rank validates its context by encoding it)."""
         ...
 
 
@@ -56,7 +59,7 @@ class UniformPolicy:
     name = "uniform"
 
     def pmf(self, context: Mapping[str, Any], actions: Actions,
-            types: FeatureTypes = NO_TYPES) -> list[float]:
+            types: FeatureTypes = NO_TYPES, shared: str | None = None) -> list[float]:
         """Return ``1/n`` for each of the ``n`` offered actions."""
         count = _require_actions(actions)
         return [1.0 / count] * count
@@ -75,7 +78,7 @@ class FixedPolicy:
         self.name = f"fixed:{action_id}"
 
     def pmf(self, context: Mapping[str, Any], actions: Actions,
-            types: FeatureTypes = NO_TYPES) -> list[float]:
+            types: FeatureTypes = NO_TYPES, shared: str | None = None) -> list[float]:
         """One-hot on ``action_id`` if offered, otherwise uniform."""
         count = _require_actions(actions)
         for index, (action_id, _features) in enumerate(actions):
@@ -91,7 +94,7 @@ class BaselinePolicy:
     name = "baseline"
 
     def pmf(self, context: Mapping[str, Any], actions: Actions,
-            types: FeatureTypes = NO_TYPES) -> list[float]:
+            types: FeatureTypes = NO_TYPES, shared: str | None = None) -> list[float]:
         """One-hot on the first offered action."""
         count = _require_actions(actions)
         return [1.0] + [0.0] * (count - 1)
@@ -151,7 +154,7 @@ class VWPolicy:
         self._explainer: Explainer | None = None
 
     def pmf(self, context: Mapping[str, Any], actions: Actions,
-            types: FeatureTypes = NO_TYPES) -> list[float]:
+            types: FeatureTypes = NO_TYPES, shared: str | None = None) -> list[float]:
         """The model's exploration pmf over ``actions``, in the order given (``types``:
         the experiment's declared field kinds).
 
@@ -160,14 +163,29 @@ class VWPolicy:
             PolicyError: if VW returns something that is not a pmf.
         """
         count = _require_actions(actions)
-        lines = build_example(context, actions, lines=self._action_lines, types=types)
+        lines = build_example(context, actions, lines=self._action_lines, types=types,
+                              shared=shared)
+        return checked_pmf(self.predict_lines(lines), count)
+
+    def predict_lines(self, lines: list[str]) -> list[float]:
+        """VW's action probabilities for an encoded example (`build_example`'s lines).
+
+        Calls pylibvw, VW's own binding, directly: `Workspace.predict` on strings does the
+        same three steps (parse, predict_multi, finish) but wraps every line in a Python
+        `Example` and checks its arguments, which was half of its cost. The text is
+        prepared as `Workspace.parse` prepares it."""
+        text = "\n".join(lines).replace("\r", "").strip()
         with self._lock:
-            # predict() on strings parses, predicts and calls finish_example.
-            raw = self._workspace.predict(lines)
-        return checked_pmf(raw, count)
+            workspace = self._workspace
+            examples = pylibvw.vw._parse(workspace, text)
+            try:
+                pylibvw.vw.predict_multi(workspace, examples)
+                return list(examples[0].get_action_scores())
+            finally:
+                pylibvw.vw._finish_example_multi_ex(workspace, examples)
 
     def explain(self, context: Mapping[str, Any], actions: Actions, index: int,
-                types: FeatureTypes = NO_TYPES) -> dict[str, Any]:
+                types: FeatureTypes = NO_TYPES, shared: str | None = None) -> dict[str, Any]:
         """The top contributions to action ``index``'s score in this model
         (``bandits.explain``): ``{"action_id", "features": [{"name", "weight", ...}]}``,
         with ``"unavailable"`` instead when these arguments cannot be explained."""
@@ -175,7 +193,8 @@ class VWPolicy:
         reason = unexplainable(self.arguments)
         if reason is not None:
             return {"action_id": action_id, "features": [], "unavailable": reason}
-        lines = build_example(context, actions, lines=self._action_lines, types=types)
+        lines = build_example(context, actions, lines=self._action_lines, types=types,
+                              shared=shared)
         with self._lock:
             if self._explainer is None:
                 self._explainer = Explainer(self._workspace, self.arguments)

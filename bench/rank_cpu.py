@@ -1,5 +1,6 @@
 """Where a rank's CPU goes, stage by stage, next to the no-op's: in one process, through
-the Flask app's WSGI entry (no gunicorn, no sockets), on a private SQLite or PostgreSQL.
+the app's WSGI entry (app.hot for rank; no gunicorn, no sockets), on a private
+SQLite or PostgreSQL.
 
 bench/rank.py measures whole requests through gunicorn; this splits the Python side of
 one. The plain-Flask no-op (bench/plain_flask.py: Flask alone, nothing of Tailor's),
@@ -110,8 +111,9 @@ class Wsgi:
 # The rank view's parts, as (label, module, attribute) in call order, indented by depth:
 # each is timed inclusively (its callees included) inside real rank requests.
 PARTS = [
-    ("auth: check the key (KeyCache)", "app.auth", "current_principal"),
-    ("decode the JSON body", "app.api.rank", "json_body"),
+    ("auth: check the key (KeyCache), scope, rate limit", "app.hot.HotPath", "authorize"),
+    ("read the body", "app.hot.HotPath", "body"),
+    ("decode the JSON body (msgspec, its shape checked)", "app.hot", "rank_json"),
     ("the experiment (per-process cache)", "experiments.ranking.ExperimentCache", "get"),
     ("parse and validate the request", "experiments.ranking", "parse_request"),
     ("rank: choose and write", "experiments.ranking", "rank"),
@@ -125,9 +127,9 @@ PARTS = [
     ("  sample the action", "experiments.ranking", "sample_index"),
     ("  the decision row", "experiments.ranking", "_decision"),
     ("  the durable write (key claim + row, committed)", "experiments.ranking", "_commit"),
-    ("count the decision (Prometheus)", "app.api.rank.metrics", "count_decision"),
-    ("encode the answer (jsonify)", "app.api.rank", "jsonify"),
-    ("the view (all of the above)", "view_functions", "api.rank"),
+    ("count the decision (Prometheus)", "app.hot.metrics", "count_decision"),
+    ("encode the answer (orjson)", "app.hot", "encode"),
+    ("the view (all of the above)", "app.hot.HotPath", "answer"),
 ]
 
 
@@ -215,7 +217,7 @@ def stages(app: Any, tenant: Any, calls: int) -> list[tuple[str, float, int]]:
         lambda i: client.post(rank_path, bodies["rank"][i + 200])], calls)
     rows = [(PLAIN_ROW, baseline, calls),
             ("no-op request (WSGI in, JSON out; Flask)", noop, calls),
-            ("rank request (WSGI in, JSON out; Flask)", whole, calls)]
+            ("rank request (WSGI in, JSON out; app.hot)", whole, calls)]
     with Timed(app) as timed:
         started = time.process_time()
         for i in range(calls, 2 * calls):
@@ -311,13 +313,13 @@ def table(backend: str, rows: list[tuple[str, float, int]]) -> list[str]:
     found = {name: us for name, us, _ in rows}
     noop = found["no-op request (WSGI in, JSON out; Flask)"]
     plain = found[PLAIN_ROW]
-    whole = found["rank request (WSGI in, JSON out; Flask)"]
+    whole = found["rank request (WSGI in, JSON out; app.hot)"]
     write = found["  the durable write (key claim + row, committed)"]
     view = found["the view (all of the above)"]
     lines = [f"| {backend} | {name.replace('  ', '&nbsp;&nbsp;')} | {us:,.0f} | {n:,} | "
              f"{us / whole * 100:.0f}% |" for name, us, n in rows]
     lines += [
-        f"| {backend} | Flask around the view (request context, routing, metrics hooks) | "
+        f"| {backend} | around the view (app.hot's WSGI dispatch, request metrics) | "
         f"{whole - view:,.0f} | | {(whole - view) / whole * 100:.0f}% |",
         f"| {backend} | **no-op / rank** (what bench.rank's 60% goal compares) | | | "
         f"**{noop / whole * 100:.0f}%** |",

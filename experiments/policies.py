@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bandits.exploration import vw_arguments
 from bandits.policy import BaselinePolicy, FixedPolicy, Policy, UniformPolicy, VWPolicy
+from experiments.config import champion_spec as config_champion_spec
 from experiments.errors import Unprocessable
 from experiments.models import Experiment, Model
 
@@ -44,10 +45,27 @@ class PolicyCache:
         self._bandits: dict[int, _Entry] = {}
         self._frozen: OrderedDict[tuple[int, int], VWPolicy] = OrderedDict()
         self._lock = threading.Lock()
+        # VW arguments by learner configuration object (held, so its id is not reused):
+        # rank's cached experiments keep one configuration per version, and deriving
+        # the arguments validated the whole learner configuration again on every rank.
+        self._arguments: dict[int, tuple[Any, str]] = {}
+
+    def arguments(self, config: dict[str, Any]) -> str:
+        """`bandit_arguments(config)`, once per configuration object."""
+        learner = config["learner"]
+        found = self._arguments.get(id(learner))
+        if found is not None and found[0] is learner:
+            return found[1]
+        arguments = bandit_arguments(config)
+        with self._lock:
+            if len(self._arguments) >= 1024:
+                self._arguments.clear()
+            self._arguments[id(learner)] = (learner, arguments)
+        return arguments
 
     def bandit(self, session: Session, experiment: Experiment) -> VWPolicy:
         """The newest snapshot of the experiment's learner (a fresh model before the first)."""
-        arguments = bandit_arguments(experiment.config)
+        arguments = self.arguments(experiment.config)
         now = time.monotonic()
         entry = self._bandits.get(experiment.id)
         fresh = entry is not None and entry.policy.arguments == arguments
@@ -114,14 +132,7 @@ def latest_version(session: Session, experiment_id: int, arguments: str | None =
 
 def champion_spec(config: dict[str, Any]) -> str:
     """The champion as a policy spec string (`fixed:<a>`, `uniform`, `model:<n>`)."""
-    champion = config["champion"]
-    if champion["type"] == "fixed":
-        return f"fixed:{champion['action_id']}"
-    if champion["type"] == "model":
-        return f"model:{champion['version']}"
-    if champion["type"] == "baseline":
-        return "baseline"
-    return "uniform"
+    return config_champion_spec(config["champion"])
 
 
 def arm_spec(config: dict[str, Any], arm: str) -> str:

@@ -22,16 +22,19 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bandits.features import NO_TYPES, FeatureError, FeatureTypes, feature_types, validate_context
+from bandits.features import NO_TYPES, FeatureError, FeatureTypes, shared_line
 from bandits.policy import sample_index, uniform_for
 from experiments import clock, keys, pii, profile_merge, registry
+from experiments import config as configuration
 from experiments.assignment import assign_arm
+from experiments.config import ExperimentConfig
 from experiments.direct import Direct
 from experiments.errors import Conflict, DomainError, Unauthorized, Unprocessable, ValidationFailed
+from experiments.fingerprint import canonical
 from experiments.keyed import claim_then_insert
 from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
-from experiments.policies import PolicyCache, arm_spec
+from experiments.policies import PolicyCache
 from experiments.profiles import ProfileCache
 from experiments.validation import validate_actions
 
@@ -54,6 +57,9 @@ class RankRequest:
     defer_activation: bool
     request_hash: str
     explain: bool = False
+    # The context's VW shared line, encoded when it was validated (bandits.features):
+    # rank reuses it when nothing changed the context since (PII guard, profiles).
+    shared: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,28 +121,28 @@ def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_L
     if not isinstance(context, Mapping):
         raise ValidationFailed.field("context", "must be an object")
     try:
-        validate_context(context, types)
+        shared = shared_line(context, types)  # validates: encodable, or FeatureError
     except FeatureError as exc:
         raise ValidationFailed.field(exc.path, exc.reason) from exc
     check_context(context, "context", limits)
     # Each field serialized once, canonically: the request's fingerprint is the canonical
     # form of the whole body, and the actions' part also keys the validated-actions cache.
-    canonical = {name: _canonical(value) for name, value in body.items()}
+    # The request's fingerprint is the canonical form of the whole body (every field
+    # sorted by name, each canonical); the actions' own canonical form keys the
+    # validated-actions cache.
+    whole = _canonical(dict(body))
     actions = body.get("actions")
     if actions is not None:
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
-        _check_action_sizes(actions, limits)
-        actions = _validated_actions(actions, canonical["actions"], types)
-    whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
-                           for name in sorted(canonical)) + "}"
+        actions = _validated_actions(actions, _canonical(actions), types, limits)
     return RankRequest(
         context=dict(context), actions=actions, excluded=_excluded(body),
         event_id=event_id_of(body.get("event_id"), "event_id"),
         unit_id=_optional_string(body, "unit_id", 256),
         defer_activation=_bool(body, "defer_activation"),
         request_hash=hashlib.sha256(whole.encode()).hexdigest(),
-        explain=_bool(body, "explain"))
+        explain=_bool(body, "explain"), shared=shared)
 
 
 def _check_action_sizes(actions: Any, limits: ContextLimits) -> None:
@@ -172,7 +178,7 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
     names = {"context": "context", "actions": "actions", "event_id": "event_id",
              **(fields or {})}
     try:
-        validate_context(context, types)
+        shared = shared_line(context, types)  # validates: encodable, or FeatureError
     except FeatureError as exc:
         raise ValidationFailed.field(f"{names['context']}.{exc.path}", exc.reason) from exc
     check_context(context, names["context"], limits)
@@ -183,8 +189,7 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
         if len(actions) > max_actions:
             raise ValidationFailed.field(names["actions"], f"at most {max_actions} actions")
         canonical["actions"] = _canonical(actions)
-        _check_action_sizes(actions, limits)
-        actions = _validated_actions(actions, canonical["actions"], types)
+        actions = _validated_actions(actions, canonical["actions"], types, limits)
     whole = "{" + ",".join(f"{json.dumps(name)}:{canonical[name]}"
                            for name in sorted(canonical)) + "}"
     event_id = event_id_of(event_id, names["event_id"])
@@ -194,31 +199,33 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
         context=dict(context), actions=actions, excluded=frozenset(excluded),
         event_id=event_id, unit_id=None,
         defer_activation=defer_activation,
-        request_hash=hashlib.sha256(whole.encode()).hexdigest())
+        request_hash=hashlib.sha256(whole.encode()).hexdigest(), shared=shared)
 
 
 def _canonical(value: Any) -> str:
     """JSON with sorted keys and no spaces (what `json.dumps(body, sort_keys=True)` writes
-    for each field of the body)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    for each field of the body; experiments.fingerprint)."""
+    return canonical(value)
 
 
-def _validated_actions(actions: Any, key: str,
-                       types: FeatureTypes = NO_TYPES) -> list[dict[str, Any]]:
-    """`validate_actions`, remembered by content (`key`: the canonical JSON): clients send
-    the same actions again and again, and validating them encodes every feature
-    (read-only result, shared; its objects also key bandits.features.ActionLines)."""
-    found = _VALID_ACTIONS.get((key, types))
+def _validated_actions(actions: Any, key: str, types: FeatureTypes,
+                       limits: ContextLimits) -> list[dict[str, Any]]:
+    """The actions' sizes checked and `validate_actions`, remembered by content (`key`:
+    the canonical JSON): clients send the same actions again and again, and checking them
+    walks and encodes every feature (read-only result, shared; its objects also key
+    bandits.features.ActionLines)."""
+    found = _VALID_ACTIONS.get((key, types, limits))
     if found is None:
-        found = validate_actions(actions, types=types, limits=None)  # sizes: parse_request's
+        _check_action_sizes(actions, limits)
+        found = validate_actions(actions, types=types, limits=None)  # sizes: just checked
         if len(_VALID_ACTIONS) >= VALID_ACTIONS_CACHE_SIZE:
             _VALID_ACTIONS.clear()
-        _VALID_ACTIONS[(key, types)] = found
+        _VALID_ACTIONS[(key, types, limits)] = found
     return found
 
 
 VALID_ACTIONS_CACHE_SIZE = 256
-_VALID_ACTIONS: dict[tuple[str, FeatureTypes], list[dict[str, Any]]] = {}
+_VALID_ACTIONS: dict[tuple[str, FeatureTypes, ContextLimits], list[dict[str, Any]]] = {}
 
 
 def _excluded(body: Mapping[str, Any]) -> frozenset[str]:
@@ -244,10 +251,10 @@ def _bool(body: Mapping[str, Any], field: str) -> bool:
     return value
 
 
-def offered_actions(config: Mapping[str, Any], request: RankRequest) -> list[dict[str, Any]]:
+def offered_actions(config: ExperimentConfig, request: RankRequest) -> list[dict[str, Any]]:
     """Inline actions (features filled from the catalog when omitted) or the catalog,
     minus the excluded ones."""
-    catalog = {a["id"]: a for a in config.get("actions") or []}
+    catalog = config.catalog
     if request.actions is None:
         if not catalog:
             raise ValidationFailed.field(
@@ -262,10 +269,10 @@ def offered_actions(config: Mapping[str, Any], request: RankRequest) -> list[dic
     return remaining
 
 
-def _unit(config: Mapping[str, Any], request: RankRequest) -> str | None:
+def _unit(config: ExperimentConfig, request: RankRequest) -> str | None:
     if request.unit_id is not None:
         return request.unit_id
-    field = config.get("unit_field")
+    field = config.unit_field
     value = request.context.get(field) if field else None
     return None if value is None or isinstance(value, Mapping | list) else str(value)
 
@@ -273,12 +280,12 @@ def _unit(config: Mapping[str, Any], request: RankRequest) -> str | None:
 def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
                event_id: str) -> tuple[str, str]:
     """(arm, phase): paused experiments and apprentice mode serve the champion."""
-    config = experiment.config
+    config = configuration.of(experiment.config)
     if experiment.status == "paused":
         return "champion", "paused"
-    if config["learner"]["mode"] in ("apprentice", "logging"):
-        return "champion", config["learner"]["mode"]
-    return assign_arm(experiment.key, unit or f"event:{event_id}", config["arms"]), "online"
+    if config.learner_mode in ("apprentice", "logging"):
+        return "champion", config.learner_mode
+    return assign_arm(experiment.key, unit or f"event:{event_id}", config.arms), "online"
 
 
 def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankRequest,
@@ -328,27 +335,28 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     if experiment.status not in ("running", "paused"):
         raise Conflict(f"experiment {experiment.key!r} is {experiment.status}; "
                        "rank needs running or paused")
-    config = experiment.config
-    types = feature_types(config.get("feature_types"))
+    config = configuration.of(experiment.config)
+    types = config.types
     actions = offered_actions(config, request)
     clear_unit = _unit(config, request)
-    guarded = pii.guard(request.context, clear_unit, config, pii_salt)
+    guarded = pii.guard(request.context, clear_unit, config.raw, pii_salt)
     context, unit, warnings = guarded.context, guarded.unit, guarded.warnings
     merged = None
-    if config.get("profile"):
+    if config.merges_profiles:
         merged = profile_merge.merge(session, profiles, team_id=experiment.team_id,
-                                     salt=pii_salt, config=config, context=context,
+                                     salt=pii_salt, config=config.raw, context=context,
                                      unit=clear_unit, types=types)
         context, warnings = merged.context, warnings + merged.warnings
     event_id = request.event_id or uuid.uuid4().hex
     arm, phase = choose_arm(experiment, unit, event_id)
-    spec = arm_spec(config, arm)
+    spec = config.spec(arm)
     policy = policies.resolve(session, cast(Experiment, experiment), spec)
     pairs = [(a["id"], a["features"]) for a in actions]
-    pmf = policy.pmf(context, pairs, types)
+    shared = request.shared if context == request.context else None  # encode once
+    pmf = policy.pmf(context, pairs, types, shared)
     chosen = sample_index(pmf, uniform_for(event_id))
-    explanation = explain(policy, spec, context, pairs, chosen, types) if request.explain \
-        else None
+    explanation = explain(policy, spec, context, pairs, chosen, types, shared) \
+        if request.explain else None
     row = _decision(experiment, request, event_id, arm, spec, phase, unit, context,
                     actions, pmf, chosen, getattr(policy, "version", None))
     if merged is not None:
@@ -362,11 +370,11 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     return result
 
 
-def unit_warnings(config: Mapping[str, Any], request: RankRequest) -> list[dict[str, Any]]:
+def unit_warnings(config: ExperimentConfig, request: RankRequest) -> list[dict[str, Any]]:
     """`unit_missing` when the experiment names a unit field that this context lacks and
     no `unit_id` was sent: the decision is then a unit of its own, and the same customer
     may land in another arm next time."""
-    field = config.get("unit_field")
+    field = config.unit_field
     if field is None or _unit(config, request) is not None:
         return []
     return [{"code": "unit_missing", "field": f"context.{field}",
@@ -378,12 +386,12 @@ def unit_warnings(config: Mapping[str, Any], request: RankRequest) -> list[dict[
 
 def explain(policy: Any, spec: str, context: dict[str, Any],
             pairs: list[tuple[str, dict[str, Any]]], chosen: int,
-            types: FeatureTypes) -> dict[str, Any] | None:
+            types: FeatureTypes, shared: str | None = None) -> dict[str, Any] | None:
     """The chosen action's top feature contributions in the bandit arm's model (None for
     other arms: a fixed or uniform policy has no features to credit)."""
     if spec != "bandit" or not hasattr(policy, "explain"):
         return None
-    return cast(dict[str, Any], policy.explain(context, pairs, chosen, types))
+    return cast(dict[str, Any], policy.explain(context, pairs, chosen, types, shared))
 
 
 def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
@@ -392,7 +400,7 @@ def _decision(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
               chosen: int, model_version: int | None) -> dict[str, Any]:
     """The decision row's column values."""
     now = clock.now()
-    window = experiment.config["reward"]["window_seconds"]
+    window = configuration.of(experiment.config).window_seconds
     active = not request.defer_activation
     policy_name = f"model:{model_version}" if spec == "bandit" else spec
     return dict(

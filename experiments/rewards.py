@@ -154,7 +154,7 @@ def find_target(executor: Executor, team_id: int, event_id: str,
     Raises:
         NotFound, Conflict (the id is used by several experiments), Unauthorized.
     """
-    rows = executor.rows(_FIND[experiment_id is not None], {
+    rows = executor.rows(_find_statement(experiment_id is not None, executor.dialect), {
         "team_id": team_id, "event_id": event_id, "experiment_id": experiment_id,
         "auth_key_id": key_id})
     if not rows:
@@ -164,18 +164,29 @@ def find_target(executor: Executor, team_id: int, event_id: str,
     if len(rows) > 1:
         raise Conflict(f"event_id {event_id!r} is used by several experiments; "
                        "send the reward to the experiment's batch endpoint")
-    decision_id, created_at, found_event, activated_at, closes_at, experiment, config = rows[0]
-    config = json.loads(config) if isinstance(config, str) else config  # raw SQLite: text
+    decision_id, created_at, found_event, activated_at, closes_at, experiment, rule = rows[0]
+    rule = json.loads(rule) if isinstance(rule, str) else rule  # raw SQLite: text
     return Target(decision_id, created_at, found_event, activated_at, closes_at, experiment,
-                  config["reward"])
+                  rule)
 
 
-def _find_statement(by_experiment: bool) -> sa.Select[Any]:
+def _reward_rule(dialect: str) -> sa.ColumnElement[Any]:
+    """The configuration's `reward` part, as JSON text (SQLite) or a value (PostgreSQL):
+    the whole configuration, its catalog of actions included, was parsed on every
+    reward just to read it. Literal paths: the hot path's raw statements bind values
+    as they are (experiments.direct), without SQLAlchemy's JSON path processing."""
+    if dialect == "postgresql":
+        return Experiment.config.op("->")(sa.literal_column("'reward'"))
+    return sa.func.json_extract(Experiment.config, sa.literal_column("'$.reward'"))
+
+
+@functools.cache
+def _find_statement(by_experiment: bool, dialect: str) -> sa.Select[Any]:
     # Through the keys: (team's experiments x event id) probes their primary key, then
     # one partition of decisions, however old the decision.
     query = (sa.select(Decision.id, Decision.created_at, Decision.event_id,
                        Decision.activated_at, Decision.closes_at, Experiment.id,
-                       Experiment.config)
+                       _reward_rule(dialect))
              .join(DecisionKey, decision_of_key())
              .join(Experiment, Experiment.id == DecisionKey.experiment_id)
              .where(Experiment.team_id == sa.bindparam("team_id"),
@@ -186,7 +197,6 @@ def _find_statement(by_experiment: bool) -> sa.Select[Any]:
     return query.limit(2)
 
 
-_FIND = {False: _find_statement(False), True: _find_statement(True)}
 
 
 def store(executor: Executor, target: Target, reward: RewardInput) -> str:
