@@ -349,6 +349,8 @@ class Profile(Base):
     version: Mapped[int] = mapped_column(sa.Integer)
     updated_at: Mapped[float] = mapped_column(sa.Double)
     expires_at: Mapped[float | None] = mapped_column(sa.Double)
+    # Field → vector of its `embedding` fields, computed by the write (stored_embeddings).
+    embeddings: Mapped[dict[str, list[float]] | None] = mapped_column(JSONType)
 
 
 class ProfileEpoch(Base):

@@ -5,11 +5,17 @@ encoder, which embeds its declared `embedding` fields then; each gunicorn worker
 the catalogs again when it starts (`warm_catalogs`, app/gunicorn_hooks.py), before it
 serves, and loads the model there if any experiment declares an `embedding` field.
 
-Profiles: a profile field is embedded by rank when an experiment of the team merges profiles into a
-namespace (its `profile` setting) and declares that field `embedding` in `feature_types`
-(``"profile.bio": "embedding"``). A profile write computes those embeddings right after it
-commits, so they sit in the writing worker's cache (`bandits.embeddings`) before the next
-rank; nothing is embedded without the optional extra.
+Profiles: a profile field is embedded when an experiment of the team merges profiles into
+a namespace (its `profile` setting) and declares that field `embedding` in `feature_types`
+(``"profile.bio": "embedding"``). The write (PUT, PATCH, batch) computes those vectors
+before its upsert and stores them with the profile (`profiles.embeddings`, field →
+vector; a PATCH reuses the stored vector of a text it did not change). Rank reads them
+with the profile (the worker's `ProfileCache`, invalidated by writes) and hands them to
+the encoder as `embeddings.Embedded` text (`attach`), so no worker runs the model for a
+stored profile. Without the extra, a write that would need it is refused (400, naming
+the field and how to install it). A profile written before an experiment declared the
+field has no vector for it: rank embeds that text as it embeds text sent at rank time
+(cached per worker) until the profile is written again.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bandits import embeddings
-from bandits.features import EMBEDDING, FeatureError, feature_types
+from bandits.features import EMBEDDING, FeatureError, FeatureTypes, feature_types
+from experiments.errors import ValidationFailed
 from experiments.models import Experiment
 
 
@@ -39,17 +46,51 @@ def declared_fields(configs: Iterable[Mapping[str, Any]]) -> set[str]:
     return keys
 
 
-def warm(session: Session, team_id: int, profiles: Iterable[Mapping[str, Any]]) -> int:
-    """Embed the written profiles' declared `embedding` fields now; the count embedded."""
+def profile_fields(session: Session, team_id: int) -> set[str]:
+    """The profile keys the team's experiments declare `embedding`."""
+    return declared_fields(session.scalars(sa.select(Experiment.config).where(
+        Experiment.team_id == team_id)).all())
+
+
+def profile_vectors(keys: set[str], features: Mapping[str, Any], path: str,
+                    known: Mapping[str, list[float]] | None = None,
+                    ) -> dict[str, list[float]] | None:
+    """The vectors of a written profile's `keys` fields (None: none to store).
+
+    Args:
+        features: the features as stored (PII-guarded).
+        path: where the features sit in the request, for the error.
+        known: text → vector already stored for this unit (a PATCH keeps them).
+
+    Raises:
+        ValidationFailed: a field needs embedding and the extra is not installed.
+    """
+    texts = {key: value for key, value in features.items()
+             if key in keys and isinstance(value, str) and value.strip()}
+    if not texts:
+        return None
     if not embeddings.available():
-        return 0
-    configs = session.scalars(sa.select(Experiment.config).where(
-        Experiment.team_id == team_id)).all()
-    keys = declared_fields(configs)
-    texts = [value for features in profiles for key, value in features.items()
-             if key in keys and isinstance(value, str) and value.strip()]
-    embeddings.warm(texts)
-    return len(texts)
+        key = sorted(texts)[0]
+        raise ValidationFailed.field(
+            f"{path}.{key}", f"an experiment of this team declares this profile field "
+                             f"embedding, and {embeddings.INSTALL_HINT}")
+    known = known or {}
+    return {key: known.get(text) or list(embeddings.embed(text))
+            for key, text in texts.items()}
+
+
+def attach(features: dict[str, Any], namespace: str, types: FeatureTypes,
+           stored: Mapping[str, str], vectors: Mapping[str, list[float]] | None) -> None:
+    """Replace (in place) each `embedding` field of a profile's prepared `features` that
+    still holds its stored text by that text carrying its stored vector, so the encoder
+    does not run the model (`bandits.features.embed_text`)."""
+    if not vectors:
+        return
+    for key, vector in vectors.items():
+        value = features.get(key)
+        if (types.context.get((namespace, key)) == EMBEDDING and isinstance(value, str)
+                and value == stored.get(key)):
+            features[key] = embeddings.Embedded(value, tuple(vector))
 
 
 def catalog_texts(config: Mapping[str, Any]) -> list[str]:

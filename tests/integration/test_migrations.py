@@ -25,7 +25,7 @@ from tests.integration.helpers import ACTIONS, experiment_body
 
 
 def test_single_head():
-    assert heads() == ["0005"]
+    assert heads() == ["0006"]
 
 
 def test_upgrade_from_empty_matches_models(database_url):

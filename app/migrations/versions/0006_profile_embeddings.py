@@ -1,0 +1,30 @@
+"""a profile's stored embeddings (its `embedding` fields, embedded when written)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-07
+
+`profiles.embeddings`: the vectors of the profile's fields that an experiment of the team
+declares `embedding`, computed by the write (PUT, PATCH, batch) so that rank reads them
+instead of running the sentence model (`experiments.stored_embeddings`). Nullable, no
+default: existing rows are not rewritten (a profile written before has none; rank embeds
+its text as it embeds text sent at rank time until the profile is written again).
+"""
+from alembic import op
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
+
+
+def upgrade() -> None:
+    op.add_column('profiles', sa.Column('embeddings', JSON, nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column('profiles', 'embeddings')
