@@ -342,6 +342,8 @@ class Profile(Base):
     context of experiments that ask for it (experiments.profiles)."""
 
     __tablename__ = "profiles"
+    # The purge of expired profiles (experiments.retention) finds them without a scan.
+    __table_args__ = (sa.Index("ix_profiles_expires_at", "expires_at"),)
     team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id"), primary_key=True)
     # Clear, or the team's keyed hash when the id looks personal (as decisions store it).
     unit_id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)

@@ -205,7 +205,7 @@ def _upsert(dialect: str) -> Any:
     ).returning(table.c.unit_id, table.c.version)
 
 
-def _bump(session: Session, team_id: int) -> None:
+def bump(session: Session, team_id: int) -> None:
     """Add one to the team's change counter (in the caller's transaction)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -227,7 +227,7 @@ def _write(session: Session, team_id: int, rows: list[_Row], now: float,
               for r in rows]
     result = session.connection().execute(_upsert(dialect), values)
     versions = {unit: version for unit, version in result}
-    _bump(session, team_id)
+    bump(session, team_id)
     session.commit()
     return [Written(r.clear_id, versions[r.unit_id], now, r.warnings) for r in rows]
 
@@ -312,7 +312,7 @@ def remove(session: Session, team_id: int, unit_forms: set[str]) -> int:
         sa.delete(Profile).where(Profile.team_id == team_id, Profile.unit_id.in_(unit_forms)),
         execution_options={"synchronize_session": False}))
     if result.rowcount:
-        _bump(session, team_id)
+        bump(session, team_id)
     return result.rowcount or 0
 
 

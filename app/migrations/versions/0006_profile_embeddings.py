@@ -1,4 +1,5 @@
-"""a profile's stored embeddings (its `embedding` fields, embedded when written)
+"""a profile's stored embeddings (its `embedding` fields, embedded when written); an
+index for the purge of expired profiles
 
 Revision ID: 0006
 Revises: 0005
@@ -9,6 +10,9 @@ declares `embedding`, computed by the write (PUT, PATCH, batch) so that rank rea
 instead of running the sentence model (`experiments.stored_embeddings`). Nullable, no
 default: existing rows are not rewritten (a profile written before has none; rank embeds
 its text as it embeds text sent at rank time until the profile is written again).
+
+`ix_profiles_expires_at`: the learner's periodic purge of profiles past their TTL
+(`experiments.retention.purge_profiles`) finds them without reading the whole table.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -24,7 +28,9 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgres
 
 def upgrade() -> None:
     op.add_column('profiles', sa.Column('embeddings', JSON, nullable=True))
+    op.create_index('ix_profiles_expires_at', 'profiles', ['expires_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_profiles_expires_at', table_name='profiles')
     op.drop_column('profiles', 'embeddings')
