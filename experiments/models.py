@@ -355,6 +355,17 @@ class Profile(Base):
     embeddings: Mapped[dict[str, list[float]] | None] = mapped_column(JSONType)
 
 
+class CatalogEmbeddings(Base):
+    """Text → vector of an experiment's catalog `embedding` action fields, computed at
+    registration and at every configuration change; rank reads them with the experiment
+    (experiments.stored_embeddings). No row: the catalog has no such field."""
+
+    __tablename__ = "catalog_embeddings"
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"),
+                                               primary_key=True)
+    vectors: Mapped[dict[str, list[float]]] = mapped_column(JSONType)
+
+
 class ProfileEpoch(Base):
     """A team's profile change counter: every write adds one, and each worker polls it
     (at most once a second) to drop cached profiles that may have changed."""

@@ -1,9 +1,13 @@
 """Embed stored text (profiles, catalog actions) when it is written, not when rank reads it.
 
-Catalog actions: registration (and a catalog change) validates every action through the
-encoder, which embeds its declared `embedding` fields then; each gunicorn worker embeds
-the catalogs again when it starts (`warm_catalogs`, app/gunicorn_hooks.py), before it
-serves, and loads the model there if any experiment declares an `embedding` field.
+Catalog actions: registration (and every configuration change) embeds the catalog's
+declared `embedding` fields and stores them (`catalog_embeddings`, per experiment: text →
+vector; `store_catalog`); reading the experiment (`registry.get`, which rank's
+experiment cache uses) hands them to the encoder as `embeddings.Embedded` text
+(`attach_catalog`), so no worker runs the model for a catalog. Each gunicorn worker also
+loads the model when it starts (`warm_catalogs`, app/gunicorn_hooks.py), before it serves,
+if any experiment declares an `embedding` field (for text sent at rank time), and embeds
+the catalogs into its cache (for catalogs registered before vectors were stored).
 
 Profiles: a profile field is embedded when an experiment of the team merges profiles into
 a namespace (its `profile` setting) and declares that field `embedding` in `feature_types`
@@ -20,8 +24,8 @@ field has no vector for it: rank embeds that text as it embeds text sent at rank
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -29,7 +33,7 @@ from sqlalchemy.orm import Session
 from bandits import embeddings
 from bandits.features import EMBEDDING, FeatureError, FeatureTypes, feature_types
 from experiments.errors import ValidationFailed
-from experiments.models import Experiment
+from experiments.models import CatalogEmbeddings, Experiment
 
 
 def declared_fields(configs: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -93,24 +97,80 @@ def attach(features: dict[str, Any], namespace: str, types: FeatureTypes,
             features[key] = embeddings.Embedded(value, tuple(vector))
 
 
-def catalog_texts(config: Mapping[str, Any]) -> list[str]:
-    """The texts of a catalog's declared `embedding` action fields."""
+def _catalog_fields(config: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """(the features object holding it, key) of each non-empty declared `embedding`
+    action field of the catalog."""
     declared = config.get("feature_types")
     if not declared or EMBEDDING not in declared.values():
-        return []
+        return
     try:
         kinds = feature_types(declared).action
     except FeatureError:
-        return []
-    texts = []
+        return
     for action in config.get("actions") or []:
         features = action.get("features") or {}
         for (namespace, key), kind in kinds.items():
             where = features.get(namespace) if namespace else features
-            value = where.get(key) if isinstance(where, Mapping) else None
+            value = where.get(key) if isinstance(where, dict) else None
             if kind == EMBEDDING and isinstance(value, str) and value.strip():
-                texts.append(value)
-    return texts
+                yield cast(dict[str, Any], where), key
+
+
+def catalog_texts(config: Mapping[str, Any]) -> list[str]:
+    """The texts of a catalog's declared `embedding` action fields."""
+    return [where[key] for where, key in _catalog_fields(config)]
+
+
+def catalog_vectors(config: Mapping[str, Any], known: Mapping[str, list[float]] | None = None,
+                    ) -> dict[str, list[float]] | None:
+    """Text → vector of the catalog's `embedding` fields (`known`: the vectors stored so
+    far, reused). None: nothing to store (or no extra: registration refused it)."""
+    texts = catalog_texts(config)
+    if not texts or not embeddings.available():
+        return None
+    known = known or {}
+    return {text: known.get(text) or list(embeddings.embed(text)) for text in texts}
+
+
+def store_catalog(session: Session, experiment: Experiment) -> None:
+    """Store the vectors of the experiment's (new) catalog (in the caller's transaction):
+    registration and every configuration change (experiments.registry). Only an
+    experiment that declares an `embedding` field touches the table (`feature_types` is
+    fixed at registration)."""
+    if EMBEDDING not in (experiment.config.get("feature_types") or {}).values():
+        return
+    row = session.get(CatalogEmbeddings, experiment.id)
+    vectors = catalog_vectors(experiment.config, row.vectors if row is not None else None)
+    if vectors is None:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(CatalogEmbeddings(experiment_id=experiment.id, vectors=vectors))
+    elif row.vectors != vectors:
+        row.vectors = vectors
+
+
+def read_catalog(session: Session, experiment: Experiment) -> None:
+    """Attach the stored vectors to the experiment's catalog (one primary-key read, only
+    for catalogs that declare an `embedding` field)."""
+    if not any(True for _ in _catalog_fields(experiment.config)):
+        return
+    vectors = session.scalar(sa.select(CatalogEmbeddings.vectors).where(
+        CatalogEmbeddings.experiment_id == experiment.id))
+    attach_catalog(experiment.config, vectors)
+
+
+def attach_catalog(config: Mapping[str, Any], vectors: Mapping[str, list[float]] | None,
+                   ) -> None:
+    """Give the catalog's `embedding` fields (in place) their stored vectors, as
+    `embeddings.Embedded` text: rank encodes a catalog read from the database without
+    running the model, in every worker (registry.get)."""
+    if not vectors:
+        return
+    for where, key in _catalog_fields(config):
+        text = where[key]
+        if not isinstance(text, embeddings.Embedded) and text in vectors:
+            where[key] = embeddings.Embedded(text, tuple(vectors[text]))
 
 
 def warm_catalogs(session: Session) -> int:
