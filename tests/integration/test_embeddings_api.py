@@ -193,3 +193,12 @@ def test_catalog_vectors_are_stored_and_ranked_without_the_model(app, client, te
                              json={"context": {"device": "tv"}, "event_id": f"c{index}"})
         assert answer.status_code == 200, answer.json
     assert embeddings.embed.cache_info().misses == 0  # every catalog vector was stored
+    # A change of something else keeps the catalog's vectors (read back, written as text).
+    renamed = client.patch("/v1/experiments/semantic", headers=team.auth("admin"),
+                           json={"name": "Semantic, renamed"})
+    assert renamed.status_code == 200, renamed.json
+    assert renamed.json["actions"][2]["features"]["description"] == "Trekking poles"
+    with session_of(app) as session:
+        assert session.scalar(sa.select(CatalogEmbeddings.vectors))["Trekking poles"] == list(
+            embeddings.embed("Trekking poles"))
+    assert embeddings.embed.cache_info().misses == 1  # the test's own call above
