@@ -25,9 +25,12 @@ def pre_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Embed the catalogs' `embedding` fields in each worker before it serves (with the
-    optional embeddings extra; experiments.stored_embeddings), so ranks find them cached.
-    Not in the master: onnxruntime's thread pools do not survive a fork."""
+    """Load the sentence model in each worker before it serves, when an experiment
+    declares an `embedding` field (with the optional embeddings extra), so the first
+    rank-time text does not pay the load; and embed the catalogs' `embedding` fields
+    (stored catalogs are ranked from their stored vectors; this covers catalogs stored
+    before those existed). experiments.stored_embeddings. Not in the master:
+    onnxruntime's thread pools do not survive a fork."""
     from bandits import embeddings
 
     if not embeddings.available():

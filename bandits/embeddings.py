@@ -7,8 +7,10 @@ pooling, L2 normalisation, as sentence-transformers does for this model: 384 num
 text, computed on the CPU with one thread, offline (no model hub, no PyTorch).
 
 Every text is embedded at most once per worker process: `embed` is an LRU cache keyed by
-the text. Stored data (profiles, catalog actions) is embedded when it is written
-(`warm`), so ranks that use it find it cached in the worker that took the write.
+the text. Stored data is embedded when it is written: a profile's vectors are stored with
+it and reach the encoder as `Embedded` text (experiments.stored_embeddings), so rank does
+not run the model for them in any worker; catalog actions are embedded at registration
+and when a worker starts (`warm`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ class EmbeddingsUnavailable(RuntimeError):
 def available() -> bool:
     """True when the embeddings extra is installed (checked without importing it)."""
     return all(importlib.util.find_spec(name) is not None for name in _REQUIRED)
+
+
+class Embedded(str):
+    """Text whose embedding was computed when it was stored (a profile field): the encoder
+    uses `vector` instead of running the model. It is the text everywhere else (the
+    decision log keeps the text as sent; JSON writes it as a string)."""
+
+    vector: tuple[float, ...]
+
+    def __new__(cls, text: str, vector: tuple[float, ...]) -> Embedded:
+        made = super().__new__(cls, text)
+        made.vector = vector
+        return made
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,10 @@ def vector_features(key: str, value: Sequence[float]) -> list[str]:
 
 
 def embed_text(text: str, path: str) -> tuple[float, ...]:
-    """An `embedding` field's vector (cached per worker), or FeatureError without the extra."""
+    """An `embedding` field's vector: stored with the text when it is `Embedded` (a
+    profile's), else the model's (cached per worker); FeatureError without the extra."""
+    if isinstance(text, embeddings.Embedded):
+        return text.vector
     try:
         return embeddings.embed(text)
     except embeddings.EmbeddingsUnavailable as exc:

@@ -3,7 +3,9 @@
 Prints a table: loading the model (first use in a worker), embedding a text the worker has
 not seen (a cache miss, by length), a cache hit, and encoding a context whose field is
 already embedded (384 dense features on the shared line) next to the same text declared
-`text`. Medians over distinct texts, CPU time of this process (the machine may be shared).
+`text`, and a profile field whose vector was stored by its write (what rank does for
+profiles: no model, no cache). Medians over distinct texts, CPU time of this process (the
+machine may be shared).
 
     .venv/bin/python -m bench.embedding_latency
 """
@@ -55,6 +57,15 @@ def main() -> None:
                      "(1,000 calls, per call)",
                      _cpu_ms(lambda types=types, c=context: [shared_line(c, types)
                                                            for _ in range(1000)]) / 1000))
+    stored_text = _text(8, 20)
+    stored = {"profile": {"bio": embeddings.Embedded(stored_text,
+                                                     embeddings.embed(stored_text))}}
+    embeddings.embed.cache_clear()  # the stored vector is used, not the cache
+    types = feature_types({"profile.bio": "embedding"})
+    rows.append(("encode the shared line, a profile's 20-word embedding field with its "
+                 "stored vector (1,000 calls, per call; no model, no cache)",
+                 _cpu_ms(lambda: [shared_line(stored, types) for _ in range(1000)]) / 1000))
+    assert embeddings.embed.cache_info().misses == 0
     print("| step | CPU ms |\n| --- | ---: |")
     for label, value in rows:
         print(f"| {label} | {value:.4f} |")

@@ -14,7 +14,8 @@ rank, then send the reward at once (a short reward window). Two environments:
   a declared text field; a declared 16-dimension vector;
 - semantic / semantic-text (bench/learning_envs.py): the best action is the category of a
   word, new words as the stream goes (sharing no word with those learned), declared
-  `embedding` (needs the embeddings extra) and the same stream declared `text`.
+  `embedding` (needs the embeddings extra) and the same stream declared `text`;
+  semantic-profile: the same words stored in unit profiles (embedded when written).
 
 Next to the service: raw VW in-process with the same arguments on the same stream (it
 learns right after each decision: progressive reward), the uniform policy and the best
@@ -25,7 +26,7 @@ actions (the environment's probability), which is less noisy than the 0/1 draws.
     .venv/bin/python -m bench.learning                         # docs/bench-learning.md, 3-6 min
     .venv/bin/python -m bench.learning --backend postgresql    # TAILOR_BENCH_PG_URL
     .venv/bin/python -m bench.learning --quick --environments profiles,profiles-off,text,vector
-    .venv/bin/python -m bench.learning --environments semantic,semantic-text
+    .venv/bin/python -m bench.learning --environments semantic,semantic-text,semantic-profile
 """
 
 from __future__ import annotations
@@ -427,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 ENVIRONMENTS = ("synthetic", "digits", "profiles", "profiles-off", "text", "vector",
-                "semantic", "semantic-text")
+                "semantic", "semantic-text", "semantic-profile")
 
 
 def environments(names: list[str], quick: bool) -> list[Environment]:
@@ -443,7 +444,8 @@ def environments(names: list[str], quick: bool) -> list[Environment]:
             "text": lambda: learning_envs.text(rounds),
             "vector": lambda: learning_envs.vector(rounds),
             "semantic": lambda: learning_envs.semantic(rounds),
-            "semantic-text": lambda: learning_envs.semantic(rounds, kind="text")}
+            "semantic-text": lambda: learning_envs.semantic(rounds, kind="text"),
+            "semantic-profile": lambda: learning_envs.semantic_profile(rounds)}
     return [made[name]() for name in names]
 
 

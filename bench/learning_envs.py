@@ -17,6 +17,9 @@
   most words are seen in a short window only and words met later share nothing with the
   ones learned earlier: declared `embedding` (the bundled sentence model) carries what it
   learned to synonyms, declared `text` has to learn every word anew.
+- semantic-profile: the `semantic` stream with each word stored in a new unit's profile
+  (`profile.word: embedding`), so the vectors are computed by the profile write and
+  stored; the app sends only the unit id.
 """
 
 from __future__ import annotations
@@ -120,3 +123,20 @@ def semantic(rounds: int, kind: str = "embedding", blocks: int = 10,
                 for t, b, k in zip(topic, block, pick, strict=True)]
     name = "semantic" if kind == "embedding" else f"semantic-{kind}"
     return Environment(name, contexts, probabilities, {"feature_types": {"query": kind}})
+
+
+def semantic_profile(rounds: int, seed: int = 6) -> Environment:
+    """`semantic`'s stream with the word stored in each (new) unit's profile, declared
+    `profile.word: embedding`: embedded when the profiles are written, never at rank time
+    (the app sends the unit id and a noise device)."""
+    base = semantic(rounds, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    units = [f"sem-{i}" for i in range(rounds)]
+    stored = {unit: {"word": context["query"]}
+              for unit, context in zip(units, base.contexts, strict=True)}
+    sent = [{"device": f"d{d}"} for d in rng.integers(0, 3, size=rounds)]
+    inline = [{**s, "profile": stored[u]} for s, u in zip(sent, units, strict=True)]
+    settings = {"feature_types": {"profile.word": "embedding"},
+                "profile": {"namespace": "profile", "max_age_seconds": 86400}}
+    return Environment("semantic-profile", inline, base.probabilities, settings, stored,
+                       sent, units)

@@ -346,6 +346,8 @@ class Profile(Base):
     context of experiments that ask for it (experiments.profiles)."""
 
     __tablename__ = "profiles"
+    # The purge of expired profiles (experiments.retention) finds them without a scan.
+    __table_args__ = (sa.Index("ix_profiles_expires_at", "expires_at"),)
     team_id: Mapped[int] = mapped_column(sa.ForeignKey("teams.id"), primary_key=True)
     # Clear, or the team's keyed hash when the id looks personal (as decisions store it).
     unit_id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
@@ -353,6 +355,19 @@ class Profile(Base):
     version: Mapped[int] = mapped_column(sa.Integer)
     updated_at: Mapped[float] = mapped_column(sa.Double)
     expires_at: Mapped[float | None] = mapped_column(sa.Double)
+    # Field → vector of its `embedding` fields, computed by the write (stored_embeddings).
+    embeddings: Mapped[dict[str, list[float]] | None] = mapped_column(JSONType)
+
+
+class CatalogEmbeddings(Base):
+    """Text → vector of an experiment's catalog `embedding` action fields, computed at
+    registration and at every configuration change; rank reads them with the experiment
+    (experiments.stored_embeddings). No row: the catalog has no such field."""
+
+    __tablename__ = "catalog_embeddings"
+    experiment_id: Mapped[int] = mapped_column(sa.ForeignKey("experiments.id"),
+                                               primary_key=True)
+    vectors: Mapped[dict[str, list[float]]] = mapped_column(JSONType)
 
 
 class ProfileEpoch(Base):

@@ -8,7 +8,9 @@ sends inside that namespace keeps the request's value; a request that sends the 
 as a plain value (not an object) keeps it, and the profile is not used (`overridden`).
 
 The experiment's PII rules apply to the profile's features as to the context (hashed,
-never refused: the caller did not send them). A stored feature this experiment cannot
+never refused: the caller did not send them). A field declared `embedding` is encoded
+with the vector stored when the profile was written (`stored_embeddings.attach`): rank
+does not run the sentence model for stored profiles. A stored feature this experiment cannot
 encode (a list of numbers not declared `vector`, a non-string declared `text`) is left
 out with a warning in the rank answer.
 
@@ -26,7 +28,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bandits.features import FeatureTypes, typed_value_error
-from experiments import clock, pii
+from experiments import clock, pii, stored_embeddings
 from experiments.profiles import ProfileCache, StoredProfile, stored_unit
 
 
@@ -76,7 +78,9 @@ def _prepared(found: StoredProfile, namespace: str, types: FeatureTypes,
     if found_prepared is None:
         features, warnings = _encodable(found, namespace, types)
         guarded = pii.guard({namespace: features}, None, {**config, "pii_mode": "hash"}, salt)
-        found_prepared = found.prepared[key] = (guarded.context[namespace], warnings)
+        prepared = dict(guarded.context[namespace])
+        stored_embeddings.attach(prepared, namespace, types, found.features, found.vectors)
+        found_prepared = found.prepared[key] = (prepared, warnings)
     return found_prepared
 
 

@@ -51,6 +51,8 @@ class StoredProfile:
     version: int
     updated_at: float
     expires_at: float | None
+    # Field → stored vector of its `embedding` fields (experiments.stored_embeddings).
+    vectors: dict[str, list[float]] | None = field(default=None, compare=False, repr=False)
     # What rank derived from it per experiment setting (profile_merge), kept with it.
     prepared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -171,6 +173,7 @@ class _Row:
     features: dict[str, Any]
     expires_at: float | None
     warnings: list[dict[str, Any]]
+    path: str = "features"  # where the features sit in the request (for errors)
 
 
 def _row(unit_id: str, body: Any, salt: str, now: float, path: str = "") -> _Row:
@@ -181,7 +184,7 @@ def _row(unit_id: str, body: Any, salt: str, now: float, path: str = "") -> _Row
     ttl = _ttl(body, path)
     guarded, warnings = _guarded(features, salt, f"{path}features")
     return _Row(stored_unit(salt, unit_id), unit_id, guarded,
-                None if ttl is None else now + ttl, warnings)
+                None if ttl is None else now + ttl, warnings, f"{path}features")
 
 
 @functools.cache
@@ -197,11 +200,12 @@ def _upsert(dialect: str) -> Any:
         index_elements=["team_id", "unit_id"],
         set_={"features": statement.excluded.features, "version": table.c.version + 1,
               "updated_at": statement.excluded.updated_at,
-              "expires_at": statement.excluded.expires_at},
+              "expires_at": statement.excluded.expires_at,
+              "embeddings": statement.excluded.embeddings},
     ).returning(table.c.unit_id, table.c.version)
 
 
-def _bump(session: Session, team_id: int) -> None:
+def bump(session: Session, team_id: int) -> None:
     """Add one to the team's change counter (in the caller's transaction)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -210,15 +214,21 @@ def _bump(session: Session, team_id: int) -> None:
         index_elements=["team_id"], set_={"counter": ProfileEpoch.counter + 1}))
 
 
-def _write(session: Session, team_id: int, rows: list[_Row], now: float) -> list[Written]:
+def _write(session: Session, team_id: int, rows: list[_Row], now: float,
+           known: Mapping[str, list[float]] | None = None) -> list[Written]:
+    """Upsert the rows with their embeddings (computed here, before the transaction
+    writes: `known`, text → vector already stored, spares a PATCH the model)."""
     dialect = session.get_bind().dialect.name
+    keys = stored_embeddings.profile_fields(session, team_id)
     values = [{"team_id": team_id, "unit_id": r.unit_id, "features": r.features,
-               "version": 1, "updated_at": now, "expires_at": r.expires_at} for r in rows]
+               "version": 1, "updated_at": now, "expires_at": r.expires_at,
+               "embeddings": stored_embeddings.profile_vectors(keys, r.features, r.path,
+                                                               known) if keys else None}
+              for r in rows]
     result = session.connection().execute(_upsert(dialect), values)
     versions = {unit: version for unit, version in result}
-    _bump(session, team_id)
+    bump(session, team_id)
     session.commit()
-    stored_embeddings.warm(session, team_id, [r.features for r in rows])
     return [Written(r.clear_id, versions[r.unit_id], now, r.warnings) for r in rows]
 
 
@@ -267,8 +277,10 @@ def patch(session: Session, team_id: int, salt: str, unit_id: str, body: Any) ->
     ttl = _ttl(body, "")
     row = _row(unit_id, {"features": merged}, salt, now)
     expires = now + ttl if ttl is not None else (current.expires_at if current else None)
+    known = {current.features[k]: v for k, v in (current.embeddings or {}).items()
+             if isinstance(current.features.get(k), str)} if current is not None else None
     return _write(session, team_id, [_Row(row.unit_id, unit_id, row.features, expires,
-                                          row.warnings)], now)[0]
+                                          row.warnings)], now, known)[0]
 
 
 def read(session: Session, actor: audit.KeyPrincipal, salt: str, unit_id: str) -> StoredProfile:
@@ -300,7 +312,7 @@ def remove(session: Session, team_id: int, unit_forms: set[str]) -> int:
         sa.delete(Profile).where(Profile.team_id == team_id, Profile.unit_id.in_(unit_forms)),
         execution_options={"synchronize_session": False}))
     if result.rowcount:
-        _bump(session, team_id)
+        bump(session, team_id)
     return result.rowcount or 0
 
 
@@ -308,7 +320,8 @@ def load(session: Session, team_id: int, unit: str) -> StoredProfile | None:
     """One profile by its stored unit id (one primary-key probe)."""
     row = session.execute(sa.select(
         Profile.unit_id, Profile.features, Profile.version, Profile.updated_at,
-        Profile.expires_at).where(Profile.team_id == team_id, Profile.unit_id == unit)).first()
+        Profile.expires_at, Profile.embeddings).where(
+            Profile.team_id == team_id, Profile.unit_id == unit)).first()
     return None if row is None else StoredProfile(*row)
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from experiments import clock
+from experiments import clock, stored_embeddings
 from experiments.errors import Conflict, NotFound
 from experiments.models import Experiment, ExperimentHistory
 from experiments.validation import validate_new, validate_patch
@@ -23,6 +23,7 @@ def get(session: Session, team_id: int, key: str) -> Experiment:
     ).first()
     if experiment is None:
         raise NotFound(f"no experiment {key!r}")
+    stored_embeddings.read_catalog(session, experiment)
     return experiment
 
 
@@ -51,6 +52,7 @@ def create(session: Session, team_id: int, payload: Any, actor: str | None) -> E
         session.rollback()
         raise Conflict(f"experiment {config['key']!r} already exists") from exc
     _record(session, experiment, "create", actor)
+    stored_embeddings.store_catalog(session, experiment)
     session.commit()
     return experiment
 
@@ -64,6 +66,7 @@ def replace_config(session: Session, experiment: Experiment, config: dict[str, A
     experiment.version += 1
     experiment.updated_at = clock.now()
     _record(session, experiment, change, actor, details)
+    stored_embeddings.store_catalog(session, experiment)
     return experiment
 
 

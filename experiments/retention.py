@@ -12,6 +12,11 @@ retention deletes rows rather than dropping partitions, and every statement boun
 than the cutoff. A decision's rewards go with it, even one received after the cutoff.
 The learner loop runs ``apply`` with its periodic maintenance; ``tailor retention`` runs it
 by hand.
+
+Unit profiles past their TTL (``expires_at``) are purged the same way (``purge_profiles``,
+one transaction and audit entry ``profiles.expired`` per team, the team's profile change
+counter moved so workers drop their cached copies): reads already ignore them, the purge
+removes the data.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from experiments import audit, clock
+from experiments import audit, clock, profiles
 from experiments.models import (
     Decision,
     DecisionKey,
     Experiment,
     PendingEvent,
+    Profile,
     RewardEvent,
     RewardKey,
 )
@@ -99,3 +105,23 @@ def apply(session: Session, now: float | None = None) -> list[Deleted]:
             done.append(deleted)
         session.commit()
     return done
+
+
+def purge_profiles(session: Session, now: float | None = None) -> dict[int, int]:
+    """Delete every profile whose TTL has passed; team id → profiles deleted (one commit
+    and audit entry per team that had any)."""
+    now = clock.now() if now is None else now
+    expired = sa.and_(Profile.expires_at.is_not(None), Profile.expires_at <= now)
+    teams = session.scalars(sa.select(Profile.team_id).where(expired).distinct()).all()
+    purged = {}
+    for team_id in sorted(teams):
+        count = _count(session.execute(
+            sa.delete(Profile).where(Profile.team_id == team_id, expired),
+            execution_options={"synchronize_session": False}))
+        if count:
+            profiles.bump(session, team_id)
+            audit.record(session, audit.Actor(team_id, "retention"), "profiles.expired",
+                         None, {"profiles": count})
+            purged[team_id] = count
+        session.commit()
+    return purged

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from bandits.features import feature_types
 from experiments.final_decisions import count, scope_of
 from experiments.models import Experiment
 from experiments.offline import vwargs
@@ -133,7 +134,8 @@ def evaluate(session: Session, experiment: Experiment, found: Sequence[Policy], 
     n = count(session, scope)
     unit_field = experiment.config.get("unit_field")
     model = qmodel.fit(session, scope, n,
-                       ignore=frozenset({unit_field}) if unit_field else frozenset())
+                       ignore=frozenset({unit_field}) if unit_field else frozenset(),
+                       types=feature_types(experiment.config.get("feature_types")))
     states = {name: Evaluation(name, options, paired=name != online) for name in sources}
     buckets: dict[str, dict[int, Any]] = {name: {} for name in sources}
     units = UnitCodes()  # intervals cluster-robust by unit, as in the OPE report

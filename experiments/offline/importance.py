@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from bandits.features import NO_TYPES, FeatureTypes, feature_types
 from experiments.final_decisions import count, scope_of
 from experiments.models import Experiment
 from experiments.ope.crossfit import hash_folds
@@ -111,9 +112,11 @@ def without(obj: Mapping[str, Any], feature: Feature | None) -> dict[str, Any]:
 
 
 def held_out_error(log: Logged, drop: Feature | None, folds: np.ndarray,
-                   ignore: frozenset[str] = frozenset()) -> float:
-    """Mean squared error of the 2-fold cross-fitted reward model (without ``drop``)."""
-    featurizer = HashingFeaturizer(n_bits=N_BITS, ignore=ignore)
+                   ignore: frozenset[str] = frozenset(),
+                   types: FeatureTypes = NO_TYPES) -> float:
+    """Mean squared error of the 2-fold cross-fitted reward model (without ``drop``;
+    `types`: the experiment's `feature_types`, read as rank reads them)."""
+    featurizer = HashingFeaturizer(n_bits=N_BITS, ignore=ignore, types=types)
     context_drop = drop if drop is not None and drop.kind == CONTEXT else None
     action_drop = drop if drop is not None and drop.kind == ACTION else None
     contexts = featurizer.encode_contexts(without(c, context_drop) for c in log.contexts)
@@ -143,7 +146,8 @@ def _not_binary(rewards: np.ndarray) -> bool:
     return not np.isin(rewards, (0.0, 1.0)).all()
 
 
-def importances(log: Logged, ignore: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def importances(log: Logged, ignore: frozenset[str] = frozenset(),
+                types: FeatureTypes = NO_TYPES) -> list[dict[str, Any]]:
     """Feature scores, most important first (see the module docstring).
 
     Returns:
@@ -157,8 +161,8 @@ def importances(log: Logged, ignore: frozenset[str] = frozenset()) -> list[dict[
     if len(log.event_ids) < 4 or len(set(folds.tolist())) < 2:
         rises: dict[Feature, float] = {}
     else:
-        base = held_out_error(log, None, folds, ignore)
-        rises = {f: held_out_error(log, f, folds, ignore) - base for f in scored}
+        base = held_out_error(log, None, folds, ignore, types)
+        rises = {f: held_out_error(log, f, folds, ignore, types) - base for f in scored}
     top = max([r for r in rises.values() if r > 0], default=0.0)
     rows = [{"namespace": f.namespace or f.kind, "featureName": f.name, "kind": f.kind,
              "score": (max(rises[f], 0.0) / top if top > 0 else 0.0) if f in rises else None,
@@ -197,7 +201,8 @@ def compute(session: Session, experiment: Experiment, start: float, end: float,
     ignore = frozenset({unit_field}) if unit_field else frozenset()
     return {"n_decisions": len(log.event_ids), "method": "drop-column: rise of the 2-fold "
             "cross-validated reward model's mean squared error without the feature",
-            "featureScores": importances(log, ignore)}
+            "featureScores": importances(
+                log, ignore, feature_types(experiment.config.get("feature_types")))}
 
 
 def simulate(seed: int, n: int = 1500, noise: int = 4) -> Logged:

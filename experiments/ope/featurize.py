@@ -9,7 +9,11 @@ a feature's column is the top n_bits of that, a cross's column the top n_bits of
 Context (a JSON-like dict, as in the rank call): strings are categorical (``name=value``,
 value 1), numbers numeric (``name``, the number), booleans categorical (``name=true``),
 lists of strings one categorical feature per item, and one level of nested dicts a
-namespace. Actions: an id plus a features dict of the same kinds.
+namespace. Actions: an id plus a features dict of the same kinds. Fields the experiment
+declares in ``feature_types`` (``types``) mean what they mean to rank's encoder
+(`bandits.features`): ``text`` one categorical feature per word (``name=word``, the same
+words), ``vector`` and ``embedding`` one numeric feature per dimension (``name[i]``; an
+``embedding`` is the same sentence model's vector of the text).
 Each (context, action) row holds the context features, the action id, the action features
 and the context x action-id crosses, so a linear model can learn which action suits which
 context. Contexts and actions are encoded once; rows are assembled vectorised in numpy.
@@ -26,6 +30,18 @@ from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
+
+from bandits.features import (
+    EMBEDDING,
+    NO_TYPES,
+    TEXT,
+    FeatureError,
+    FeatureTypes,
+    Kinds,
+    embed_text,
+    typed_value_error,
+    words,
+)
 
 Action = str | tuple[str, Mapping[str, object]]
 _SEP = "\x1f"
@@ -97,10 +113,12 @@ class HashingFeaturizer:
     Attributes:
         n_bits: log2 of the number of feature columns (default 18: 262,144 columns).
         ignore: Top-level context keys to leave out (e.g. the unit id).
+        types: The experiment's declared field kinds (``feature_types``).
     """
 
     n_bits: int = 18
     ignore: frozenset[str] = frozenset()
+    types: FeatureTypes = NO_TYPES
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_bits <= 30:
@@ -121,14 +139,15 @@ class HashingFeaturizer:
             ValueError: On an unsupported value type, a non-finite number or nesting
                 deeper than one level, naming the decision and key.
         """
-        return _encode((("c", ctx) for ctx in contexts), self.ignore)
+        return _encode((("c", ctx) for ctx in contexts), self.ignore, self.types.context)
 
     def encode_actions(self, actions: Sequence[Action]) -> EncodedActions:
         """Hash a table of distinct actions, each an id or ``(id, features)``."""
         ids = tuple(a if isinstance(a, str) else a[0] for a in actions)
         if len(set(ids)) != len(ids):
             raise ValueError("action ids in the table must be distinct")
-        feats = _encode((("a", {} if isinstance(a, str) else a[1]) for a in actions), frozenset())
+        feats = _encode((("a", {} if isinstance(a, str) else a[1]) for a in actions),
+                        frozenset(), self.types.action)
         id_hashes = _fmix64(np.array([_hash("#", "id", i) for i in ids], dtype=np.uint64))
         return EncodedActions(ids, id_hashes, feats)
 
@@ -187,9 +206,10 @@ def _hash(namespace: str, name: str, value: str | None) -> int:
 
 
 def _encode(
-    items: Iterable[tuple[str, Mapping[str, object]]], ignore: frozenset[str]
+    items: Iterable[tuple[str, Mapping[str, object]]], ignore: frozenset[str],
+    kinds: Kinds | None = None,
 ) -> HashedRows:
-    encoder = _Encoder(ignore)
+    encoder = _Encoder(ignore, kinds or {})
     lengths = [encoder.add_row(obj, namespace, row) for row, (namespace, obj) in enumerate(items)]
     indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
@@ -206,8 +226,9 @@ class _Encoder:
 
     CACHE_LIMIT = 1 << 20
 
-    def __init__(self, ignore: frozenset[str]) -> None:
+    def __init__(self, ignore: frozenset[str], kinds: Kinds) -> None:
         self.ignore = ignore
+        self.kinds = kinds  # declared kinds by (namespace key or None, key)
         self.cache: dict[tuple[str, str, str | None], int] = {}
         self.hashes: list[int] = []
         self.values: list[float] = []
@@ -221,9 +242,13 @@ class _Encoder:
         self._add_dict(obj, namespace, True, row)
         return len(self.hashes) - before
 
-    def _add_dict(self, obj: Mapping[str, object], namespace: str, top: bool, row: int) -> None:
+    def _add_dict(self, obj: Mapping[str, object], namespace: str, top: bool, row: int,
+                  group: str | None = None) -> None:
         for name, value in obj.items():
             if top and name in self.ignore:
+                continue
+            if self.kinds and (declared := self.kinds.get((group, name))) is not None:
+                self._add_typed(namespace, name, value, declared, row)
                 continue
             kind = type(value)
             if kind is str:
@@ -243,12 +268,36 @@ class _Encoder:
         elif isinstance(value, Mapping):
             if not top:
                 raise ValueError(f"row {row}: key {name!r} nests dicts deeper than one level")
-            self._add_dict(value, f"{namespace}.{name}", False, row)
+            self._add_dict(value, f"{namespace}.{name}", False, row, name)
         elif isinstance(value, list | tuple) and all(type(v) is str for v in value):
             for item in value:
                 self._put(namespace, name, item, 1.0)
         else:
             raise ValueError(f"row {row}: key {name!r} has unsupported value {value!r}")
+
+    def _add_typed(self, namespace: str, name: str, value: object, kind: str,
+                   row: int) -> None:
+        """A declared field, as rank's encoder reads it (words, or dimensions)."""
+        if value is None:
+            return
+        problem = typed_value_error(value, kind)
+        if problem is not None:
+            raise ValueError(f"row {row}: key {name!r}: {problem(name)[1]}")
+        if kind == TEXT:
+            for word in words(cast(str, value)):
+                self._put(namespace, name, word, 1.0)
+            return
+        if kind == EMBEDDING:
+            text = cast(str, value)
+            if not text.strip():
+                return
+            try:
+                value = embed_text(text, name)
+            except FeatureError as exc:
+                raise ValueError(f"row {row}: key {name!r}: {exc.reason}") from None
+        for dim, x in enumerate(cast(Sequence[float], value)):
+            if x:
+                self._put(namespace, f"{name}[{dim}]", None, float(x))
 
     def _put_number(self, namespace: str, name: str, value: numbers.Real, row: int) -> None:
         x = float(value)

@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 from sqlalchemy.orm import Session
 
+from bandits.features import NO_TYPES, FeatureTypes, feature_types
 from bandits.policy import VWPolicy
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.learning import snapshots
@@ -114,6 +115,7 @@ class ModelSource:
 
     policy: VWPolicy
     name: str = ""
+    types: FeatureTypes = NO_TYPES  # the experiment's feature_types, as rank encoded
 
     def __post_init__(self) -> None:
         self.name = f"model:{self.policy.version}"
@@ -122,7 +124,7 @@ class ModelSource:
         out = np.zeros(chunk.mask.shape)
         for i, (context, actions) in enumerate(zip(chunk.contexts, chunk.actions, strict=True)):
             pairs = [(a["id"], a.get("features") or {}) for a in actions]
-            out[i, : len(actions)] = self.policy.pmf(context, pairs)
+            out[i, : len(actions)] = self.policy.pmf(context, pairs, self.types)
         return out
 
 
@@ -167,12 +169,18 @@ def resolve(session: Session, experiment: Experiment, name: str) -> Source:
     if kind == "fixed":
         return FixedSource(arg)
     if kind == "model":
-        return ModelSource(_model_policy(session, experiment, arg))
+        return ModelSource(_model_policy(session, experiment, arg), types=_types(experiment))
     if kind == "pmf":
         return SuppliedSource(supplied.find(session, experiment, arg).id, name)
     if kind == "vw":
-        return ReplaySource(name, parse_vw_spec(arg, experiment.config["reward"]))
+        return ReplaySource(name, parse_vw_spec(arg, experiment.config["reward"]),
+                            types=_types(experiment))
     raise _bad(f"unknown candidate kind {kind!r} in {name!r}")
+
+
+def _types(experiment: Experiment) -> FeatureTypes:
+    """The declared field kinds (fixed at registration, so those every decision used)."""
+    return feature_types(experiment.config.get("feature_types"))
 
 
 def _model_policy(session: Session, experiment: Experiment, ref: str) -> VWPolicy:

@@ -24,7 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bandits.features import FeatureError
+from bandits.features import NO_TYPES, FeatureError, FeatureTypes, feature_types
 from bandits.policy import PolicyError, VWPolicy
 from experiments import clock
 from experiments.abstats.ratio import RatioStats
@@ -51,6 +51,7 @@ class Schedule:
     starts: np.ndarray
     policies: list[VWPolicy]
     skipped: list[int]
+    types: FeatureTypes = NO_TYPES  # the experiment's feature_types, as rank encoded
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
         """``(n, K)`` pmf of the version serving at each decision's time."""
@@ -58,7 +59,8 @@ class Schedule:
         out = np.zeros(chunk.mask.shape)
         for i, (context, actions) in enumerate(zip(chunk.contexts, chunk.actions, strict=True)):
             pairs = [(a["id"], a.get("features") or {}) for a in actions]
-            out[i, : len(actions)] = self.policies[int(which[i])].pmf(context, pairs)
+            out[i, : len(actions)] = self.policies[int(which[i])].pmf(context, pairs,
+                                                                      self.types)
         return out
 
 
@@ -84,7 +86,8 @@ def schedule(session: Session, experiment: Experiment, scope: Scope) -> Schedule
         policies.append(policy)
     if not served:
         return None
-    return Schedule(np.array(starts[::-1]), policies[::-1], sorted(skipped))
+    return Schedule(np.array(starts[::-1]), policies[::-1], sorted(skipped),
+                    feature_types(experiment.config.get("feature_types")))
 
 
 def _policy(session: Session, experiment: Experiment, version: int) -> VWPolicy | None:

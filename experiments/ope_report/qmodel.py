@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy.orm import Session
 
+from bandits.features import NO_TYPES, FeatureTypes
 from experiments.final_decisions import Scope
 from experiments.ope import (
     EncodedActions,
@@ -141,9 +142,11 @@ def encode(featurizer: HashingFeaturizer, chunk: Chunk, rows: np.ndarray
 
 
 def fit(session: Session, scope: Scope, n_decisions: int, *, ignore: frozenset[str],
-        max_rows: int = MAX_TRAIN_ROWS, config: RewardModelConfig | None = None) -> QModel:
-    """Stream the scope once and fit the cross-fitted reward models."""
-    featurizer = HashingFeaturizer(n_bits=18, ignore=ignore)
+        max_rows: int = MAX_TRAIN_ROWS, config: RewardModelConfig | None = None,
+        types: FeatureTypes = NO_TYPES) -> QModel:
+    """Stream the scope once and fit the cross-fitted reward models (`types`: the
+    experiment's `feature_types`, read as rank's encoder reads them)."""
+    featurizer = HashingFeaturizer(n_bits=18, ignore=ignore, types=types)
     rate = min(1.0, max_rows / max(n_decisions, 1))
     designs: list[list[sp.csr_matrix]] = [[] for _ in range(FOLDS)]
     rewards: list[list[np.ndarray]] = [[] for _ in range(FOLDS)]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.features import build_example
+from bandits.features import NO_TYPES, FeatureTypes, build_example
 from bandits.learner import cost_from_reward
 from bandits.policy import checked_pmf, workspace
 from experiments.errors import ValidationFailed
@@ -105,6 +105,7 @@ class ReplaySource:
     name: str
     spec: VWSpec
     learned: int = 0
+    types: FeatureTypes = NO_TYPES  # the experiment's feature_types, as rank encoded
     _workspace: Any = field(default=None, repr=False)
 
     def pmfs(self, chunk: Chunk) -> np.ndarray:
@@ -119,7 +120,8 @@ class ReplaySource:
         pairs = [(a["id"], a.get("features") or {}) for a in actions]
         label = (int(chunk.chosen[i]), cost_from_reward(chunk.rewards[i]),
                  float(chunk.propensity[i]))
-        examples = self._workspace.parse(build_example(chunk.contexts[i], pairs, label))
+        examples = self._workspace.parse(build_example(chunk.contexts[i], pairs, label,
+                                                       types=self.types))
         try:
             self._workspace.predict(examples)
             pmf = checked_pmf(examples[0].get_prediction(), len(pairs))

@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bandits.features import FeatureError
+from bandits.features import FeatureError, feature_types
 from bandits.policy import PolicyError
 from experiments import clock
 from experiments.abstats import MeanStats, summarize
@@ -79,7 +79,8 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
     _require_supplied(session, scope, [champion, *sources])
     n = count(session, scope)
     tick = progress or (lambda stage, done, total: None)
-    model = qmodel.fit(session, scope, n, ignore=_ignored(experiment))
+    model = qmodel.fit(session, scope, n, ignore=_ignored(experiment),
+                       types=feature_types(experiment.config.get("feature_types")))
     tick("reward model", n, n)
     check = crosscheck.start(session, experiment, scope, options)
     live = check if isinstance(check, crosscheck.CrossCheck) else None

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from app import gunicorn_hooks
 from bandits import embeddings
-from experiments.models import Experiment, Model
+from experiments.models import CatalogEmbeddings, Experiment, Model, Profile
+from experiments.stored_embeddings import warm_catalogs
 from tests.conftest import session_of
 from tests.integration.helpers import register
 from tests.integration.test_learning_loop import _close_windows, _drain, _learner
@@ -45,13 +46,17 @@ def test_embedded_when_written_and_ranked_from_the_cache(app, client, team):
     put = client.put("/v1/units/u-1/profile", headers=team.auth("client"),
                      json={"features": {"bio": bio}})
     assert put.status_code == 200, put.json
+    # As in another worker (started, so its catalogs are embedded): the bio is not cached.
+    embeddings.embed.cache_clear()
+    with session_of(app) as session:
+        assert warm_catalogs(session) == 2
     misses = embeddings.embed.cache_info().misses
     for index in range(5):
         answer = client.post("/v1/experiments/semantic/rank", headers=team.auth("client"),
                              json={"context": {"user_id": "u-1", "query": "hiking gear"},
                                    "event_id": f"e{index}"})
         assert answer.status_code == 200, answer.json
-    # Only the rank-time query was new (once); the profile bio was embedded by the write.
+    # Only the rank-time query was embedded (once); the bio's vector came with the profile.
     assert embeddings.embed.cache_info().misses == misses + 1
     logged = client.get("/v1/experiments/semantic/decisions",
                         headers=team.auth("analyst")).json["decisions"][0]
@@ -98,4 +103,102 @@ def test_a_worker_start_embeds_the_catalogs(app, client, team):
                          json={"context": {"device": "mobile"}})
     assert answer.status_code == 200, answer.json
     assert embeddings.embed.cache_info().currsize == 2  # rank embedded nothing new
-    assert embeddings.embed.cache_info().hits > hits
+    assert embeddings.embed.cache_info().hits == hits  # the catalog's stored vectors
+
+
+def _stored(app, unit: str) -> dict | None:
+    with session_of(app) as session:
+        return session.scalar(sa.select(Profile.embeddings).where(Profile.unit_id == unit))
+
+
+@needs_extra
+def test_profile_writes_store_the_vectors(app, client, team):
+    _register(client, team)
+    batch = client.post("/v1/profiles", headers=team.auth("client"), json={"profiles": [
+        {"unit_id": "u-1", "features": {"bio": "Sails small boats", "tier": "gold"}},
+        {"unit_id": "u-2", "features": {"tier": "silver"}}]})
+    assert batch.status_code == 200, batch.json
+    stored = _stored(app, "u-1")
+    assert list(stored) == ["bio"]  # only the declared field, not `tier`
+    assert stored["bio"] == list(embeddings.embed("Sails small boats"))
+    assert _stored(app, "u-2") is None
+    embeddings.embed.cache_clear()
+    patched = client.patch("/v1/units/u-1/profile", headers=team.auth("client"),
+                           json={"features": {"tier": "bronze"}})
+    assert patched.status_code == 200, patched.json
+    assert embeddings.embed.cache_info().misses == 0  # the unchanged bio's vector is kept
+    assert _stored(app, "u-1") == stored
+    client.patch("/v1/units/u-1/profile", headers=team.auth("client"),
+                 json={"features": {"bio": "Reads poetry"}})
+    assert _stored(app, "u-1")["bio"] == list(embeddings.embed("Reads poetry"))
+
+
+@needs_extra
+def test_a_profile_without_stored_vectors_is_still_ranked(app, client, team):
+    """Written before any experiment declared the field: rank embeds the text."""
+    app.config["PROFILE_CHECK_SECONDS"] = 0.0
+    client.put("/v1/units/u-9/profile", headers=team.auth("client"),
+               json={"features": {"bio": "Collects vintage maps"}})
+    assert _stored(app, "u-9") is None
+    _register(client, team)
+    embeddings.embed.cache_clear()
+    with session_of(app) as session:
+        warm_catalogs(session)  # a worker's start
+    misses = embeddings.embed.cache_info().misses
+    answer = client.post("/v1/experiments/semantic/rank", headers=team.auth("client"),
+                         json={"context": {"device": "tv"}, "unit_id": "u-9"})
+    assert answer.status_code == 200, answer.json
+    assert embeddings.embed.cache_info().misses == misses + 1  # the bio, at rank time
+
+
+@needs_extra
+def test_a_profile_write_needing_the_missing_extra_is_a_400(client, team, monkeypatch):
+    _register(client, team)
+    monkeypatch.setattr(embeddings, "available", lambda: False)
+    for call in (lambda: client.put("/v1/units/u-1/profile", headers=team.auth("client"),
+                                    json={"features": {"bio": "Sails"}}),
+                 lambda: client.post("/v1/profiles", headers=team.auth("client"), json={
+                     "profiles": [{"unit_id": "u-1", "features": {"bio": "Sails"}}]})):
+        answer = call()
+        assert answer.status_code == 400, answer.json
+        detail = answer.json["error"]["details"][0]
+        assert detail["field"] in ("features.bio", "profiles[0].features.bio")
+        assert "pip install 'tailor[embeddings]'" in detail["message"]
+    assert client.get("/v1/units/u-1/profile",
+                      headers=team.auth("analyst")).status_code == 404  # nothing written
+    # Fields no experiment declares `embedding` are stored as before.
+    assert client.put("/v1/units/u-1/profile", headers=team.auth("client"),
+                      json={"features": {"tier": "gold"}}).status_code == 200
+
+
+@needs_extra
+def test_catalog_vectors_are_stored_and_ranked_without_the_model(app, client, team):
+    """Registration and a catalog change store the vectors; a worker that did not take
+    the change (its embedding cache empty) ranks the new catalog without the model."""
+    _register(client, team)
+    with session_of(app) as session:
+        stored = session.scalar(sa.select(CatalogEmbeddings.vectors))
+    assert set(stored) == {a["features"]["description"] for a in ACTIONS}
+    assert stored[ACTIONS[0]["features"]["description"]] == list(
+        embeddings.embed(ACTIONS[0]["features"]["description"]))
+    changed = [*ACTIONS, {"id": "a3", "features": {"description": "Trekking poles"}}]
+    answer = client.patch("/v1/experiments/semantic", headers=team.auth("admin"),
+                          json={"actions": changed})
+    assert answer.status_code == 200, answer.json
+    with session_of(app) as session:
+        assert len(session.scalar(sa.select(CatalogEmbeddings.vectors))) == 3
+    embeddings.embed.cache_clear()
+    for index in range(3):
+        answer = client.post("/v1/experiments/semantic/rank", headers=team.auth("client"),
+                             json={"context": {"device": "tv"}, "event_id": f"c{index}"})
+        assert answer.status_code == 200, answer.json
+    assert embeddings.embed.cache_info().misses == 0  # every catalog vector was stored
+    # A change of something else keeps the catalog's vectors (read back, written as text).
+    renamed = client.patch("/v1/experiments/semantic", headers=team.auth("admin"),
+                           json={"name": "Semantic, renamed"})
+    assert renamed.status_code == 200, renamed.json
+    assert renamed.json["actions"][2]["features"]["description"] == "Trekking poles"
+    with session_of(app) as session:
+        assert session.scalar(sa.select(CatalogEmbeddings.vectors))["Trekking poles"] == list(
+            embeddings.embed("Trekking poles"))
+    assert embeddings.embed.cache_info().misses == 1  # the test's own call above

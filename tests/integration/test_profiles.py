@@ -100,6 +100,36 @@ def test_ttl_expires_the_profile(client, team, monkeypatch):
     assert client.get("/v1/units/u-1/profile", headers=team.auth("analyst")).status_code == 404
 
 
+def test_expired_profiles_are_purged(app, client, team, other_team, runner, monkeypatch):
+    """The learner's maintenance (and `tailor retention`) deletes profiles past their TTL,
+    per team, audited; profiles without a TTL or not yet expired stay."""
+    import sqlalchemy as sa
+
+    from app.cli_retention import maintenance
+    from experiments.models import AuditLog, Profile
+    from tests.conftest import session_of
+
+    put(client, team, "u-1", {"a": 1}, ttl_seconds=30)
+    put(client, team, "u-2", {"a": 2})
+    put(client, team, "u-3", {"a": 3}, ttl_seconds=3600)
+    put(client, other_team, "u-1", {"a": 4}, ttl_seconds=30)
+    later = clock.now() + 31
+    monkeypatch.setattr(clock, "now", lambda: later)
+    maintenance(app)()  # what the learner runs periodically
+    with session_of(app) as session:
+        left = session.execute(sa.select(Profile.team_id, Profile.unit_id)
+                               .order_by(Profile.team_id, Profile.unit_id)).all()
+        audited = session.execute(sa.select(AuditLog.team_id, AuditLog.details).where(
+            AuditLog.action == "profiles.expired").order_by(AuditLog.team_id)).all()
+    assert left == [(team.team_id, "u-2"), (team.team_id, "u-3")]
+    assert audited == [(team.team_id, {"profiles": 1}), (other_team.team_id, {"profiles": 1})]
+    put(client, team, "u-4", {"a": 5}, ttl_seconds=1)
+    monkeypatch.setattr(clock, "now", lambda: later + 2)
+    result = runner.invoke(args=["retention"])
+    assert result.exit_code == 0 and "1 expired profiles deleted" in result.output
+    assert client.get("/v1/units/u-2/profile", headers=team.auth("analyst")).status_code == 200
+
+
 def test_personal_data_is_hashed_in_profiles(client, team):
     response = put(client, team, "u-1", {"email": "a@b.example", "note": "x@y.example",
                                          "segment": "pro"})

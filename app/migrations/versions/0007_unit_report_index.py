@@ -8,13 +8,13 @@ reads them, and replaces the old one (it serves the same unit lookups), so a ran
 writes as many index entries as before.
 
 Revision ID: 0007
-Revises: 0006 (another engineer's; chained from 0005 until the lead re-chains at merge)
+Revises: 0006
 Create Date: 2026-12-07
 """
 from alembic import op
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
