@@ -32,8 +32,11 @@ run: $(VENV)/.installed-run
 	$(BIN)/tailor init
 	$(BIN)/tailor serve --port $(PORT) --workers $(WORKERS) --threads $(THREADS)
 
+# Two pytest-xdist workers (CI has 2 cores), each with its own PostgreSQL database and
+# temporary files; a file's tests stay together (module fixtures: the wheel, the servers),
+# files in collection order (e2e first: xdist would put the long 2-test files last).
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 
 # Faults under load: kill -9 workers and restart PostgreSQL (docs/bench-faults.md). It
 # restarts the shared PostgreSQL server: never run it while other test runs use it.

@@ -1,5 +1,10 @@
 """The analyst page in headless Chromium against gunicorn: sign in through the form, read
-the report, check every number shown equals the JSON report, save a screenshot."""
+the report, check every number shown equals the JSON report, save a screenshot.
+
+The screenshot goes to the test's temporary directory, so that a test run never changes
+the checkout (and parallel runs never write the same file). To refresh the image the docs
+show: TAILOR_SCREENSHOT=docs/img/analyst-page.png .venv/bin/pytest tests/e2e/test_analyst_page.py
+"""
 
 from __future__ import annotations
 
@@ -15,14 +20,12 @@ from app.db import dispose as db_dispose
 from app.web.formatting import num, pct, pval
 from app.web.verdicts import WORDS as VERDICT_WORDS
 from tests.conftest import make_team
-from tests.e2e.server import ROOT
 from tests.integration.helpers import experiment_body
 from tests.integration.test_ab_report import seed
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOT = ROOT / "docs" / "img" / "analyst-page.png"
 ARMS = {"champion": 0.45, "bandit": 0.45, "uniform": 0.10}
 
 pytestmark = pytest.mark.skipif(
@@ -77,9 +80,10 @@ def _check_numbers(page, report: dict) -> int:
     return checked
 
 
-def test_analyst_page_in_chromium(live_server, database_url, request):
+def test_analyst_page_in_chromium(live_server, database_url, request, tmp_path):
     from playwright.sync_api import sync_playwright
 
+    screenshot = Path(os.environ.get("TAILOR_SCREENSHOT") or tmp_path / "analyst-page.png")
     analyst = _seed(live_server, database_url)
     path = "/experiments/homepage-hero?segment=user.country&top=3"
     report = requests.get(f"{live_server.url}/v1{path.replace('?', '/reports/ab?')}",
@@ -107,11 +111,11 @@ def test_analyst_page_in_chromium(live_server, database_url, request):
         assert "Always-valid (sequential)" in _cell(page, "#comparisons-table thead")
         assert page.locator("#ope").count() == 1
         if "sqlite" in request.node.name:
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
         page.click("form.logout button")
         page.wait_for_url("**/login")
         page.goto(live_server.url + path)
         assert "/login" in page.url
         browser.close()
-    assert Path(SCREENSHOT).exists() or "sqlite" not in request.node.name
+    assert "sqlite" not in request.node.name or screenshot.stat().st_size > 0

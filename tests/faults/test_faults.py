@@ -27,7 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import make_engine
 from bench._servers import Served, create_tenant, postgres_database
-from tests.faults.driver import HEADER, Load, check_database
+from tests.conftest import FAULT_ROW
+from tests.faults.driver import Load, check_database
 from tests.faults.private_pg import PrivateCluster, bin_dir
 from tests.integration.helpers import experiment_body
 
@@ -35,17 +36,20 @@ FULL = os.environ.get("TAILOR_FAULTS_FULL") == "1"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def report(request):
-    rows: list[str] = []
-    yield rows
-    if rows:
-        capture = request.config.pluginmanager.get_plugin("capturemanager")
-        terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-        with capture.global_and_fixture_disabled():
-            terminal.write_line("\nfault tests" + (" (full)" if FULL else " (short)"))
-            for line in [HEADER, *rows]:
-                terminal.write_line(line)
+class Rows:
+    """A test's rows of the fault table, kept with its report (tests/conftest.py prints
+    the table at the end of the run, also when pytest-xdist ran the test in a worker)."""
+
+    def __init__(self, node: pytest.Item) -> None:
+        self.node = node
+
+    def append(self, row: str) -> None:
+        self.node.user_properties.append((FAULT_ROW, row))
+
+
+@pytest.fixture
+def report(request) -> Rows:
+    return Rows(request.node)
 
 
 def serve_experiment(database_url: str, key: str, team: str,

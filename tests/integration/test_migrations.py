@@ -20,7 +20,7 @@ from app.db import make_engine
 from app.migrate import heads, include_object, upgrade
 from experiments import keys, ranking, registry
 from experiments.models import Base
-from tests.conftest import pg_admin_url, session_of
+from tests.conftest import drop_in_background, pg_admin_url, session_of
 from tests.integration.helpers import ACTIONS, experiment_body
 
 
@@ -56,9 +56,8 @@ def empty_url(database_url: str, tmp_path):
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    drop_in_background(admin_url.render_as_string(hide_password=False), name)
 
 
 DECISION_SQL = (

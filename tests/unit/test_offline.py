@@ -21,7 +21,7 @@ ALLOWED_FLAGS = {"--cb_explore_adf", "--quiet", "--epsilon", "--squarecb", "--ga
                  "--gamma_exponent", "--softmax", "--lambda", "--bag", "--cover", "--psi",
                  "--regcb", "--mellowness", "--learning_rate", "--power_t", "--l2",
                  "--bit_precision", "--cb_min_cost", "--cb_max_cost", "--cb_type",
-                 "--interactions"}
+                 "--interactions", "--random_seed"}
 
 
 @pytest.mark.parametrize(("text", "exploration", "params"), [
