@@ -12,10 +12,11 @@ import sqlalchemy as sa
 
 from bandits import embeddings
 from bandits.features import NO_TYPES, FeatureError, feature_types
+from experiments.final_decisions import count, scope_of
 from experiments.models import Decision, Experiment
 from experiments.ope.featurize import HashingFeaturizer
 from experiments.ope_report import candidates, crosscheck, qmodel
-from experiments.ope_report.scope import chunks, count, scope_of
+from experiments.ope_report.scope import chunks
 from tests.conftest import session_of
 from tests.integration.helpers import learn_closed, register
 
