@@ -7,6 +7,10 @@ per report at 1M decisions. This index has the columns the report reads, in the 
 reads them, and replaces the old one (it serves the same unit lookups), so a rank still
 writes as many index entries as before.
 
+On PostgreSQL the index is built by a plain CREATE INDEX (a partitioned table cannot build
+one CONCURRENTLY), which blocks writes to `decisions` while it runs: on a large log, run
+this upgrade in a quiet window (docs/operations.md, "Upgrading").
+
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07
