@@ -74,8 +74,12 @@ def guarded_key_id() -> str | None:
 
 def check_rate_limit(principal: Principal, kind: str) -> None:
     """Take one token of `kind` for the key, or raise 429 with Retry-After."""
-    wait, limit = current_app.extensions[LIMITER].check(principal.key_id, kind,
-                                                        principal.rate_limits)
+    take_token(current_app.extensions[LIMITER], principal, kind)
+
+
+def take_token(limiter: RateLimiter, principal: Principal, kind: str) -> None:
+    """`check_rate_limit` with the limiter given (app.hot has it without Flask's context)."""
+    wait, limit = limiter.check(principal.key_id, kind, principal.rate_limits)
     if wait <= 0 or limit is None:
         return
     raise APIError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import http
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +28,7 @@ import orjson
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import errors, metrics
+from app import auth, errors, metrics
 from app.errors import APIError
 from app.ratelimit import RateLimiter
 from experiments import pii, ranking, rewards
@@ -129,16 +128,7 @@ class HotPath:
         return principal
 
     def check_rate(self, principal: Principal, kind: str) -> None:
-        wait, limit = self.limiter().check(principal.key_id, kind, principal.rate_limits)
-        if wait <= 0 or limit is None:
-            return
-        raise APIError(
-            429, "rate_limited",
-            f"rate limit for {kind} exceeded for this key ({limit.rate:g}/s, burst "
-            f"{limit.burst:g}); retry in {wait:.3g} s",
-            [{"limit": kind, "rate": limit.rate, "burst": limit.burst,
-              "retry_after": round(wait, 3)}],
-            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        auth.take_token(self.limiter(), principal, kind)
 
     def body(self, environ: dict[str, Any]) -> bytes:
         """The request's body: JSON only, at most MAX_CONTENT_LENGTH bytes (as Werkzeug
