@@ -16,15 +16,17 @@ from typing import Any
 
 from flask import Response, current_app, jsonify
 
-from app import db, metrics
+from app import db, hot, metrics
 from app.auth import current_principal
-from app.http import context_limits, json_body
+from app.http import json_body
 from app.personalizer import bodies, features
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
-from bandits.features import feature_types
+from bandits.features import FeatureTypes
 from experiments import held_events, pending, ranking
+from experiments.limits import ContextLimits
 from experiments.models import Experiment
+from experiments.services import RankParser, RankService
 
 FIELDS = {"context": "contextFeatures", "actions": "actions", "event_id": "eventId"}
 
@@ -43,11 +45,12 @@ def event_id_of(value: Any, field: str = "eventId") -> str | None:
     return ranking.event_id_of(value, field)
 
 
-def do_rank(target: Experiment, command: ranking.RankRequest) -> dict[str, Any]:
+def do_rank(target: Experiment, parse: RankParser) -> dict[str, Any]:
+    """Rank through the app's one RankService, as the v1 rank does: its experiment cache,
+    the unit's profile, the key's revocation checked by the write."""
     principal = current_principal()
-    answer = ranking.rank(db.session(), target, command,
-                          current_app.extensions["tailor.policies"], principal.pii_salt,
-                          direct=db.direct())
+    service: RankService = current_app.extensions[hot.SERVICES].ranks
+    answer = service.rank(hot.caller(principal), target.key, parse)
     metrics.count_decision(principal.team_name, target.key, answer["arm"])
     return answer
 
@@ -73,12 +76,15 @@ def rank() -> tuple[Response, int]:
     body = features.body_object(json_body())
     actions = features.actions(body.get("actions"))
     excluded = features.ids(body.get("excludedActions"), "excludedActions")
-    command = ranking.command(
-        features.merge_features(body.get("contextFeatures"), "contextFeatures"), actions,
-        excluded, event_id_of(body.get("eventId")), defer_of(body),
-        current_app.config["MAX_ACTIONS"], FIELDS, limits=context_limits(),
-        types=feature_types(target.config.get("feature_types")))
-    answer = do_rank(target, command)
+    context = features.merge_features(body.get("contextFeatures"), "contextFeatures")
+    event_id, defer = event_id_of(body.get("eventId")), defer_of(body)
+
+    def parse(types: FeatureTypes, max_actions: int,
+              limits: ContextLimits) -> ranking.RankRequest:
+        return ranking.command(context, actions, excluded, event_id, defer, max_actions,
+                               FIELDS, limits=limits, types=types)
+
+    answer = do_rank(target, parse)
     pending.apply(db.session(), target, [(answer["event_id"], answer["event_id"])],
                   value_type(target))
     offered = [a["id"] for a in actions or target.config.get("actions") or []]

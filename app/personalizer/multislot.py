@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 
 from app import db, metrics
-from app.http import context_limits, json_body
+from app.http import json_body
 from app.personalizer import bodies, features
 from app.personalizer.data import (
     FIELDS,
@@ -31,9 +31,11 @@ from app.personalizer.data import (
 )
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
-from bandits.features import feature_types
+from bandits.features import FeatureTypes
 from experiments import held_events, pending, ranking
+from experiments.limits import ContextLimits
 from experiments.models import Experiment
+from experiments.services import RankParser
 from experiments.slots import activation_key, slot_event_id
 
 
@@ -93,17 +95,23 @@ def _rank_slots(target: Experiment, body: Mapping[str, Any],
     defer, taken, answers = defer_of(body), [], []
     for index, slot in enumerate(slots):
         offered = _offered(actions, slot, taken, index)
-        command = ranking.command({**context, "slot": {**slot.features, "id": slot.id}},
-                                  offered, [], event_id, defer,
-                                  current_app.config["MAX_ACTIONS"], FIELDS, slot.id,
-                                  limits=context_limits(),
-                                  types=feature_types(target.config.get("feature_types")))
-        answer = do_rank(target, command)
+        answer = do_rank(target, _slot_parser(context, slot, offered, event_id, defer))
         taken.append(answer["action_id"])
         answers.append({"id": slot.id, "rewardActionId": answer["action_id"],
                         "probability": answer["probability"],
                         "baselineAction": offered[0]["id"]})
     return answers
+
+
+def _slot_parser(context: Mapping[str, Any], slot: Any, offered: list[dict[str, Any]],
+                 event_id: str, defer: bool) -> RankParser:
+    """One slot's rank command, built with the experiment's feature types and limits."""
+    def parse(types: FeatureTypes, max_actions: int,
+              limits: ContextLimits) -> ranking.RankRequest:
+        return ranking.command({**context, "slot": {**slot.features, "id": slot.id}},
+                               offered, [], event_id, defer, max_actions, FIELDS, slot.id,
+                               limits=limits, types=types)
+    return parse
 
 
 @route("POST", "/multislot/rank", scope="client", kind="rank", invalid="InvalidRankRequest",

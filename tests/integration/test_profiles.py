@@ -183,6 +183,21 @@ def test_rank_merges_the_profile_request_wins(fresh, client, team):
     assert decision["profile_version"] == 1 and decision["profile_status"] == "used"
 
 
+def test_personalizer_rank_merges_the_profile_too(fresh, client, team):
+    """A Personalizer rank gets the unit's profile as a v1 rank does (one RankService)."""
+    register(client, team, profile=PROFILE, reward={"events": {"reward": "value"}},
+             learner={"params": {"reward_range": [0, 1]}})
+    put(client, team, "u-1", {"segment": "pro", "tier": "gold"})
+    headers = {"Ocp-Apim-Subscription-Key": team.client, "X-Tailor-Experiment": KEY}
+    ranked = client.post("/personalizer/v1.0/rank", headers=headers, json={
+        "contextFeatures": [{"user_id": "u-1"}, {"profile": {"tier": "silver"}}],
+        "actions": [{"id": "a", "features": [{"x": 1}]}, {"id": "b", "features": [{"x": 2}]}]})
+    assert ranked.status_code == 201, ranked.json
+    [decision] = decisions(client, team)
+    assert decision["context"]["profile"] == {"segment": "pro", "tier": "silver"}
+    assert decision["profile_version"] == 1 and decision["profile_status"] == "used"
+
+
 def test_rank_records_missing_stale_and_expired(fresh, client, team, monkeypatch):
     register(client, team, profile={"namespace": "p", "max_age_seconds": 100})
     client.post(f"/v1/experiments/{KEY}/rank", headers=team.auth("client"),
