@@ -29,12 +29,34 @@ LAST_USED = "tailor.last_used"
 PII_DEFAULTS = "tailor.pii_defaults"
 
 
+def key_of(authorization: str, subscription_key: str | None) -> str | None:
+    """The presented key: `Authorization: Bearer <key>`, else `Ocp-Apim-Subscription-Key`
+    (Personalizer clients send their key in that header; it is accepted everywhere)."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return subscription_key
+
+
 def _presented_key() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    # Personalizer clients send their key in this header; accept it everywhere.
-    return request.headers.get("Ocp-Apim-Subscription-Key")
+    return key_of(request.headers.get("Authorization", ""),
+                  request.headers.get("Ocp-Apim-Subscription-Key"))
+
+
+def missing_key() -> APIError:
+    return APIError(401, "unauthorized", "missing API key (Authorization: Bearer <key>)",
+                    headers={"WWW-Authenticate": "Bearer"})
+
+
+def unknown_key() -> APIError:
+    return APIError(401, "unauthorized", "invalid or revoked API key",
+                    headers={"WWW-Authenticate": "Bearer"})
+
+
+def check_scope(principal: Principal, scope: str) -> None:
+    """403 unless the key has `scope` (admin keys have every scope of their team)."""
+    if not principal.allows(scope):
+        raise APIError(403, "forbidden", f"this key has scope {principal.scope!r}; "
+                       f"{scope!r} is required")
 
 
 def current_principal(cached: bool = False) -> Principal:
@@ -47,15 +69,13 @@ def current_principal(cached: bool = False) -> Principal:
     if "principal" not in g:
         plain = _presented_key()
         if not plain:
-            raise APIError(401, "unauthorized", "missing API key (Authorization: Bearer <key>)",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise missing_key()
         if cached:
             principal = current_app.extensions[KEY_CACHE].authenticate(db.session(), plain)
         else:
             principal = keys.authenticate(db.session(), plain, last_used())
         if principal is None:
-            raise APIError(401, "unauthorized", "invalid or revoked API key",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise unknown_key()
         g.principal = principal
         g.principal_cached = cached
     return g.principal
@@ -101,9 +121,7 @@ def requires(scope: str, *, cached: bool = False) -> Callable[[F], F]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             principal = current_principal(cached)
-            if not principal.allows(scope):
-                raise APIError(403, "forbidden", f"this key has scope {principal.scope!r}; "
-                               f"{scope!r} is required")
+            check_scope(principal, scope)
             kind = ENDPOINT_KINDS.get(request.endpoint or "")
             if kind is not None:
                 check_rate_limit(principal, kind)

@@ -109,21 +109,18 @@ class HotPath:
     def authorize(self, environ: dict[str, Any], kind: str) -> Principal:
         """The caller's principal (cached key), checked for the client scope and the
         key's rate limit of `kind` (as app.auth.requires("client", cached=True))."""
-        plain = _presented_key(environ)
+        plain = auth.key_of(environ.get("HTTP_AUTHORIZATION", ""),
+                            environ.get("HTTP_OCP_APIM_SUBSCRIPTION_KEY"))
         if not plain:
-            raise APIError(401, "unauthorized", "missing API key (Authorization: Bearer <key>)",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise auth.missing_key()
         reads = OnDemandSession(self.ranks.sessions)
         try:
             principal = self.key_cache().authenticate(reads, plain)  # type: ignore[arg-type]
         finally:
             reads.close()
         if principal is None:
-            raise APIError(401, "unauthorized", "invalid or revoked API key",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if not principal.allows("client"):
-            raise APIError(403, "forbidden", f"this key has scope {principal.scope!r}; "
-                           "'client' is required")
+            raise auth.unknown_key()
+        auth.check_scope(principal, "client")
         self.check_rate(principal, kind)
         return principal
 
@@ -244,14 +241,6 @@ def _path_info(environ: dict[str, Any]) -> str:
         return raw.encode("latin-1").decode("utf-8", "replace")
     except UnicodeEncodeError:
         return raw
-
-
-def _presented_key(environ: dict[str, Any]) -> str | None:
-    """As app.auth: `Authorization: Bearer <key>`, else `Ocp-Apim-Subscription-Key`."""
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    if header[:7].lower() == "bearer ":
-        return str(header[7:].strip())
-    return environ.get("HTTP_OCP_APIM_SUBSCRIPTION_KEY")
 
 
 def _is_json(content_type: str) -> bool:
