@@ -21,7 +21,7 @@ from experiments import audit, registry
 from experiments.command_fields import context, whole_body
 from experiments.keys import Principal
 from experiments.models import Experiment
-from experiments.validation import validate_patch
+from experiments.validation import changed_fields, validate_patch
 
 Probability = Annotated[float, Meta(ge=0, le=1)]
 
@@ -128,7 +128,7 @@ def patch(session: Session, command: PatchExperiment) -> Experiment:
     """Apply the changes (a new version, audited) unless they change nothing; commits."""
     actor, experiment = command.actor, command.experiment
     config = validate_patch(experiment.config, command.changes)
-    changed = sorted(k for k in command.changes if experiment.config.get(k) != config.get(k))
+    changed = changed_fields(experiment.config, config, command.changes)
     if changed:  # recorded in the same transaction as the change (registry.patch commits)
         audit.record(session, actor, "experiment.update", experiment.key,
                      {"fields": changed, "version": experiment.version + 1})

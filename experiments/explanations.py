@@ -13,10 +13,9 @@ from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
-from bandits.features import feature_types
 from bandits.policy import VWPolicy
 from experiments.models import Experiment
-from experiments.policies import PolicyCache, bandit_arguments
+from experiments.policies import PolicyCache
 
 
 def for_decision(session: Session, policies: PolicyCache, experiment: Experiment,
@@ -26,8 +25,8 @@ def for_decision(session: Session, policies: PolicyCache, experiment: Experiment
         return None
     version = decision["model_version"] or 0
     policy = (policies.frozen(session, experiment, version) if version
-              else VWPolicy(bandit_arguments(experiment.config)))
+              else VWPolicy(experiment.settings.learner.vw_arguments))
     pairs = [(a["id"], a["features"]) for a in decision["actions"]]
-    types = feature_types(experiment.config.get("feature_types"))
+    types = experiment.settings.types
     return cast(dict[str, Any], policy.explain(decision["context"], pairs,
                                                decision["chosen_index"], types))

@@ -66,7 +66,7 @@ def scope_of(session: Session, experiment: Experiment, *, now: float | None = No
     """The scope of a report starting now, pinned to the decisions logged so far."""
     max_id = session.scalar(sa.select(sa.func.max(Decision.id)).where(
         Decision.experiment_id == experiment.id))
-    return Scope(experiment.id, float(experiment.config["reward"]["default"]),
+    return Scope(experiment.id, float(experiment.settings.reward.default),
                  clock.now() if now is None else now, max_id or 0, since, until)
 
 

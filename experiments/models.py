@@ -22,6 +22,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from experiments.config import ExperimentConfig
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -136,6 +138,12 @@ class Experiment(Base):
     created_at: Mapped[float] = mapped_column(sa.Double)
     updated_at: Mapped[float] = mapped_column(sa.Double)
 
+    @property
+    def settings(self) -> ExperimentConfig:
+        """The configuration, typed: parsed once per row as read and per stored version
+        (a new `config` assigned is parsed again when next read)."""
+        return _settings(self, self.config)
+
 
 class ExperimentHistory(Base):
     """Every version of an experiment's configuration, and why it changed."""
@@ -150,6 +158,21 @@ class ExperimentHistory(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[float] = mapped_column(sa.Double)
+
+    @property
+    def settings(self) -> ExperimentConfig:
+        """This version's configuration, typed (parsed once per row as read)."""
+        return _settings(self, self.config)
+
+
+def _settings(row: Experiment | ExperimentHistory, config: dict[str, Any]) -> ExperimentConfig:
+    # Kept on the row beside the configuration object it parsed: assigning a new
+    # configuration (a new version) makes it stale, and it is parsed again.
+    parsed: tuple[dict[str, Any], ExperimentConfig] | None = row.__dict__.get("_parsed")
+    if parsed is None or parsed[0] is not config:
+        parsed = (config, ExperimentConfig.parse(config))
+        row.__dict__["_parsed"] = parsed
+    return parsed[1]
 
 
 class Decision(Base):

@@ -36,7 +36,7 @@ def hold(session: Session, experiment: Experiment, event_id: str, kind: str,
     """Keep a reward (`kind` "reward", its mapped value) or activation ("activate") for an
     event id not known yet (the caller commits)."""
     now = clock.now()
-    window = float(experiment.config["reward"]["window_seconds"])
+    window = float(experiment.settings.reward.window_seconds)
     session.add(PendingEvent(experiment_id=experiment.id, event_id=event_id, kind=kind,
                              value=value, received_at=now, expires_at=now + window,
                              state=PENDING))

@@ -34,6 +34,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from experiments import config as configuration
+from experiments.config import PIIRules
 from experiments.errors import Unprocessable
 
 HASH_PREFIX = "pii:"
@@ -262,38 +264,48 @@ def _matcher(declared: tuple[str, ...], defaults: frozenset[str]) -> Matcher:
     return Matcher.build([*declared, *sorted(defaults)])
 
 
-def guard(context: Mapping[str, Any], unit: str | None, config: Mapping[str, Any], salt: str,
-          defaults: Iterable[str] | None = None) -> Guarded:
+def guard(context: Mapping[str, Any], unit: str | None, config: PIIRules | Mapping[str, Any],
+          salt: str, defaults: Iterable[str] | None = None) -> Guarded:
     """Apply the experiment's PII rules to a rank call's context and unit id.
 
     Args:
         context: the context as sent (not modified).
         unit: the unit id as derived from the call (clear), or None.
-        config: the experiment configuration (`pii_fields`, `pii_mode`, `unit_field`).
+        config: the experiment's PII rules (`ExperimentConfig.pii`), or a stored
+            configuration (`rules_of`).
         salt: the team's PII salt.
         defaults: the service-wide default field list; None means the current one.
 
     Raises:
         Unprocessable: in `reject` mode, naming the first personal field.
     """
-    matcher = matcher_for(config.get("pii_fields") or (), defaults)
-    walk = _Walk(matcher, config.get("pii_mode", "hash"), salt, [])
+    rules = rules_of(config)
+    matcher = matcher_for(rules.fields, defaults)
+    walk = _Walk(matcher, rules.mode, salt, [])
     protected = walk.context(context)
-    return Guarded(protected, _unit(matcher, config, salt, unit), walk.warnings)
+    return Guarded(protected, _unit(matcher, rules, salt, unit), walk.warnings)
 
 
-def _unit(matcher: Matcher, config: Mapping[str, Any], salt: str,
-          unit: str | None) -> str | None:
+def rules_of(config: PIIRules | Mapping[str, Any]) -> PIIRules:
+    """The PII rules of a stored configuration: rank's, parsed once per version already
+    (experiments.config.of, until rank passes `ExperimentConfig.pii` itself), else parsed
+    from its PII keys (a partial configuration: tests, benches)."""
+    if isinstance(config, PIIRules):
+        return config
+    parsed = configuration.parsed(config)
+    return parsed.pii if parsed is not None else PIIRules.parse(config)
+
+
+def _unit(matcher: Matcher, rules: PIIRules, salt: str, unit: str | None) -> str | None:
     if unit is None:
         return None
-    unit_field = config.get("unit_field")
-    personal = unit_field is not None and matcher.matches(None, unit_field)
+    personal = rules.unit_field is not None and matcher.matches(None, rules.unit_field)
     return keyed_hash(salt, unit) if personal or looks_personal(unit) else unit
 
 
-def stored_unit(config: Mapping[str, Any], salt: str, unit: str,
+def stored_unit(config: PIIRules | Mapping[str, Any], salt: str, unit: str,
                 defaults: Iterable[str] | None = None) -> str:
     """The unit id as rank stores it for this experiment (to look a clear id up)."""
-    matcher = matcher_for(config.get("pii_fields") or (), defaults)
-    return _unit(matcher, config, salt, unit) or unit
+    rules = rules_of(config)
+    return _unit(matcher_for(rules.fields, defaults), rules, salt, unit) or unit
 

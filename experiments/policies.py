@@ -11,24 +11,19 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bandits.exploration import vw_arguments
 from bandits.policy import BaselinePolicy, FixedPolicy, Policy, UniformPolicy, VWPolicy
-from experiments.config import champion_spec as config_champion_spec
+from experiments import config as configuration
+from experiments.config import bandit_arguments
 from experiments.errors import Unprocessable
 from experiments.models import Experiment, Model
 
+__all__ = ["PolicyCache", "bandit_arguments", "latest_version"]
+
 FROZEN_CACHE_SIZE = 16
-
-
-def bandit_arguments(config: dict[str, Any]) -> str:
-    """The VW arguments of an experiment's online learner."""
-    learner = config["learner"]
-    return vw_arguments(learner["exploration"], learner["params"])
 
 
 @dataclass
@@ -45,27 +40,13 @@ class PolicyCache:
         self._bandits: dict[int, _Entry] = {}
         self._frozen: OrderedDict[tuple[int, int], VWPolicy] = OrderedDict()
         self._lock = threading.Lock()
-        # VW arguments by learner configuration object (held, so its id is not reused):
-        # rank's cached experiments keep one configuration per version, and deriving
-        # the arguments validated the whole learner configuration again on every rank.
-        self._arguments: dict[int, tuple[Any, str]] = {}
-
-    def arguments(self, config: dict[str, Any]) -> str:
-        """`bandit_arguments(config)`, once per configuration object."""
-        learner = config["learner"]
-        found = self._arguments.get(id(learner))
-        if found is not None and found[0] is learner:
-            return found[1]
-        arguments = bandit_arguments(config)
-        with self._lock:
-            if len(self._arguments) >= 1024:
-                self._arguments.clear()
-            self._arguments[id(learner)] = (learner, arguments)
-        return arguments
 
     def bandit(self, session: Session, experiment: Experiment) -> VWPolicy:
         """The newest snapshot of the experiment's learner (a fresh model before the first)."""
-        arguments = self.arguments(experiment.config)
+        # Derived once per configuration version (validating the learner settings again
+        # on every rank cost more than the rest of this lookup); rank's cached experiment
+        # is parsed once per version (experiments.config.of).
+        arguments = configuration.of(experiment.config).learner.vw_arguments
         now = time.monotonic()
         entry = self._bandits.get(experiment.id)
         fresh = entry is not None and entry.policy.arguments == arguments
@@ -129,11 +110,3 @@ def latest_version(session: Session, experiment_id: int, arguments: str | None =
         query = query.where(Model.arguments == arguments)
     return session.scalar(query) or 0
 
-
-def champion_spec(config: dict[str, Any]) -> str:
-    """The champion as a policy spec string (`fixed:<a>`, `uniform`, `model:<n>`)."""
-    return config_champion_spec(config["champion"])
-
-
-def arm_spec(config: dict[str, Any], arm: str) -> str:
-    return champion_spec(config) if arm == "champion" else arm

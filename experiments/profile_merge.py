@@ -22,13 +22,15 @@ The decision row records the profile's version and what happened: `used`, `missi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bandits.features import FeatureTypes, typed_value_error
 from experiments import clock, pii, stored_embeddings
+from experiments import config as configuration
+from experiments.config import ExperimentConfig, PIIRules
 from experiments.profiles import ProfileCache, StoredProfile, stored_unit
 
 
@@ -43,41 +45,45 @@ class Merged:
 
 
 def merge(session: Session, cache: ProfileCache, *, team_id: int, salt: str,
-          config: Mapping[str, Any], context: dict[str, Any], unit: str | None,
-          types: FeatureTypes) -> Merged:
+          config: ExperimentConfig | Mapping[str, Any], context: dict[str, Any],
+          unit: str | None, types: FeatureTypes) -> Merged:
     """Merge the unit's profile into `context` (already PII-guarded) per `config`.
 
     Args:
+        config: the experiment's configuration (rank passes the stored one, parsed once
+            per version already: experiments.config.of).
         unit: the unit id as the request gave it (clear), or None.
         types: the experiment's declared field kinds.
     """
-    setting = config["profile"]
-    namespace = setting["namespace"]
+    settings = config if isinstance(config, ExperimentConfig) else configuration.of(config)
+    setting, rules = settings.profile, settings.pii
+    assert setting is not None, "merge is called for experiments that merge profiles"
+    namespace = setting.namespace
     if unit is None:
         return Merged(context, None, "missing")
     found = cache.get(session, team_id, stored_unit(salt, unit))
-    status = _status(found, setting["max_age_seconds"])
+    status = _status(found, setting.max_age_seconds)
     if found is None or status != "used":
         return Merged(context, None if found is None else found.version, status)
     sent = context.get(namespace)
     if sent is not None and not isinstance(sent, Mapping):
         return Merged(context, found.version, "overridden")
-    features, warnings = _prepared(found, namespace, types, config, salt)
+    features, warnings = _prepared(found, namespace, types, rules, salt)
     merged = {**features, **sent} if sent else features
     return Merged({**context, namespace: merged}, found.version, "used", warnings)
 
 
 def _prepared(found: StoredProfile, namespace: str, types: FeatureTypes,
-              config: Mapping[str, Any], salt: str) -> tuple[dict[str, Any], list[Any]]:
+              rules: PIIRules, salt: str) -> tuple[dict[str, Any], list[Any]]:
     """The profile's encodable features with the experiment's PII rules applied (hash
     mode), remembered with the cached profile per (namespace, kinds, PII rules): the
     same profile ranked again costs a lookup, not a walk (read-only; shared)."""
-    matcher = pii.matcher_for(config.get("pii_fields") or ())
+    matcher = pii.matcher_for(rules.fields)
     key = (namespace, types, matcher, salt)
     found_prepared = found.prepared.get(key)
     if found_prepared is None:
         features, warnings = _encodable(found, namespace, types)
-        guarded = pii.guard({namespace: features}, None, {**config, "pii_mode": "hash"}, salt)
+        guarded = pii.guard({namespace: features}, None, replace(rules, mode="hash"), salt)
         prepared = dict(guarded.context[namespace])
         stored_embeddings.attach(prepared, namespace, types, found.features, found.vectors)
         found_prepared = found.prepared[key] = (prepared, warnings)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from bandits.features import MAX_TEXT_CHARS, MAX_VECTOR_DIMS, FeatureError, escape_key
 from experiments import audit, clock, pii, stored_embeddings
+from experiments.config import PIIRules
 from experiments.errors import NotFound, ValidationFailed
 from experiments.models import Profile, ProfileEpoch
 
@@ -39,7 +40,7 @@ MAX_FEATURES = 1000
 MAX_TTL_SECONDS = 10 * 366 * 24 * 3600
 BODY_FIELDS = {"features", "ttl_seconds"}
 # The profile's own PII rules: the service default list and detection, always hashed.
-_PII_CONFIG: Mapping[str, Any] = {"pii_fields": [], "pii_mode": "hash"}
+_PII_CONFIG = PIIRules()
 
 
 @dataclass(frozen=True)

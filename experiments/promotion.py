@@ -35,7 +35,6 @@ from experiments.errors import Conflict, NotFound, ValidationFailed
 from experiments.final_decisions import count, scope_of
 from experiments.learning import snapshots
 from experiments.models import Experiment, ExperimentHistory, OpeReport
-from experiments.policies import champion_spec
 from experiments.validation import validate_champion
 
 REPORTS_SEARCHED = 50
@@ -100,7 +99,7 @@ def champion_config(session: Session, experiment: Experiment, name: str) -> tupl
             "decide new ones: serve it as a model (import it, POST .../models) and promote "
             "that model:<version>"))
     if kind == "fixed" and arg:
-        catalog = {a["id"] for a in experiment.config.get("actions") or []} or None
+        catalog = set(experiment.settings.catalog) or None
         return name, validate_champion({"type": "fixed", "action_id": arg}, catalog)
     if kind == "model" and arg:
         model = snapshots.find(session, experiment, arg)
@@ -128,7 +127,7 @@ def problems(session: Session, experiment: Experiment, name: str, rules: Rules,
         return [{"code": "no_report", "message": f"no stored OPE report evaluated {name}: "
                  f"GET .../reports/ope?candidates={name} first"}]
     found = []
-    current = champion_spec(experiment.config)
+    current = experiment.settings.champion
     if row.report["champion"]["candidate"] != current:
         found.append({"code": "other_champion", "message": (
             f"report {row.id} compared {name} with {row.report['champion']['candidate']}, "
@@ -173,7 +172,7 @@ def promote(session: Session, command: Promote) -> dict[str, Any]:
     _check(command)
     experiment = command.experiment
     name, champion = champion_config(session, experiment, command.candidate)
-    previous = experiment.config["champion"]
+    previous = experiment.settings.champion_rule.to_json()
     if champion == previous:
         raise Conflict(f"{name} is already the champion")
     row, entry = evidence(session, experiment, name)
@@ -191,9 +190,9 @@ def promote(session: Session, command: Promote) -> dict[str, Any]:
 
 def _apply(session: Session, experiment: Experiment, champion: dict[str, Any], change: str,
            actor: audit.Actor | audit.KeyPrincipal, details: dict[str, Any]) -> dict[str, Any]:
-    config = {**experiment.config, "champion": champion}
-    registry.replace_config(session, experiment, config, change, audit.actor_name(actor)[:64],
-                            details)
+    # A champion no longer valid for the catalog is refused (400), not stored.
+    registry.stage_change(session, registry.ChangeConfig(
+        experiment, {"champion": champion}, change, audit.actor_name(actor)[:64], details))
     audit.record(session, actor, f"experiment.{change}", experiment.key,
                  {**details, "version": experiment.version})
     session.commit()
@@ -228,15 +227,15 @@ def _undo(session: Session, experiment: Experiment, promotion: ExperimentHistory
         ExperimentHistory.version == promotion.version - 1)).first()
     if before is None:
         raise NotFound(f"history version {promotion.version - 1} is missing")
-    champion = before.config["champion"]
-    if champion["type"] == "model":
+    champion = before.settings.champion_rule
+    if champion.type == "model":
         try:
-            snapshots.find(session, experiment, str(champion["version"]))
+            snapshots.find(session, experiment, str(champion.version))
         except NotFound:
-            raise Conflict(f"cannot roll back to model:{champion['version']}: that snapshot "
+            raise Conflict(f"cannot roll back to {champion.spec}: that snapshot "
                            "no longer exists") from None
-    details = {"candidate": champion_spec({"champion": champion}), "champion": champion,
-               "previous_champion": experiment.config["champion"],
+    details = {"candidate": champion.spec, "champion": champion.to_json(),
+               "previous_champion": experiment.settings.champion_rule.to_json(),
                "undoes_version": promotion.version,
                "undoes_candidate": (promotion.details or {}).get("candidate")}
-    return _apply(session, experiment, champion, "rollback", actor, details)
+    return _apply(session, experiment, champion.to_json(), "rollback", actor, details)

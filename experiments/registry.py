@@ -13,7 +13,12 @@ from sqlalchemy.orm import Session
 from experiments import clock, stored_embeddings
 from experiments.errors import Conflict, NotFound
 from experiments.models import Experiment, ExperimentHistory
-from experiments.validation import validate_new, validate_patch
+from experiments.validation import (
+    changed_fields,
+    validate_new,
+    validate_patch,
+    validate_replacement,
+)
 
 
 def get(session: Session, team_id: int, key: str) -> Experiment:
@@ -41,16 +46,16 @@ def _record(session: Session, experiment: Experiment, change: str, actor: str | 
 
 
 def create(session: Session, team_id: int, payload: Any, actor: str | None) -> Experiment:
-    config = validate_new(payload)
     now = clock.now()
-    experiment = Experiment(team_id=team_id, key=config["key"], status=config["status"],
-                            config=config, version=1, created_at=now, updated_at=now)
+    experiment = Experiment(team_id=team_id, config=validate_new(payload), version=1,
+                            created_at=now, updated_at=now)
+    experiment.key, experiment.status = experiment.settings.key, experiment.settings.status
     session.add(experiment)
     try:
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise Conflict(f"experiment {config['key']!r} already exists") from exc
+        raise Conflict(f"experiment {experiment.key!r} already exists") from exc
     _record(session, experiment, "create", actor)
     stored_embeddings.store_catalog(session, experiment)
     session.commit()
@@ -62,7 +67,7 @@ def replace_config(session: Session, experiment: Experiment, config: dict[str, A
                    details: Mapping[str, Any] | None = None) -> Experiment:
     """Store a new version of the configuration and its history row. Caller commits."""
     experiment.config = config
-    experiment.status = config["status"]
+    experiment.status = experiment.settings.status
     experiment.version += 1
     experiment.updated_at = clock.now()
     _record(session, experiment, change, actor, details)
@@ -72,32 +77,47 @@ def replace_config(session: Session, experiment: Experiment, config: dict[str, A
 
 @dataclass(frozen=True)
 class ChangeConfig:
-    """A whole new configuration worked out by an adapter from its own settings (the
-    Personalizer service configuration and policy), validated already
-    (`validation.validate_replacement`)."""
+    """Replace whole sections of an experiment's configuration (a promotion's `champion`,
+    an applied evaluation's `learner`, the Personalizer service configuration's `reward`,
+    `learner` and `service`...): the sections as they are stored, worked out by the caller
+    from its own settings; the new configuration is what validation makes of them
+    (`validation.validate_replacement`, the one place a changed configuration is made)."""
 
     experiment: Experiment
-    config: dict[str, Any]
+    changes: Mapping[str, Any]  # top-level section -> its new stored value
     change: str  # the history row's `change`, e.g. "personalizer_policy"
     actor: str | None  # the acting key id
     details: Mapping[str, Any] | None = None
 
 
-def change_config(session: Session, command: ChangeConfig) -> bool:
-    """Store the configuration as the next version, unless it is the current one; commits.
-    Returns whether a version was written."""
-    if command.config == command.experiment.config:
+def stage_change(session: Session, command: ChangeConfig) -> bool:
+    """Validate the changed configuration and add it as the next version, unless it is the
+    current one (the caller commits). Returns whether a version was added.
+
+    Raises:
+        ValidationFailed: the changed configuration is not valid (nothing added).
+    """
+    current = command.experiment.config
+    config = validate_replacement(current, command.changes)
+    if config == current:
         return False
-    replace_config(session, command.experiment, command.config, command.change,
-                   command.actor, command.details)
-    session.commit()
+    replace_config(session, command.experiment, config, command.change, command.actor,
+                   command.details)
     return True
+
+
+def change_config(session: Session, command: ChangeConfig) -> bool:
+    """`stage_change`, committed. Returns whether a version was written."""
+    changed = stage_change(session, command)
+    if changed:
+        session.commit()
+    return changed
 
 
 def patch(session: Session, experiment: Experiment, payload: Any,
           actor: str | None) -> Experiment:
     config = validate_patch(experiment.config, payload)
-    changed = sorted(k for k in payload if experiment.config.get(k) != config.get(k))
+    changed = changed_fields(experiment.config, config, payload)
     if not changed:
         return experiment
     replace_config(session, experiment, config, "update", actor, {"fields": changed})

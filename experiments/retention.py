@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from experiments import audit, clock, profiles
+from experiments.config import ExperimentConfig
 from experiments.models import (
     Decision,
     DecisionKey,
@@ -53,15 +54,15 @@ class Deleted:
     pending: int
 
 
-def retention_days(config: dict[str, Any]) -> int | None:
+def retention_days(config: ExperimentConfig) -> int | None:
     """The experiment's retention in days, or None to keep everything."""
-    days = (config.get("service") or {}).get("log_retention_days")
+    days = config.service.log_retention_days
     return None if days is None or days < 0 else int(days)
 
 
 def _retained(session: Session) -> Iterator[tuple[Experiment, int]]:
     for experiment in session.scalars(sa.select(Experiment).order_by(Experiment.id)):
-        days = retention_days(experiment.config)
+        days = retention_days(experiment.settings)
         if days is not None:
             yield experiment, days
 

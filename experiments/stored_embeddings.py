@@ -31,29 +31,28 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bandits import embeddings
-from bandits.features import EMBEDDING, FeatureError, FeatureTypes, feature_types
+from bandits.features import EMBEDDING, FeatureError, FeatureTypes
+from experiments.config import ExperimentConfig
 from experiments.errors import ValidationFailed
 from experiments.models import CatalogEmbeddings, Experiment
 
 
-def declared_fields(configs: Iterable[Mapping[str, Any]]) -> set[str]:
+def declared_fields(configs: Iterable[ExperimentConfig]) -> set[str]:
     """Profile keys that some experiment (config) merges and declares `embedding`."""
     keys: set[str] = set()
     for config in configs:
-        setting = config.get("profile")
-        declared = config.get("feature_types") or {}
-        if not isinstance(setting, Mapping) or not isinstance(declared, Mapping):
+        if config.profile is None:
             continue
-        prefix = f"{setting.get('namespace')}."
-        keys.update(path[len(prefix):] for path, kind in declared.items()
-                    if kind == EMBEDDING and isinstance(path, str) and path.startswith(prefix))
+        prefix = f"{config.profile.namespace}."
+        keys.update(path[len(prefix):] for path, kind in config.declared_types.items()
+                    if kind == EMBEDDING and path.startswith(prefix))
     return keys
 
 
 def profile_fields(session: Session, team_id: int) -> set[str]:
     """The profile keys the team's experiments declare `embedding`."""
-    return declared_fields(session.scalars(sa.select(Experiment.config).where(
-        Experiment.team_id == team_id)).all())
+    return declared_fields(e.settings for e in session.scalars(sa.select(Experiment).where(
+        Experiment.team_id == team_id)))
 
 
 def profile_vectors(keys: set[str], features: Mapping[str, Any], path: str,
@@ -97,17 +96,16 @@ def attach(features: dict[str, Any], namespace: str, types: FeatureTypes,
             features[key] = embeddings.Embedded(value, tuple(vector))
 
 
-def _catalog_fields(config: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+def _catalog_fields(config: ExperimentConfig) -> Iterator[tuple[dict[str, Any], str]]:
     """(the features object holding it, key) of each non-empty declared `embedding`
     action field of the catalog."""
-    declared = config.get("feature_types")
-    if not declared or EMBEDDING not in declared.values():
+    if EMBEDDING not in config.declared_types.values():
         return
     try:
-        kinds = feature_types(declared).action
+        kinds = config.types.action
     except FeatureError:
         return
-    for action in config.get("actions") or []:
+    for action in config.actions or ():
         features = action.get("features") or {}
         for (namespace, key), kind in kinds.items():
             where = features.get(namespace) if namespace else features
@@ -116,12 +114,12 @@ def _catalog_fields(config: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any],
                 yield cast(dict[str, Any], where), key
 
 
-def catalog_texts(config: Mapping[str, Any]) -> list[str]:
+def catalog_texts(config: ExperimentConfig) -> list[str]:
     """The texts of a catalog's declared `embedding` action fields."""
     return [where[key] for where, key in _catalog_fields(config)]
 
 
-def catalog_vectors(config: Mapping[str, Any], known: Mapping[str, list[float]] | None = None,
+def catalog_vectors(config: ExperimentConfig, known: Mapping[str, list[float]] | None = None,
                     ) -> dict[str, list[float]] | None:
     """Text → vector of the catalog's `embedding` fields (`known`: the vectors stored so
     far, reused). None: nothing to store (or no extra: registration refused it)."""
@@ -137,10 +135,10 @@ def store_catalog(session: Session, experiment: Experiment) -> None:
     registration and every configuration change (experiments.registry). Only an
     experiment that declares an `embedding` field touches the table (`feature_types` is
     fixed at registration)."""
-    if EMBEDDING not in (experiment.config.get("feature_types") or {}).values():
+    if EMBEDDING not in experiment.settings.declared_types.values():
         return
     row = session.get(CatalogEmbeddings, experiment.id)
-    vectors = catalog_vectors(experiment.config, row.vectors if row is not None else None)
+    vectors = catalog_vectors(experiment.settings, row.vectors if row is not None else None)
     if vectors is None:
         if row is not None:
             session.delete(row)
@@ -153,18 +151,19 @@ def store_catalog(session: Session, experiment: Experiment) -> None:
 def read_catalog(session: Session, experiment: Experiment) -> None:
     """Attach the stored vectors to the experiment's catalog (one primary-key read, only
     for catalogs that declare an `embedding` field)."""
-    if not any(True for _ in _catalog_fields(experiment.config)):
+    if not any(True for _ in _catalog_fields(experiment.settings)):
         return
     vectors = session.scalar(sa.select(CatalogEmbeddings.vectors).where(
         CatalogEmbeddings.experiment_id == experiment.id))
-    attach_catalog(experiment.config, vectors)
+    attach_catalog(experiment.settings, vectors)
 
 
-def attach_catalog(config: Mapping[str, Any], vectors: Mapping[str, list[float]] | None,
+def attach_catalog(config: ExperimentConfig, vectors: Mapping[str, list[float]] | None,
                    ) -> None:
     """Give the catalog's `embedding` fields (in place) their stored vectors, as
     `embeddings.Embedded` text: rank encodes a catalog read from the database without
-    running the model, in every worker (registry.get)."""
+    running the model, in every worker (registry.get). The typed configuration holds
+    the stored configuration's action objects, so both see them."""
     if not vectors:
         return
     for where, key in _catalog_fields(config):
@@ -178,8 +177,8 @@ def warm_catalogs(session: Session) -> int:
     start), when some experiment declares an `embedding` field; the count embedded."""
     if not embeddings.available():
         return 0
-    configs = session.scalars(sa.select(Experiment.config)).all()
-    if not any(EMBEDDING in (c.get("feature_types") or {}).values() for c in configs):
+    configs = [e.settings for e in session.scalars(sa.select(Experiment))]
+    if not any(EMBEDDING in c.declared_types.values() for c in configs):
         return 0
     texts = [text for config in configs for text in catalog_texts(config)]
     embeddings.warm(texts or [" "])

@@ -387,6 +387,12 @@ def _fill(config: dict[str, Any], src: Mapping[str, Any], *, new: bool) -> None:
         config["service"] = validate_service(src["service"])
 
 
+def changed_fields(current: Mapping[str, Any], new: Mapping[str, Any],
+                   names: Iterable[str]) -> list[str]:
+    """The top-level fields among `names` whose stored value differs (sorted)."""
+    return sorted(k for k in names if current.get(k) != new.get(k))
+
+
 def notes(payload: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """What registration decided for the team, said in the answer: where the learner's
     `reward_range` (the bounds learning clips rewards to) came from."""

@@ -45,4 +45,4 @@ def _stored_unit(experiment) -> str | None:
     unit_id = request.args.get("unit_id")
     if not unit_id:
         return unit_id
-    return pii.stored_unit(experiment.config, current_principal().pii_salt, unit_id)
+    return pii.stored_unit(experiment.settings.pii, current_principal().pii_salt, unit_id)

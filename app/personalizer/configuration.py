@@ -38,9 +38,10 @@ from app.personalizer import bodies, features
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from experiments import clock, registry
+from experiments.config import ExperimentConfig, RewardRule, ServiceSettings
 from experiments.errors import ValidationFailed
 from experiments.models import Experiment
-from experiments.validation import AGGREGATIONS, MAX_WINDOW_SECONDS, validate_replacement
+from experiments.validation import AGGREGATIONS, MAX_WINDOW_SECONDS
 
 MODES = {"Online": "online", "Apprentice": "apprentice", "LoggingOnly": "logging"}
 DEFAULT_EXPORT_SECONDS = 60.0  # what GET shows when the experiment sets none
@@ -80,8 +81,8 @@ def _number(body: Mapping[str, Any], field: str, low: float, high: float) -> flo
     return float(value)
 
 
-def _reward(body: Mapping[str, Any], reward: dict[str, Any]) -> dict[str, Any]:
-    reward = dict(reward)
+def _reward(body: Mapping[str, Any], current: RewardRule) -> dict[str, Any]:
+    reward = dict(current.raw)
     if body.get("rewardWaitTime") is not None:
         window = parse_duration(body["rewardWaitTime"], "rewardWaitTime",
                                 "InvalidRewardWaitTime")
@@ -102,11 +103,11 @@ def _reward(body: Mapping[str, Any], reward: dict[str, Any]) -> dict[str, Any]:
     return reward
 
 
-def _learner(body: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-    learner = dict(config["learner"])
+def _learner(body: Mapping[str, Any], config: ExperimentConfig) -> dict[str, Any]:
+    learner = dict(config.learner.raw)
     exploration = _number(body, "explorationPercentage", 0.0, 1.0)
     if exploration is not None and exploration != exploration_of(config):
-        kept = {k: v for k, v in learner["params"].items()
+        kept = {k: v for k, v in config.learner.params.items()
                 if k in ("learning_rate", "power_t", "l2", "bits", "interactions", "cb_type",
                          "reward_range")}
         learner.update(exploration="epsilon", params={**kept, "epsilon": exploration})
@@ -120,8 +121,8 @@ def _learner(body: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, An
     return learner
 
 
-def _service(body: Mapping[str, Any], service: Mapping[str, Any]) -> dict[str, Any]:
-    service = dict(service)
+def _service(body: Mapping[str, Any], current: ServiceSettings) -> dict[str, Any]:
+    service = dict(current.raw)
     if body.get("modelExportFrequency") is not None:
         service["model_export_seconds"] = max(1.0, parse_duration(
             body["modelExportFrequency"], "modelExportFrequency"))
@@ -149,9 +150,9 @@ def _service(body: Mapping[str, Any], service: Mapping[str, Any]) -> dict[str, A
     return service
 
 
-def exploration_of(config: Mapping[str, Any]) -> float:
+def exploration_of(config: ExperimentConfig) -> float:
     """The share of ranks that explore (epsilon); 0 for presets without one."""
-    return float(config["learner"]["params"].get("epsilon", 0.0))
+    return float(config.learner.params.get("epsilon", 0.0))
 
 
 REWARD_SETTINGS = ("window_seconds", "default", "aggregation")
@@ -163,45 +164,48 @@ def _new_model(learner: dict[str, Any]) -> dict[str, Any]:
     return {**learner, "params": {**params, "random_seed": params.get("random_seed", 0) + 1}}
 
 
-def updated_config(target: Experiment, body: Mapping[str, Any]) -> dict[str, Any]:
-    config = target.config
+def changes_of(target: Experiment, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The sections of Tailor's configuration a service configuration body changes, as
+    they are stored (`reward`, `learner`, `service`, maybe `champion`)."""
+    config = target.settings
     changes: dict[str, Any] = {
-        "reward": _reward(body, config["reward"]), "learner": _learner(body, config),
-        "service": _service(body, config.get("service") or {})}
-    reward_changed = any(changes["reward"][k] != config["reward"][k] for k in REWARD_SETTINGS)
-    if reward_changed and changes["learner"]["params"] == config["learner"]["params"]:
+        "reward": _reward(body, config.reward), "learner": _learner(body, config),
+        "service": _service(body, config.service)}
+    reward_changed = any(changes["reward"][k] != getattr(config.reward, k)
+                         for k in REWARD_SETTINGS)
+    if reward_changed and changes["learner"]["params"] == config.learner.params:
         changes["learner"] = _new_model(changes["learner"])
-    if changes["learner"]["mode"] != "online" and config["champion"]["type"] == "uniform":
+    if changes["learner"]["mode"] != "online" and config.champion_rule.type == "uniform":
         changes["champion"] = {"type": "baseline"}  # Personalizer's apprentice follows it
-    try:
-        return validate_replacement(config, changes)
-    except ValidationFailed as exc:
-        raise PersonalizerError.invalid(exc.details[0]["field"] if exc.details else "body",
-                                        exc.message, "InvalidServiceConfiguration") from exc
+    return changes
 
 
 def serialize(target: Experiment) -> dict[str, Any]:
-    config = target.config
-    service = config.get("service") or {}
-    auto, mirror = service.get("auto_optimization", {}), service.get("log_mirror", {})
-    mode = next(k for k, v in MODES.items() if v == config["learner"]["mode"])
+    config = target.settings
+    service = config.service
+    auto, mirror = service.auto_optimization, service.log_mirror
+    mode = next(k for k, v in MODES.items() if v == config.learner.mode)
     return {
-        "rewardWaitTime": format_duration(config["reward"]["window_seconds"]),
-        "defaultReward": config["reward"]["default"],
-        "rewardAggregation": config["reward"]["aggregation"],
+        "rewardWaitTime": format_duration(config.reward.window_seconds),
+        "defaultReward": config.reward.default,
+        "rewardAggregation": config.reward.aggregation,
         "explorationPercentage": exploration_of(config),
         "modelExportFrequency": format_duration(
-            service.get("model_export_seconds", DEFAULT_EXPORT_SECONDS)),
+            _or(service.model_export_seconds, DEFAULT_EXPORT_SECONDS)),
         "logMirrorEnabled": mirror.get("logMirrorEnabled", False),
         "logMirrorSasUri": mirror.get("logMirrorSasUri"),
-        "logRetentionDays": service.get("log_retention_days", -1),
+        "logRetentionDays": _or(service.log_retention_days, -1),
         "lastConfigurationEditDate": clock.iso(target.updated_at),
         "learningMode": mode,
         "isAutoOptimizationEnabled": auto.get("isAutoOptimizationEnabled", False),
         "autoOptimizationFrequency": auto.get("autoOptimizationFrequency"),
         "autoOptimizationStartDate": auto.get("autoOptimizationStartDate"),
-        "modelRetrainDays": service.get("model_retrain_days", 0),
+        "modelRetrainDays": _or(service.model_retrain_days, 0),
     }
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 @route("GET", "/configurations/service", scope="analyst",
@@ -219,9 +223,13 @@ def update_service_configuration() -> Response:
     target = experiment()
     body = features.body_object(json_body())
     changed = sorted(k for k in body if k in FIELD_NAMES)
-    registry.change_config(db.session(), registry.ChangeConfig(
-        target, updated_config(target, body), "personalizer_service",
-        current_principal().key_id, {"fields": changed}))
+    try:
+        registry.change_config(db.session(), registry.ChangeConfig(
+            target, changes_of(target, body), "personalizer_service",
+            current_principal().key_id, {"fields": changed}))
+    except ValidationFailed as exc:
+        raise PersonalizerError.invalid(exc.details[0]["field"] if exc.details else "body",
+                                        exc.message, "InvalidServiceConfiguration") from exc
     return jsonify(serialize(target))
 
 

@@ -87,13 +87,13 @@ def rank() -> tuple[Response, int]:
     answer = do_rank(target, parse)
     pending.apply(db.session(), target, [(answer["event_id"], answer["event_id"])],
                   value_type(target))
-    offered = [a["id"] for a in actions or target.config.get("actions") or []]
+    offered = [a["id"] for a in actions or target.settings.actions or ()]
     return jsonify(rank_response(answer, offered, excluded)), 201
 
 
 def value_type(target: Experiment) -> str | None:
     """The event type a Personalizer reward (a bare value) is recorded as (None: none)."""
-    events = target.config["reward"]["events"]
+    events = target.settings.reward.events
     if events.get("reward") == "value":
         return "reward"
     return next((name for name, rule in events.items() if rule == "value"), None)

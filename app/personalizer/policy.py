@@ -24,8 +24,6 @@ from bandits.policy_arguments import parse_policy
 from experiments import registry
 from experiments.errors import ValidationFailed
 from experiments.models import Experiment
-from experiments.policies import bandit_arguments
-from experiments.validation import validate_replacement
 
 CODE = "InvalidPolicyConfiguration"
 # Personalizer's default learning settings.
@@ -34,8 +32,9 @@ DEFAULT_ARGUMENTS = "--cb_explore_adf --epsilon 0.2 --power_t 0 -l 0.001 --cb_ty
 
 
 def serialize(target: Experiment) -> dict[str, Any]:
-    name = (target.config.get("service") or {}).get("policy_name", DEFAULT_NAME)
-    return {"name": name, "arguments": bandit_arguments(target.config)}
+    settings = target.settings
+    name = settings.service.policy_name or DEFAULT_NAME
+    return {"name": name, "arguments": settings.learner.vw_arguments}
 
 
 def _apply(target: Experiment, name: str, arguments: Any) -> None:
@@ -44,15 +43,15 @@ def _apply(target: Experiment, name: str, arguments: Any) -> None:
     except ExplorationError as exc:
         raise PersonalizerError.invalid("arguments", exc.reason, CODE) from exc
     learner = {"exploration": exploration, "params": params,
-               "mode": target.config["learner"]["mode"]}
-    service = {**(target.config.get("service") or {}), "policy_name": name}
+               "mode": target.settings.learner.mode}
+    service = {**target.settings.service.raw, "policy_name": name}
+    # The history row keeps the arguments as set (its configuration, Tailor's own).
     try:
-        config = validate_replacement(target.config, {"learner": learner, "service": service})
+        registry.change_config(db.session(), registry.ChangeConfig(
+            target, {"learner": learner, "service": service}, "personalizer_policy",
+            current_principal().key_id, {"name": name, "arguments": arguments}))
     except ValidationFailed as exc:
         raise PersonalizerError.invalid("arguments", exc.message, CODE) from exc
-    registry.change_config(db.session(), registry.ChangeConfig(
-        target, config, "personalizer_policy", current_principal().key_id,
-        {"name": name, "arguments": bandit_arguments(config)}))
 
 
 def _name(body: Mapping[str, Any]) -> str:

@@ -20,7 +20,6 @@ from experiments import audit
 from experiments.errors import Conflict, ValidationFailed
 from experiments.learning import snapshots
 from experiments.models import Experiment, Model
-from experiments.policies import bandit_arguments
 
 _NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _SWITCHES = {"--cb_explore_adf", "--quiet", "--squarecb", "--softmax", "--regcb"}
@@ -88,8 +87,9 @@ def import_model(session: Session, experiment: Experiment, data: bytes,
     Without ``arguments`` the model gets the experiment's current learner arguments, so
     the bandit arm serves it and the learner continues from it.
     """
-    arguments = check_arguments(arguments) if arguments else bandit_arguments(experiment.config)
-    catalog = [(a["id"], a.get("features") or {}) for a in experiment.config.get("actions") or []]
+    settings = experiment.settings
+    arguments = check_arguments(arguments) if arguments else settings.learner.vw_arguments
+    catalog = [(a["id"], a.get("features") or {}) for a in settings.actions or ()]
     verify_loads(data, arguments, catalog)
     try:
         model = snapshots.publish(session, experiment.id, arguments=arguments, data=data,

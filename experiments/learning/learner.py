@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bandits.features import FeatureError, FeatureTypes, feature_types
+from bandits.features import FeatureError, FeatureTypes
 from bandits.learner import OnlineLearner
 from bandits.policy import (
     BaselinePolicy,
@@ -36,7 +36,7 @@ from experiments.learning import join, lease, snapshots
 from experiments.learning.join import ClosedDecision, Cursor
 from experiments.learning.progress import DEFAULT_WINDOW, Observation, Progress
 from experiments.models import Experiment, LearnerState, Model
-from experiments.policies import bandit_arguments, champion_spec, latest_version
+from experiments.policies import latest_version
 
 log = logging.getLogger("tailor.learner")
 
@@ -192,7 +192,7 @@ class ExperimentLearner:
             batch = join.fetch_closed(
                 session, self.experiment_id, cutoff=clock.now() - self.settings.grace_seconds,
                 after=lineage.cursor, limit=self.settings.batch_size,
-                default=experiment.config["reward"]["default"])
+                default=experiment.settings.reward.default)
             champion = self._champion_policy(session, experiment)
         started = time.perf_counter()
         for decision in batch:
@@ -229,8 +229,8 @@ class ExperimentLearner:
             _probability(champion, decision, lineage.model.types)))
 
     def _current_lineage(self, session: Session, experiment: Experiment) -> _Lineage:
-        arguments = bandit_arguments(experiment.config)
-        export = (experiment.config.get("service") or {}).get("model_export_seconds")
+        arguments = experiment.settings.learner.vw_arguments
+        export = experiment.settings.service.model_export_seconds
         if self._lineage is not None and self._lineage.arguments == arguments:
             self._lineage.export_seconds = export
             return self._lineage
@@ -238,8 +238,7 @@ class ExperimentLearner:
             log.info("experiment %s: learner settings changed; uncommitted work dropped",
                      self.experiment_id)
             self.reset()
-        self._lineage = self._load(session, arguments,
-                                   feature_types(experiment.config.get("feature_types")))
+        self._lineage = self._load(session, arguments, experiment.settings.types)
         self._lineage.export_seconds = export
         return self._lineage
 
@@ -255,7 +254,7 @@ class ExperimentLearner:
                         Progress.from_json(metrics.get("progressive"), self.settings.window))
 
     def _champion_policy(self, session: Session, experiment: Experiment) -> Policy | None:
-        spec = champion_spec(experiment.config)
+        spec = experiment.settings.champion
         if self._champion is None or self._champion[0] != spec:
             self._champion = (spec, _load_champion(session, self.experiment_id, spec))
         return self._champion[1]

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from experiments import clock
 from experiments.errors import NotFound, ValidationFailed
 from experiments.models import Experiment, Model
-from experiments.policies import bandit_arguments
 
 PRUNE_HOUR = 3600.0
 
@@ -44,7 +43,7 @@ def latest(session: Session, experiment_id: int, arguments: str | None = None) -
 
 def serving(session: Session, experiment: Experiment) -> Model | None:
     """The snapshot the bandit arm serves now (None: a fresh model, version 0)."""
-    return latest(session, experiment.id, bandit_arguments(experiment.config))
+    return latest(session, experiment.id, experiment.settings.learner.vw_arguments)
 
 
 def find(session: Session, experiment: Experiment, ref: str) -> Model:
@@ -83,7 +82,7 @@ def listing(session: Session, experiment_id: int, limit: int = 1000) -> list[Sna
 def serving_info(session: Session, experiment: Experiment) -> SnapshotInfo | None:
     """``serving`` without the bytes."""
     row = session.execute(_info_query(experiment.id).where(
-        Model.arguments == bandit_arguments(experiment.config)).limit(1)).first()
+        Model.arguments == experiment.settings.learner.vw_arguments).limit(1)).first()
     return None if row is None else _info(row)
 
 
@@ -108,15 +107,6 @@ def publish(session: Session, experiment_id: int, *, arguments: str, data: bytes
     return model
 
 
-def referenced_versions(config: dict[str, Any]) -> set[int]:
-    """Versions the configuration serves (a ``model`` champion, ``model:<n>`` arms)."""
-    versions = {int(arm[6:]) for arm in config.get("arms", {}) if arm.startswith("model:")}
-    champion = config.get("champion") or {}
-    if champion.get("type") == "model":
-        versions.add(int(champion["version"]))
-    return versions
-
-
 def prune(session: Session, experiment: Experiment, keep: int) -> int:
     """Delete old learner snapshots; the caller commits. Returns how many went.
 
@@ -132,7 +122,7 @@ def prune(session: Session, experiment: Experiment, keep: int) -> int:
                            .order_by(Model.version.desc())).all()
     if len(rows) <= keep:
         return 0
-    protected = referenced_versions(experiment.config) | {r.version for r in rows[:keep]}
+    protected = experiment.settings.model_versions | {r.version for r in rows[:keep]}
     seen: set[Any] = set()
     for row in rows:  # newest first: the first of each group is its newest
         for group in (("hour", int(row.created_at // PRUNE_HOUR)), ("args", row.arguments)):

@@ -16,7 +16,6 @@ from experiments.interval import Interval
 from experiments.learning import join, snapshots
 from experiments.learning.progress import Bucket, Progress, compare, snips
 from experiments.models import Experiment, LearnerState
-from experiments.policies import bandit_arguments
 from experiments.verdict import from_interval
 
 COMPARISON_METHOD = ("paired progressive IPS: mean of reward * (model - champion) "
@@ -41,12 +40,12 @@ def learning_status(session: Session, experiment: Experiment) -> dict[str, Any]:
         "pending_decisions": backlog.pending,
         "in_window_decisions": backlog.in_window,
         "progressive": {"window": progress.window, **_progressive(recent)},
-        "beats_champion": _comparison(recent, experiment.config.get("alpha", 0.05)),
+        "beats_champion": _comparison(recent, experiment.settings.alpha),
         "all_time": _progressive(progress.total),
         "apprentice": {"window": progress.window, **_apprentice(recent),
                        "all_time": _apprentice(progress.total)},
-        "mode": experiment.config["learner"]["mode"],
-        "arguments": bandit_arguments(experiment.config),
+        "mode": experiment.settings.learner.mode,
+        "arguments": experiment.settings.learner.vw_arguments,
         "learner": _learner(session.get(LearnerState, experiment.id), now),
     }
 

@@ -118,7 +118,7 @@ class _Guard:
     LIMIT = 100_000
 
     def __init__(self, session: Session, experiment: Experiment) -> None:
-        self.config = experiment.config
+        self.rules = experiment.settings.pii
         self.salt = session.get(Team, experiment.team_id).pii_salt  # type: ignore[union-attr]
         self.cache: dict[str, dict[str, Any]] = {}
 
@@ -127,7 +127,7 @@ class _Guard:
         found = self.cache.get(key)
         if found is None:
             try:
-                found = pii.guard(context, None, self.config, self.salt).context
+                found = pii.guard(context, None, self.rules, self.salt).context
             except DomainError as exc:
                 raise LineError(line, exc.message) from None
             if len(self.cache) >= self.LIMIT:
@@ -142,7 +142,7 @@ def pii_check(session: Session, experiment: Experiment) -> Callable[[int, Logged
     guard = _Guard(session, experiment)
 
     def check(line: int, record: LoggedRecord) -> None:
-        if experiment.config.get("pii_mode") == "reject":
+        if guard.rules.mode == "reject":
             guard(line, record.context)
 
     return check

@@ -29,7 +29,6 @@ from experiments import audit, erasure
 from experiments.errors import Conflict
 from experiments.learning import imports, snapshots
 from experiments.models import Decision, Experiment, Model, PendingEvent
-from experiments.policies import bandit_arguments
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def export(session: Session, experiment: Experiment) -> Exported:
     """The model the bandit serves now."""
     model = snapshots.serving(session, experiment)
     if model is None:
-        arguments = bandit_arguments(experiment.config)
+        arguments = experiment.settings.learner.vw_arguments
         return Exported(fresh_bytes(arguments), arguments, 0)
     return Exported(model.data, model.arguments, model.version)
 
@@ -68,7 +67,7 @@ def import_model(session: Session, experiment: Experiment, data: bytes,
 def reset(session: Session, experiment: Experiment,
           actor: audit.Actor | audit.KeyPrincipal) -> Model:
     """Publish a fresh model as the next version (commits)."""
-    arguments = bandit_arguments(experiment.config)
+    arguments = experiment.settings.learner.vw_arguments
     data = fresh_bytes(arguments)
     try:
         model = snapshots.publish(session, experiment.id, arguments=arguments, data=data,
@@ -85,7 +84,7 @@ def reset(session: Session, experiment: Experiment,
 
 def properties(session: Session, experiment: Experiment) -> tuple[float, float]:
     """``(creation time, last modified time)`` of the served model line."""
-    arguments = bandit_arguments(experiment.config)
+    arguments = experiment.settings.learner.vw_arguments
     began = session.scalar(sa.select(sa.func.max(Model.created_at)).where(
         Model.experiment_id == experiment.id, Model.arguments == arguments,
         Model.source.in_(("import", "reset"))))

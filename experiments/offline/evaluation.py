@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from bandits.features import feature_types
+from experiments.config import LearnerSettings
 from experiments.final_decisions import count, scope_of
 from experiments.models import Experiment
 from experiments.offline import vwargs
@@ -42,7 +42,6 @@ from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
 from experiments.ope_report.report import logged_batch
 from experiments.ope_report.scope import chunks
-from experiments.policies import bandit_arguments
 from experiments.validation import validate_learner_config
 
 BUCKET_SECONDS = 300
@@ -70,7 +69,7 @@ class Policy:
     source: str
     arguments: str
     candidate: str
-    learner: dict[str, Any] | None = None
+    learner: Mapping[str, Any] | None = None
 
 
 def policies(experiment: Experiment, custom: Sequence[Mapping[str, Any]],
@@ -81,13 +80,13 @@ def policies(experiment: Experiment, custom: Sequence[Mapping[str, Any]],
     Raises:
         ValidationFailed: A custom policy whose arguments cannot be accepted.
     """
-    learner = experiment.config["learner"]
-    found = [Policy("Online", "Online", bandit_arguments(experiment.config),
-                    vwargs.candidate_name(learner), learner),
+    learner = experiment.settings.learner
+    found = [Policy("Online", "Online", learner.vw_arguments,
+                    vwargs.candidate_name(learner.raw), learner.raw),
              Policy("Baseline", "Baseline", "", "baseline"),
              Policy("Random", "Random", "", "uniform")]
     for index, item in enumerate(custom):
-        setting = vwargs.read(item["arguments"], experiment.config["reward"],
+        setting = vwargs.read(item["arguments"], experiment.settings.reward.raw,
                               f"policies[{index}].arguments")
         found.append(Policy(item["name"], "Custom", item["arguments"], setting.candidate,
                             setting.learner))
@@ -98,11 +97,11 @@ def _grid(experiment: Experiment, taken: set[str]) -> list[Policy]:
     found = []
     for exploration, params in OPTIMIZATION_GRID:
         learner = validate_learner_config({"exploration": exploration, "params": params},
-                                          experiment.config["reward"])
+                                          experiment.settings.reward.raw)
         candidate = vwargs.candidate_name(learner)
         if candidate not in taken:
             taken.add(candidate)
-            arguments = bandit_arguments({"learner": learner})
+            arguments = LearnerSettings.parse(learner).vw_arguments
             found.append(Policy(grid_name(exploration, params), "OfflineExperimentation",
                                 arguments, candidate, learner))
     return found
@@ -132,10 +131,10 @@ def evaluate(session: Session, experiment: Experiment, found: Sequence[Policy], 
                for name in options.candidates}
     online = found[0].candidate
     n = count(session, scope)
-    unit_field = experiment.config.get("unit_field")
+    unit_field = experiment.settings.unit_field
     model = qmodel.fit(session, scope, n,
                        ignore=frozenset({unit_field}) if unit_field else frozenset(),
-                       types=feature_types(experiment.config.get("feature_types")))
+                       types=experiment.settings.types)
     states = {name: Evaluation(name, options, paired=name != online) for name in sources}
     buckets: dict[str, dict[int, Any]] = {name: {} for name in sources}
     units = UnitCodes()  # intervals cluster-robust by unit, as in the OPE report

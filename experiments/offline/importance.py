@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from bandits.features import NO_TYPES, FeatureTypes, feature_types
+from bandits.features import NO_TYPES, FeatureTypes
 from experiments.final_decisions import count, scope_of
 from experiments.models import Experiment
 from experiments.ope.crossfit import hash_folds
@@ -197,12 +197,12 @@ def compute(session: Session, experiment: Experiment, start: float, end: float,
             now: float | None = None) -> dict[str, Any]:
     """Feature importances on the decisions logged in ``[start, end)``."""
     log = read_log(session, experiment, start, end, now)
-    unit_field = experiment.config.get("unit_field")
+    unit_field = experiment.settings.unit_field
     ignore = frozenset({unit_field}) if unit_field else frozenset()
     return {"n_decisions": len(log.event_ids), "method": "drop-column: rise of the 2-fold "
             "cross-validated reward model's mean squared error without the feature",
             "featureScores": importances(
-                log, ignore, feature_types(experiment.config.get("feature_types")))}
+                log, ignore, experiment.settings.types)}
 
 
 def simulate(seed: int, n: int = 1500, noise: int = 4) -> Logged:

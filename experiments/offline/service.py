@@ -35,7 +35,7 @@ def evaluation_request(experiment: Experiment, body: Any) -> dict[str, Any]:
             raise ValidationFailed.field(f"policies[{index}].name", "must be a unique name "
                                          "(not Online, Baseline or Random)")
         names.add(name)
-        vwargs.read(item.get("arguments"), experiment.config["reward"],
+        vwargs.read(item.get("arguments"), experiment.settings.reward.raw,
                     f"policies[{index}].arguments")
     optimize = body.get("enablePolicyOptimization", False)
     return {"policies": [{"name": p["name"], "arguments": p["arguments"]} for p in policies],
@@ -71,7 +71,7 @@ def refusals(experiment: Experiment, job: OfflineJob, entry: Mapping[str, Any],
              rules: Rules) -> list[dict[str, str]]:
     """Why applying ``entry`` is refused (empty: it may be applied)."""
     found = []
-    online = vwargs.candidate_name(experiment.config["learner"])
+    online = vwargs.candidate_name(experiment.settings.learner.raw)
     if job.result is not None and job.result["online"] != online:
         found.append({"code": "other_online", "message": "the evaluation compared with "
                       f"{job.result['online']}, but the learner is now {online}"})
@@ -117,12 +117,14 @@ def apply_from_evaluation(session: Session, experiment: Experiment, body: Any,
             r["message"] for r in refused), refused)
     if entry["policySource"] == "Online":
         return False
-    learner = {**entry["learner"], "mode": experiment.config["learner"].get("mode", "online")}
+    learner = {**entry["learner"], "mode": experiment.settings.learner.mode}
     details = {"evaluation": evaluation_id, "policy": name, "learner": learner,
-               "previous_learner": experiment.config["learner"],
+               "previous_learner": experiment.settings.learner.raw,
                "vs_online": entry["estimates"]["vs_champion"]}
-    registry.replace_config(session, experiment, {**experiment.config, "learner": learner},
-                            "apply_from_evaluation", audit.actor_name(actor)[:64], details)
+    if not registry.stage_change(session, registry.ChangeConfig(
+            experiment, {"learner": learner}, "apply_from_evaluation",
+            audit.actor_name(actor)[:64], details)):
+        return False  # the evaluated setting is the current one
     audit.record(session, actor, "learner.apply_from_evaluation", experiment.key, details)
     session.commit()
     return True

@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 from sqlalchemy.orm import Session
 
-from bandits.features import NO_TYPES, FeatureTypes, feature_types
+from bandits.features import NO_TYPES, FeatureTypes
 from bandits.policy import VWPolicy
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.learning import snapshots
@@ -173,14 +173,14 @@ def resolve(session: Session, experiment: Experiment, name: str) -> Source:
     if kind == "pmf":
         return SuppliedSource(supplied.find(session, experiment, arg).id, name)
     if kind == "vw":
-        return ReplaySource(name, parse_vw_spec(arg, experiment.config["reward"]),
+        return ReplaySource(name, parse_vw_spec(arg, experiment.settings.reward.raw),
                             types=_types(experiment))
     raise _bad(f"unknown candidate kind {kind!r} in {name!r}")
 
 
 def _types(experiment: Experiment) -> FeatureTypes:
     """The declared field kinds (fixed at registration, so those every decision used)."""
-    return feature_types(experiment.config.get("feature_types"))
+    return experiment.settings.types
 
 
 def _model_policy(session: Session, experiment: Experiment, ref: str) -> VWPolicy:

@@ -24,7 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bandits.features import NO_TYPES, FeatureError, FeatureTypes, feature_types
+from bandits.features import NO_TYPES, FeatureError, FeatureTypes
 from bandits.policy import PolicyError, VWPolicy
 from experiments import clock
 from experiments.abstats.ratio import RatioStats
@@ -37,7 +37,6 @@ from experiments.ope.agreement import compare
 from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
 from experiments.ope_report.scope import Chunk
-from experiments.policies import bandit_arguments
 
 ARM = "bandit"
 MAX_VERSIONS = 8
@@ -87,12 +86,12 @@ def schedule(session: Session, experiment: Experiment, scope: Scope) -> Schedule
     if not served:
         return None
     return Schedule(np.array(starts[::-1]), policies[::-1], sorted(skipped),
-                    feature_types(experiment.config.get("feature_types")))
+                    experiment.settings.types)
 
 
 def _policy(session: Session, experiment: Experiment, version: int) -> VWPolicy | None:
     if version == 0:  # served before the first snapshot: a fresh learner
-        return VWPolicy(bandit_arguments(experiment.config))
+        return VWPolicy(experiment.settings.learner.vw_arguments)
     try:
         model = snapshots.find(session, experiment, str(version))
     except NotFound:
@@ -180,7 +179,7 @@ def start(session: Session, experiment: Experiment, scope: Scope,
           options: OpeOptions) -> CrossCheck | dict[str, Any]:
     """A cross-check to feed the report's pass, or the ``ab_vs_ope`` section saying why
     there is nothing to compare."""
-    if ARM not in experiment.config.get("arms", {}):
+    if ARM not in experiment.settings.arms:
         return {"status": "no_bandit_arm", "disagree": False, "arm": ARM}
     found = schedule(session, experiment, scope)
     if found is None:

@@ -26,9 +26,9 @@ import numpy as np
 from bandits.features import NO_TYPES, FeatureTypes, build_example
 from bandits.learner import cost_from_reward
 from bandits.policy import checked_pmf, workspace
+from experiments.config import LearnerSettings
 from experiments.errors import ValidationFailed
 from experiments.ope_report.scope import Chunk
-from experiments.policies import bandit_arguments
 from experiments.validation import validate_learner_config
 
 
@@ -64,7 +64,7 @@ def parse_vw_spec(text: str, reward: Mapping[str, Any]) -> VWSpec:
         learner = validate_learner_config({"exploration": exploration, "params": params}, reward)
     except ValidationFailed as exc:
         raise _bad(text, exc.message) from None
-    arguments = bandit_arguments({"learner": learner})
+    arguments = LearnerSettings.parse(learner).vw_arguments
     return VWSpec(exploration, learner["params"], arguments)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bandits.features import FeatureError, feature_types
+from bandits.features import FeatureError
 from bandits.policy import PolicyError
 from experiments import clock
 from experiments.abstats import MeanStats, summarize
@@ -36,7 +36,6 @@ from experiments.ope_report.evaluation import Evaluation
 from experiments.ope_report.options import OpeOptions
 from experiments.ope_report.scope import Chunk, chunks
 from experiments.ope_report.scope import missing_candidate_pmfs as missing
-from experiments.policies import champion_spec
 
 Progress = Callable[[str, int, int], None]
 NOTES = [
@@ -80,7 +79,7 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
     n = count(session, scope)
     tick = progress or (lambda stage, done, total: None)
     model = qmodel.fit(session, scope, n, ignore=_ignored(experiment),
-                       types=feature_types(experiment.config.get("feature_types")))
+                       types=experiment.settings.types)
     tick("reward model", n, n)
     check = crosscheck.start(session, experiment, scope, options)
     live = check if isinstance(check, crosscheck.CrossCheck) else None
@@ -98,7 +97,7 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
 
 
 def _champion(session: Session, experiment: Experiment) -> candidates.Source:
-    spec = champion_spec(experiment.config)
+    spec = experiment.settings.champion
     try:
         return candidates.resolve(session, experiment, spec)
     except (NotFound, ValidationFailed) as exc:  # e.g. a champion model that was pruned
@@ -106,7 +105,7 @@ def _champion(session: Session, experiment: Experiment) -> candidates.Source:
 
 
 def _ignored(experiment: Experiment) -> frozenset[str]:
-    unit_field = experiment.config.get("unit_field")
+    unit_field = experiment.settings.unit_field
     return frozenset({unit_field}) if unit_field else frozenset()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from experiments import clock
 from experiments.abstats import SRMResult, StatWarning, sample_size_warnings, srm_test
 from experiments.abstats.guards import SRM_THRESHOLD
+from experiments.config import ExperimentConfig
 from experiments.models import Experiment
 from experiments.reports import analysis, comparisons, segments, sql, units
 from experiments.reports.comparisons import ArmComparison
@@ -48,16 +49,15 @@ def control_arm(arms: list[str]) -> str:
     return CHAMPION if CHAMPION in arms else arms[0]
 
 
-def event_types(config: Mapping[str, Any]) -> list[str]:
+def event_types(config: ExperimentConfig) -> list[str]:
     """Event types that get a metric of their own: all of them when there are several.
 
     With a single event type its metric would repeat the reward (and enlarge the
     correction's family for nothing), so it is left out unless a guardrail names it.
     """
-    types = list(config["reward"]["events"])
-    guarded = [g["metric"][len(EVENT_PREFIX):]
-               for g in analysis.settings(config)["guardrails"]
-               if g["metric"].startswith(EVENT_PREFIX)]
+    types = list(config.reward.events)
+    guarded = [g.metric[len(EVENT_PREFIX):] for g in config.analysis.guardrails
+               if g.metric.startswith(EVENT_PREFIX)]
     chosen = types if len(types) > 1 else []
     return chosen + [t for t in guarded if t in types and t not in chosen]
 
@@ -81,39 +81,39 @@ def build_report(session: Session, experiment: Experiment,
         and ``notes``.
     """
     options = options or ReportOptions()
-    config = experiment.config
+    config = experiment.settings
     now = clock.now() if now is None else now
-    alpha = float(config.get("alpha", 0.05))
-    settings = analysis.settings(config)
-    adjustment = analysis.adjustment_of(config, options.adjustment)
-    scope = sql.Scope(experiment.id, float(config["reward"]["default"]), now,
+    alpha = config.alpha
+    settings = config.analysis
+    adjustment = analysis.adjustment_of(settings, options.adjustment)
+    scope = sql.Scope(experiment.id, float(config.reward.default), now,
                       options.include_open)
     sql.tune(session)
     seconds, unit_name = bucket_width(*units.span(session, scope))
     types = event_types(config)
-    covariate = settings["cuped_covariate"]
+    covariate = settings.cuped_covariate
     req = units.Request(events=types, bucket_seconds=seconds,
                         covariate=tuple(covariate.split(".")) if covariate else None)
     cells = units.unit_cells(session, scope, req)
-    arms = arm_order(config["arms"], {arm for arm, _ in cells})
+    arms = arm_order(config.arms, {arm for arm, _ in cells})
     control = control_arm(arms)
     looks = choose_looks((b for _, b in cells), seconds, unit_name)
     columns = {"reward": "m0", **{EVENT_PREFIX + t: f"m{i + 1}" for i, t in enumerate(types)}}
     metrics = build_metrics(cells, columns, arms, looks)
     shown = [m for m in metrics if m.name == "reward" or m.name[len(EVENT_PREFIX):] in
              event_types_shown(config)]
-    if settings["per_unit_means"]:
+    if settings.per_unit_means:
         shown.append(metrics[0].per_unit())
     family = [c for m in shown for c in comparisons.compare_metric(m, control, alpha,
                                                                    options.lift)]
-    srm = srm_test(sql.units_by_arm(session, scope, online_only=True), config["arms"])
+    srm = srm_test(sql.units_by_arm(session, scope, online_only=True), config.arms)
     rows = comparisons.serialize(family, control, alpha, adjustment)
     if covariate:
         adjusted = analysis.cuped_rows(metrics[0], cells, covariate, control, alpha)
         for row in rows:
             if row["metric"] == "reward":
                 row["cuped"] = adjusted.get(row["arm"])
-    guard = analysis.guardrails(metrics, settings["guardrails"], control, alpha)
+    guard = analysis.guardrails(metrics, settings.guardrails, control, alpha)
     srm_row = _srm(srm)
     verdict = analysis.decision(rows, family, guard, srm_row, alpha, options.lift)
     without_unit = {arm: sum(c.without_unit for (a, _), c in cells.items() if a == arm)
@@ -132,7 +132,7 @@ def build_report(session: Session, experiment: Experiment,
         "analysis_unit": "unit", "decision": verdict.to_dict(), "guardrails": guard,
         "adjustment": adjustment, "cuped_covariate": covariate,
         "control": control, "include_open": options.include_open,
-        "window_seconds": config["reward"]["window_seconds"],
+        "window_seconds": config.reward.window_seconds,
         "metrics": [{"name": m.name, "binary": m.binary} for m in shown],
         "timeline": timeline(metrics[0], looks, alpha),
         "segments": section,
@@ -143,9 +143,9 @@ def build_report(session: Session, experiment: Experiment,
     return report
 
 
-def event_types_shown(config: Mapping[str, Any]) -> list[str]:
+def event_types_shown(config: ExperimentConfig) -> list[str]:
     """Event types with a comparison row (all of them when there are several)."""
-    types = list(config["reward"]["events"])
+    types = list(config.reward.events)
     return types if len(types) > 1 else []
 
 
@@ -180,16 +180,16 @@ def _warning(w: StatWarning) -> dict[str, str]:
 
 def _warnings(srm: SRMResult, reward: Metric, family: list[ArmComparison], arms: list[str],
               control: str, without_unit: Mapping[str, int],
-              config: Mapping[str, Any]) -> list[StatWarning]:
+              config: ExperimentConfig) -> list[StatWarning]:
     per_unit = {a: reward.totals[a].as_mean_stats() for a in arms}
     binary = reward.binary and all(s.one_per_unit for s in reward.totals.values())
     found = [*srm.warnings, *sample_size_warnings(per_unit, binary=binary)]
     decisions = sum(s.decisions for s in reward.totals.values())
     missing = sum(without_unit.values())
-    if config.get("unit_field") and decisions and missing > decisions / 2:
+    if config.unit_field and decisions and missing > decisions / 2:
         found.append(StatWarning(
             "unit_field_missing", f"{missing:.0f} of {decisions:.0f} decisions have no unit "
-            f"(the context lacks {config['unit_field']!r}); each counts as a unit of its own, "
+            f"(the context lacks {config.unit_field!r}); each counts as a unit of its own, "
             "so returning customers are counted as new ones"))
     if control != CHAMPION:
         found.append(StatWarning("control_not_champion", f"no arm is named 'champion'; "
@@ -204,7 +204,7 @@ def _warnings(srm: SRMResult, reward: Metric, family: list[ArmComparison], arms:
 
 
 def notes(options: ReportOptions, control: str, family_size: int, looks: Looks,
-          config: Mapping[str, Any], adjustment: str = "holm") -> list[str]:
+          config: ExperimentConfig, adjustment: str = "holm") -> list[str]:
     """Plain-language statements of what the numbers mean (the report's ``notes``).
 
     Written for people: no parameter names, no code formatting.
@@ -220,7 +220,7 @@ def notes(options: ReportOptions, control: str, family_size: int, looks: Looks,
         "is analysed: a unit stays in the arm of its first decision, and a decision "
         "without a unit counts as a unit of its own.",
         "The mean is the reward per decision (the default reward of "
-        f"{config['reward']['default']:g} where none came), computed as total reward over "
+        f"{config.reward.default:g} where none came), computed as total reward over "
         "total decisions; its uncertainty comes from the spread between units (the delta "
         "method), not between decisions.",
         window,

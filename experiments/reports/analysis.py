@@ -22,24 +22,17 @@ from experiments.abstats import RatioStats
 from experiments.abstats.cuped import CovariateStats, cuped
 from experiments.abstats.guardrail import non_inferiority
 from experiments.abstats.multitest import Adjustment
+from experiments.config import AnalysisSettings, Guardrail
 from experiments.interval import Interval
 from experiments.reports.comparisons import ArmComparison
 from experiments.reports.metrics import Metric
 from experiments.reports.units import Cell
 from experiments.verdict import Decision, Evidence, decide_arms
 
-DEFAULTS: dict[str, Any] = {"multiple_testing": "holm", "cuped_covariate": None,
-                            "guardrails": [], "per_unit_means": False}
 
-
-def settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The experiment's analysis settings with defaults filled in."""
-    return {**DEFAULTS, **(config.get("analysis") or {})}
-
-
-def adjustment_of(config: Mapping[str, Any], override: str | None) -> Adjustment:
+def adjustment_of(settings: AnalysisSettings, override: str | None) -> Adjustment:
     """The report's multiple-testing correction: the query's, else the experiment's."""
-    chosen = override or settings(config)["multiple_testing"]
+    chosen = override or settings.multiple_testing
     return "bh" if chosen == "bh" else "holm"
 
 
@@ -47,23 +40,23 @@ def _sample(s: RatioStats) -> Any:
     return s.as_mean_stats() if s.one_per_unit else s
 
 
-def guardrails(metrics: Sequence[Metric], specs: Sequence[Mapping[str, Any]], control: str,
+def guardrails(metrics: Sequence[Metric], specs: Sequence[Guardrail], control: str,
                alpha: float) -> list[dict[str, Any]]:
     """One row per (guardrail, treatment arm): the one-sided non-inferiority test."""
     by_name = {m.name: m for m in metrics}
     rows = []
     for spec in specs:
-        metric = by_name.get(spec["metric"])
+        metric = by_name.get(spec.metric)
         if metric is None:
             continue
         base = metric.totals[control]
         for arm, s in metric.totals.items():
             if arm == control:
                 continue
-            r = non_inferiority(_sample(base), _sample(s), spec["margin"], alpha=alpha,
-                                higher_is_better=spec.get("higher_is_better", False))
-            rows.append({"metric": metric.name, "arm": arm, "margin": spec["margin"],
-                         "higher_is_better": spec.get("higher_is_better", False),
+            r = non_inferiority(_sample(base), _sample(s), spec.margin, alpha=alpha,
+                                higher_is_better=spec.higher_is_better)
+            rows.append({"metric": metric.name, "arm": arm, "margin": spec.margin,
+                         "higher_is_better": spec.higher_is_better,
                          "diff": r.diff, "harm_ci_high": r.harm_upper,
                          "harm_ci_low": r.harm_lower, "ci_high": r.harm_upper,
                          "p_value": r.p_value, "holds": r.holds, "harmful": r.harmful})

@@ -9,7 +9,9 @@ import pytest
 
 from bandits import embeddings
 from bandits.features import FeatureError, action_line, feature_types, shared_line
+from experiments.config import ExperimentConfig
 from experiments.stored_embeddings import declared_fields
+from experiments.validation import DEFAULT_LEARNER, DEFAULT_REWARD
 
 needs_extra = pytest.mark.skipif(
     not embeddings.available(),
@@ -58,12 +60,15 @@ def test_declaring_embedding_without_the_extra_says_how_to_install(monkeypatch):
 
 
 def test_declared_profile_fields_follow_each_experiments_namespace():
-    configs = [{"profile": {"namespace": "profile"},
+    configs = [{"profile": {"namespace": "profile", "max_age_seconds": 60},
                 "feature_types": {"profile.bio": "embedding", "profile.tags": "text",
                                   "action.description": "embedding"}},
-               {"profile": {"namespace": "p2"}, "feature_types": {"p2.about": "embedding"}},
+               {"profile": {"namespace": "p2", "max_age_seconds": 60},
+                "feature_types": {"p2.about": "embedding"}},
                {"feature_types": {"profile.notes": "embedding"}}]  # merges no profile
-    assert declared_fields(configs) == {"bio", "about"}
+    assert declared_fields(ExperimentConfig.parse(
+        {"key": "x", "reward": DEFAULT_REWARD, "learner": DEFAULT_LEARNER, **c})
+        for c in configs) == {"bio", "about"}
 
 
 @needs_extra

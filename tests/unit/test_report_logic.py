@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.web.formatting import num, pct, pval
 from app.web.login import safe_next
 from experiments.abstats import MeanStats, RatioStats
+from experiments.config import ExperimentConfig
 from experiments.errors import ValidationFailed
 from experiments.models import Decision
 from experiments.reports import ReportOptions, parse_options, to_csv
@@ -20,6 +22,7 @@ from experiments.reports.metrics import bucket_width, build_metrics, choose_look
 from experiments.reports.segments import action_shares
 from experiments.reports.sql import Moments, hour_of, json_text, validate_field
 from experiments.reports.units import Cell, Increment
+from experiments.validation import validate_new
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -122,9 +125,19 @@ def test_arms_control_and_event_types():
         "champion", "bandit", "fixed:x"]
     assert control_arm(["bandit", "champion"]) == "champion"
     assert control_arm(["bandit", "uniform"]) == "bandit"
-    assert event_types({"reward": {"events": {"click": 1.0}}}) == []
-    assert event_types({"reward": {"events": {"click": 1.0, "buy": "value"}}}) == [
+    assert event_types(_config({"events": {"click": 1.0}})) == []
+    assert event_types(_config({"events": {"click": 1.0, "buy": "value"}})) == [
         "click", "buy"]
+    guarded = _config({"events": {"click": 1.0}}, {"guardrails": [
+        {"metric": "event:click", "margin": 0.1}]})
+    assert event_types(guarded) == ["click"]  # a guardrail names it: a metric of its own
+
+
+def _config(reward: dict[str, Any], analysis: dict[str, Any] | None = None) -> ExperimentConfig:
+    body = {"key": "x", "reward": reward, "learner": {"exploration": "epsilon", "params": {
+        "epsilon": 0.1, "reward_range": [0, 10]}}}
+    return ExperimentConfig.parse(validate_new({**body, "analysis": analysis} if analysis
+                                               else body))
 
 
 def test_action_shares_sum_to_one_per_arm():
