@@ -7,7 +7,10 @@ source with `ast` (nothing is imported, so a module that does not even load is s
   a module directly in `app/` or `experiments/` is a node of its own);
 - `.commit()` only in `experiments/` (the services, which own their unit of work) and the
   CLI (`app/cli*.py`);
-- the median public service function takes at most 4 parameters.
+- the median public service function takes at most 4 parameters;
+- an experiment's stored configuration is read by key only where it is parsed
+  (`experiments/config.py`) or validated (`experiments/validation.py`): everything else
+  reads the typed `ExperimentConfig`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ NEVER_IMPORTED = {"bench", "tests"}
 # (path, why): `.commit()` outside the services and the CLI, each justified. None today.
 COMMIT_EXCEPTIONS: dict[str, str] = {}
 MAX_MEDIAN_PARAMETERS = 4
+# Where the stored configuration (JSON) may be read by key: its parser and its validation.
+CONFIG_READERS = {"experiments/config.py", "experiments/validation.py"}
+# What holds stored configuration JSON: `<row>.config` (an experiment or a history row),
+# `<part>.raw` (a typed part's stored object) and a name bound to either, or named config.
+CONFIG_ATTRIBUTES = {"config", "raw"}
+KEY_METHODS = {"get", "setdefault", "pop"}
 
 
 @dataclass(frozen=True)
@@ -248,6 +257,57 @@ def test_the_median_service_function_takes_at_most_four_parameters():
     assert median <= MAX_MEDIAN_PARAMETERS, median
 
 
+def _holds_config(node: ast.AST, aliases: set[str]) -> bool:
+    if isinstance(node, ast.Attribute):
+        return node.attr in CONFIG_ATTRIBUTES
+    return isinstance(node, ast.Name) and (node.id == "config" or node.id in aliases)
+
+
+def _config_aliases(tree: ast.AST) -> set[str]:
+    """Names bound to a configuration anywhere in the module (`cfg = experiment.config`)."""
+    return {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+            and _holds_config(node.value, set()) for target in node.targets
+            if isinstance(target, ast.Name)}
+
+
+def _key_read(node: ast.AST) -> tuple[ast.AST, str] | None:
+    """(what is read, the key) of `x["key"]` and `x.get("key", ...)` (also setdefault, pop)."""
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        return node.value, node.slice.value
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in KEY_METHODS and node.args
+            and isinstance(node.args[0], ast.Constant)):
+        return node.func.value, node.args[0].value
+    return None
+
+
+def config_key_reads(modules: list[Module]) -> list[str]:
+    """`path:line reads config["key"]` for each read of a stored experiment configuration by
+    key outside its parser and validation. Flask's settings (`app.config["MAX_ACTIONS"]`)
+    are upper-case keys: not an experiment's, so not counted."""
+    wrong = []
+    for module in modules:
+        if module.relative in CONFIG_READERS:
+            continue
+        tree = TREES[module.name]
+        aliases = _config_aliases(tree)
+        found = []
+        for node in ast.walk(tree):
+            read = _key_read(node)
+            if read is not None and isinstance(read[1], str) and not read[1].isupper() \
+                    and _holds_config(read[0], aliases):
+                found.append((node.lineno, f"reads config[{read[1]!r}]"))
+        wrong += [f"{module.relative}:{line} {what}" for line, what in sorted(found)]
+    return wrong
+
+
+def test_the_configuration_is_read_typed():
+    wrong = config_key_reads(SOURCE)
+    assert wrong == [], ("an experiment's configuration read by key: read the typed "
+                         "ExperimentConfig (`experiment.settings`, experiments.config):\n"
+                         + "\n".join(wrong))
+
+
 BREACHES = [  # (module, its source, the rule's complaint)
     ("bandits.breach", "from app import db\n", layer_breaches,
      ["bandits/breach.py:1 imports app", "bandits/breach.py:1 imports app.db"]),
@@ -255,6 +315,14 @@ BREACHES = [  # (module, its source, the rule's complaint)
      ["experiments/breach.py:2 imports tests", "experiments/breach.py:2 imports tests.conftest"]),
     ("app.api.breach", "def f(session):\n    session.commit()\n", commit_breaches,
      ["app/api/breach.py:2"]),
+    ("experiments.breach",
+     "def f(experiment, app):\n    window = experiment.config['reward']['window_seconds']\n"
+     "    cfg = experiment.config\n    mode = cfg.get('learner', {})\n"
+     "    raw = experiment.settings.service.raw.get('log_mirror')\n"
+     "    size = app.config['MAX_ACTIONS']\n", config_key_reads,
+     ["experiments/breach.py:2 reads config['reward']",
+      "experiments/breach.py:4 reads config['learner']",
+      "experiments/breach.py:5 reads config['log_mirror']"]),
 ]
 
 
