@@ -137,3 +137,18 @@ def _store_model(app) -> int:
                           created_at=clock.now()))
         session.commit()
     return 4
+
+
+def test_a_rollback_to_a_champion_no_longer_in_the_catalog_is_refused(app, client, team):
+    """A rollback's configuration is what validation makes of it (registry.stage_change):
+    the champion it restores must still be in the catalog, else a 400 that changes nothing."""
+    created = register(client, team)
+    assert promote(client, team, candidate="fixed:hero-3", force=True).status_code == 200
+    actions = [a for a in created["actions"] if a["id"] != "hero-1"]
+    patched = client.patch(BASE, json={"actions": actions}, headers=team.auth("admin"))
+    assert patched.status_code == 200, patched.json
+    refused = client.post(f"{BASE}/rollback", headers=team.auth("admin"))
+    assert refused.status_code == 400, refused.json
+    assert refused.json["error"]["details"][0]["field"] == "champion.action_id"
+    assert champion(client, team) == {"type": "fixed", "action_id": "hero-3"}
+    assert [h.change for h in history(app)] == ["create", "promote", "update"]
