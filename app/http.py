@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 
 from app.errors import APIError
+from experiments import clock
 from experiments.command_fields import body_field_names
 from experiments.errors import ValidationFailed
 from experiments.limits import MAX_DEPTH, ContextLimits, check_depth, too_deep
@@ -72,6 +73,16 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
         raise APIError(400, "validation_error", f"{name} must be between {low} and {high}",
                        [{"field": name, "message": f"must be between {low} and {high}"}])
     return value
+
+
+def query_time(raw: str | None, field: str, default: float) -> float:
+    """An optional ISO 8601 query-string value as epoch seconds (`default` when absent)."""
+    if not raw:
+        return default
+    try:
+        return clock.parse_iso(raw)
+    except ValueError:
+        raise ValidationFailed.field(field, f"{raw!r} is not an ISO 8601 date-time") from None
 
 
 def no_type_on_204(response: Response) -> Response:

@@ -15,8 +15,8 @@ from flask import Response, current_app, jsonify, request
 
 from app import db
 from app.auth import current_principal
-from app.http import json_body
-from app.personalizer import jobviews
+from app.http import json_body, query_time
+from app.personalizer import job_bodies, jobviews
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from experiments import clock
@@ -33,11 +33,9 @@ WINDOWS = ("Expanding", "Rolling")
        invalid="InvalidEvaluationContract", summary="Start an offline evaluation",
        status="200")
 def create_evaluation(evaluation_id: str) -> Response:
-    target = experiment()
-    body = json_body()
-    stored = service.evaluation_request(target, body)
-    job = jobviews.create(target, KIND, evaluation_id, body, stored)
-    return jsonify(_document(job))
+    command = job_bodies.evaluation(evaluation_id, json_body())
+    job = service.start_evaluation(db.session(), experiment(), command)
+    return jsonify(_document(jobviews.started(job)))
 
 
 def _series_options(job: OfflineJob) -> tuple[float, float, int, str]:
@@ -48,8 +46,8 @@ def _series_options(job: OfflineJob) -> tuple[float, float, int, str]:
     window = request.args.get("window") or "Expanding"
     if window not in WINDOWS:
         raise PersonalizerError.invalid("window", "must be Expanding or Rolling")
-    return (jobs.query_time(request.args.get("startTime"), "startTime", job.start_time),
-            jobs.query_time(request.args.get("endTime"), "endTime", job.end_time),
+    return (query_time(request.args.get("startTime"), "startTime", job.start_time),
+            query_time(request.args.get("endTime"), "endTime", job.end_time),
             int(interval), window)
 
 
@@ -101,6 +99,6 @@ def delete_evaluation(evaluation_id: str) -> Response:
 def apply_from_evaluation() -> Response:
     rules = Rules(max_age_seconds=current_app.config["PROMOTION_MAX_REPORT_AGE_SECONDS"],
                   max_growth=current_app.config["PROMOTION_MAX_DECISION_GROWTH"])
-    service.apply_from_evaluation(db.session(), experiment(), json_body(),
+    service.apply_from_evaluation(db.session(), experiment(), job_bodies.apply(json_body()),
                                   current_principal(), rules)
     return Response(status=204)

@@ -10,10 +10,10 @@ from flask import Response, jsonify
 from app import db
 from app.auth import current_principal
 from app.http import json_body
-from app.personalizer import jobviews
+from app.personalizer import job_bodies, jobviews
 from app.personalizer.routes import experiment, route
 from experiments.models import OfflineJob
-from experiments.offline import jobs
+from experiments.offline import jobs, service
 
 KIND = "featureimportance"
 
@@ -29,10 +29,9 @@ def document(job: OfflineJob) -> dict[str, Any]:
 @route("PUT", "/featureImportances/<feature_importance_id>", scope="admin",
        invalid="InvalidRequest", summary="Start a feature importance job", status="200")
 def create_feature_importance(feature_importance_id: str) -> Response:
-    target = experiment()
-    body = json_body()
-    job = jobviews.create(target, KIND, feature_importance_id, body, {})
-    return jsonify(document(job))
+    command = job_bodies.importance(feature_importance_id, json_body())
+    job = service.start_importance(db.session(), experiment(), command)
+    return jsonify(document(jobviews.started(job)))
 
 
 @route("GET", "/featureImportances/<feature_importance_id>", scope="admin",

@@ -1,4 +1,4 @@
-"""Shared pieces of the evaluation and feature-importance views: creating, finding, listing
+"""Shared pieces of the evaluation and feature-importance views: starting, finding, listing
 and serializing `offline_jobs` rows in Personalizer's shapes."""
 
 from __future__ import annotations
@@ -14,13 +14,9 @@ from experiments.models import Experiment, OfflineJob
 from experiments.offline import jobs
 
 
-def create(target: Experiment, kind: str, job_id: str, body: Any,
-           stored: dict[str, Any]) -> OfflineJob:
-    """Store a new job for the request and start computing it."""
-    name, start, end = jobs.window(body)
-    job = jobs.create(db.session(), target, kind, jobs.check_id(job_id, "id"), name, start,
-                      end, stored)
-    offline.start(job.id, kind)
+def started(job: OfflineJob) -> OfflineJob:
+    """Start computing a job just stored (in a thread of this process)."""
+    offline.start(job.id, job.kind)
     return job
 
 

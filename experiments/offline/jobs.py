@@ -11,7 +11,7 @@ process answers from the row. The computation commits the result and ``Succeeded
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from experiments import audit, clock
-from experiments.errors import Conflict, DomainError, NotFound, ValidationFailed
+from experiments.errors import Conflict, DomainError, NotFound
 from experiments.models import Experiment, OfflineJob
+from experiments.offline.commands import JobWindow
 
 KINDS = ("evaluation", "featureimportance")
 STALE_SECONDS = 3600.0
@@ -30,62 +31,18 @@ log = logging.getLogger("tailor.offline")
 Compute = Callable[[Session, Experiment, OfflineJob], dict[str, Any]]
 
 
-def _time(body: Mapping[str, Any], field: str) -> float:
-    value = body.get(field)
-    if not isinstance(value, str):
-        raise ValidationFailed.field(field, "required: an ISO 8601 date-time")
-    try:
-        return clock.parse_iso(value)
-    except ValueError:
-        raise ValidationFailed.field(field, f"{value!r} is not an ISO 8601 date-time") from None
-
-
-def query_time(raw: str | None, field: str, default: float) -> float:
-    """An optional ISO 8601 query parameter as epoch seconds (``default`` when absent)."""
-    if not raw:
-        return default
-    try:
-        return clock.parse_iso(raw)
-    except ValueError:
-        raise ValidationFailed.field(field, f"{raw!r} is not an ISO 8601 date-time") from None
-
-
-def window(body: Any) -> tuple[str, float, float]:
-    """``(name, start, end)`` of a job request.
-
-    Raises:
-        ValidationFailed: Naming the field.
-    """
-    if not isinstance(body, Mapping):
-        raise ValidationFailed.field("body", "must be a JSON object")
-    name = body.get("name")
-    if not isinstance(name, str) or not name or len(name) > MAX_ID:
-        raise ValidationFailed.field("name", f"required: a name of 1 to {MAX_ID} characters")
-    start, end = _time(body, "startTime"), _time(body, "endTime")
-    if not start < end:
-        raise ValidationFailed.field("endTime", "must be after startTime")
-    if end - start > MAX_WINDOW_SECONDS:
-        raise ValidationFailed.field("startTime", "the window is at most 366 days")
-    return name, start, end
-
-
-def check_id(job_id: str, field: str) -> str:
-    if not job_id or len(job_id) > MAX_ID:
-        raise ValidationFailed.field(field, f"must be 1 to {MAX_ID} characters")
-    return job_id
-
-
-def create(session: Session, experiment: Experiment, kind: str, job_id: str, name: str,
-           start: float, end: float, request: dict[str, Any]) -> OfflineJob:
+def create(session: Session, experiment: Experiment, kind: str, job_id: str,
+           window: JobWindow, request: dict[str, Any]) -> OfflineJob:
     """A new ``Running`` job (commits).
 
     Raises:
         Conflict: A job of this kind and id exists already.
     """
     now = clock.now()
-    job = OfflineJob(experiment_id=experiment.id, kind=kind, job_id=job_id, name=name,
+    job = OfflineJob(experiment_id=experiment.id, kind=kind, job_id=job_id, name=window.name,
                      status="Running", request=request, result=None, error=None,
-                     start_time=start, end_time=end, created_at=now, updated_at=now)
+                     start_time=window.start, end_time=window.end, created_at=now,
+                     updated_at=now)
     session.add(job)
     try:
         session.commit()

@@ -13,39 +13,55 @@ from experiments import audit, clock, registry
 from experiments.errors import Conflict, ValidationFailed
 from experiments.models import Experiment, OfflineJob
 from experiments.offline import evaluation, importance, jobs, vwargs
+from experiments.offline.commands import ApplyEvaluation, StartEvaluation, StartImportance
 from experiments.promotion import Rules
 
-MAX_POLICIES = 8
 
+def start_evaluation(session: Session, experiment: Experiment,
+                     command: StartEvaluation) -> OfflineJob:
+    """A new evaluation job, `Running` (commits); the caller starts its computation.
 
-def evaluation_request(experiment: Experiment, body: Any) -> dict[str, Any]:
-    """The stored request of an evaluation; every custom policy validated now (400)."""
-    jobs.window(body)
-    policies = body.get("policies") or []
-    if not isinstance(policies, list) or len(policies) > MAX_POLICIES:
-        raise ValidationFailed.field("policies", f"must be a list of at most {MAX_POLICIES} "
-                                     "{name, arguments} objects")
+    Raises:
+        ValidationFailed: A custom policy's name is taken (Online, Baseline, Random, a
+            policy of the optimization grid, an earlier one) or its VW arguments are not
+            a learner setting of this experiment.
+        Conflict: An evaluation with this id exists.
+    """
     names = {"Online", "Baseline", "Random",
              *(evaluation.grid_name(e, p) for e, p in evaluation.OPTIMIZATION_GRID)}
-    for index, item in enumerate(policies):
-        if not isinstance(item, Mapping):
-            raise ValidationFailed.field(f"policies[{index}]", "must be an object")
-        name = item.get("name")
-        if not isinstance(name, str) or not name or len(name) > 256 or name in names:
+    for index, policy in enumerate(command.policies):
+        if policy.name in names:
             raise ValidationFailed.field(f"policies[{index}].name", "must be a unique name "
                                          "(not Online, Baseline or Random)")
-        names.add(name)
-        vwargs.read(item.get("arguments"), experiment.settings.reward.raw,
+        names.add(policy.name)
+        vwargs.read(policy.arguments, experiment.settings.reward.raw,
                     f"policies[{index}].arguments")
-    optimize = body.get("enablePolicyOptimization", False)
-    return {"policies": [{"name": p["name"], "arguments": p["arguments"]} for p in policies],
-            "enablePolicyOptimization": bool(optimize)}
+    stored = {"policies": [{"name": p.name, "arguments": p.arguments}
+                           for p in command.policies], "optimize": command.optimize}
+    return jobs.create(session, experiment, "evaluation", command.job_id, command.window,
+                       stored)
+
+
+def start_importance(session: Session, experiment: Experiment,
+                     command: StartImportance) -> OfflineJob:
+    """A new feature-importance job, `Running` (commits); the caller computes it.
+
+    Raises:
+        Conflict: A feature importance with this id exists.
+    """
+    return jobs.create(session, experiment, "featureimportance", command.job_id,
+                       command.window, {})
+
+
+def _optimize(job: OfflineJob) -> bool:
+    # Rows stored before the command existed kept Personalizer's own field name.
+    return bool(job.request.get("optimize", job.request.get("enablePolicyOptimization")))
 
 
 def compute_evaluation(session: Session, experiment: Experiment,
                        job: OfflineJob) -> dict[str, Any]:
     found = evaluation.policies(experiment, job.request.get("policies") or [],
-                                bool(job.request.get("enablePolicyOptimization")))
+                                _optimize(job))
     result = evaluation.evaluate(session, experiment, found, job.start_time, job.end_time)
     result["optimalPolicy"] = evaluation.optimal(result)
     return result
@@ -59,7 +75,7 @@ def compute_importance(session: Session, experiment: Experiment,
 COMPUTE = {"evaluation": compute_evaluation, "featureimportance": compute_importance}
 
 
-def _policy(job: OfflineJob, name: Any) -> Mapping[str, Any]:
+def _policy(job: OfflineJob, name: str) -> Mapping[str, Any]:
     for entry in (job.result or {}).get("policies", []):
         if entry["name"] == name:
             return entry
@@ -89,21 +105,17 @@ def refusals(experiment: Experiment, job: OfflineJob, entry: Mapping[str, Any],
     return found
 
 
-def apply_from_evaluation(session: Session, experiment: Experiment, body: Any,
+def apply_from_evaluation(session: Session, experiment: Experiment, command: ApplyEvaluation,
                           actor: audit.Actor | audit.KeyPrincipal, rules: Rules) -> bool:
     """Make an evaluated policy the learner setting (commits). False: nothing to change.
 
     Raises:
-        ValidationFailed: A bad body, an unknown policy, or one that is not a learner
-            setting (Baseline, Random).
+        ValidationFailed: An unknown policy, or one that is not a learner setting
+            (Baseline, Random).
         NotFound: An unknown evaluation.
         Conflict: The evaluation has not succeeded, or the promotion rules refuse.
     """
-    if not isinstance(body, Mapping):
-        raise ValidationFailed.field("body", "must be a JSON object")
-    evaluation_id, name = body.get("evaluationId"), body.get("policyName")
-    if not isinstance(evaluation_id, str) or not evaluation_id:
-        raise ValidationFailed.field("evaluationId", "required: the evaluation's id")
+    evaluation_id, name = command.evaluation_id, command.policy_name
     job = jobs.find(session, experiment, "evaluation", evaluation_id)
     if jobs.status(job) != "Succeeded":
         raise Conflict(f"evaluation {evaluation_id!r} is {jobs.status(job)}, not Succeeded")
