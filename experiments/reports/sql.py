@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from experiments.abstats import MeanStats
 from experiments.errors import ValidationFailed
-from experiments.models import Decision, RewardEvent
+from experiments.models import Decision
 
 HOUR = 3600.0
 MISSING = "(missing)"
@@ -161,26 +161,6 @@ def _as_moments(n: Any, total: Any, total_sq: Any, low: Any, high: Any) -> Momen
                    None if low is None else float(low), None if high is None else float(high))
 
 
-@dataclass(frozen=True, slots=True)
-class HourRow:
-    """One arm's decisions activated in one hour."""
-
-    reward: Moments
-    pending: int
-    online: int
-
-
-def reward_by_arm_hour(session: Session, scope: Scope) -> dict[tuple[str, int], HourRow]:
-    """Reward moments, open windows and online-phase counts per (arm, hour of activation)."""
-    hour = hour_of(dialect(session), Decision.activated_at).label("hour")
-    pending = sa.func.sum(sa.case((Decision.closes_at > scope.now, 1), else_=0))
-    online = sa.func.sum(sa.case((Decision.phase == "online", 1), else_=0))
-    query = (sa.select(Decision.arm, hour, *_moments(scope.reward()), pending, online)
-             .where(*scope.conditions()).group_by(Decision.arm, hour))
-    return {(arm, int(h)): HourRow(_as_moments(*m), int(p or 0), int(o or 0))
-            for arm, h, *m, p, o in session.execute(query)}
-
-
 def units_by_arm(session: Session, scope: Scope, *, online_only: bool = False
                  ) -> dict[str, int]:
     """Distinct units per arm; a decision without a unit id is a unit of its own.
@@ -192,27 +172,6 @@ def units_by_arm(session: Session, scope: Scope, *, online_only: bool = False
     if online_only:
         where.append(Decision.phase == "online")
     return _count_units(session, [Decision.arm], Decision.unit_id, where)
-
-
-def events_by_arm_hour(session: Session, scope: Scope,
-                       types: list[str]) -> dict[tuple[str, str, int], Moments]:
-    """Per (arm, event type, hour): moments of each decision's sum of non-late values.
-
-    Only decisions that received the type appear (``n`` counts them); the report adds the
-    zeros of the others from the decision counts.
-    """
-    per_decision = (
-        sa.select(RewardEvent.decision_id, RewardEvent.type,
-                  sa.func.sum(RewardEvent.value).label("v"))
-        .where(RewardEvent.experiment_id == scope.experiment_id,
-               RewardEvent.late.is_(False), RewardEvent.type.in_(types))
-        .group_by(RewardEvent.decision_id, RewardEvent.type).subquery())
-    hour = hour_of(dialect(session), Decision.activated_at).label("hour")
-    query = (sa.select(Decision.arm, per_decision.c.type, hour, *_moments(per_decision.c.v))
-             .join(per_decision, per_decision.c.decision_id == Decision.id)
-             .where(*scope.conditions())
-             .group_by(Decision.arm, per_decision.c.type, hour))
-    return {(arm, kind, int(h)): _as_moments(*m) for arm, kind, h, *m in session.execute(query)}
 
 
 def segment_actions(session: Session, scope: Scope, path: tuple[str, ...], limit: int
