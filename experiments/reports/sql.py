@@ -144,23 +144,6 @@ def json_text(dialect_name: str, column: Any, path: tuple[str, ...]) -> sa.Colum
                    else_=sa.cast(sa.func.json_extract(column, json_path), sa.Text))
 
 
-def hour_of(dialect_name: str, column: Any) -> sa.ColumnElement[int]:
-    """The hour (since the epoch) of a timestamp column: floor(ts / 3600)."""
-    if dialect_name == "postgresql":
-        return sa.cast(sa.func.floor(column / HOUR), sa.BigInteger)
-    return sa.cast(column / HOUR, sa.Integer)  # timestamps are positive: CAST truncates
-
-
-def _moments(value: Any) -> list[sa.ColumnElement[Any]]:
-    return [sa.func.count(), sa.func.sum(value), sa.func.sum(value * value),
-            sa.func.min(value), sa.func.max(value)]
-
-
-def _as_moments(n: Any, total: Any, total_sq: Any, low: Any, high: Any) -> Moments:
-    return Moments(MeanStats.from_aggregates(n, total, total_sq),
-                   None if low is None else float(low), None if high is None else float(high))
-
-
 def units_by_arm(session: Session, scope: Scope, *, online_only: bool = False
                  ) -> dict[str, int]:
     """Distinct units per arm; a decision without a unit id is a unit of its own.

@@ -20,7 +20,7 @@ from experiments.reports.ab import arm_order, control_arm, event_types
 from experiments.reports.comparisons import burn_in
 from experiments.reports.metrics import bucket_width, build_metrics, choose_looks
 from experiments.reports.segments import action_shares
-from experiments.reports.sql import Moments, hour_of, json_text, validate_field
+from experiments.reports.sql import Moments, json_text, validate_field
 from experiments.reports.units import Cell, Increment
 from experiments.validation import validate_new
 
@@ -64,13 +64,6 @@ def test_json_text_per_dialect():
                     sqlite.dialect())
     assert "json_extract(decisions.context, '$.\"user\".\"country\"')" in lite
     assert "json_type" in lite and "'true'" in lite
-
-
-def test_hour_buckets_floor_per_dialect():
-    assert "floor" in compiled(hour_of("postgresql", Decision.activated_at),
-                               postgresql.dialect())
-    lite = compiled(hour_of("sqlite", Decision.activated_at), sqlite.dialect())
-    assert lite.startswith("CAST(decisions.activated_at /") and lite.endswith("AS INTEGER)")
 
 
 def test_moments_add_and_recognise_binary_metrics():
