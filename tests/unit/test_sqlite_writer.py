@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from experiments.direct import SqliteWriter
 
 
@@ -29,10 +31,12 @@ def test_a_writer_in_another_process_makes_this_one_wait(tmp_path):
     assert waited >= 0.4
 
 
-def test_threads_of_one_process_take_turns_and_memory_databases_need_no_file(tmp_path):
+@pytest.mark.parametrize("database", ["tailor.db", ":memory:"])
+def test_threads_of_one_process_take_turns(tmp_path, database):
     import threading
 
-    writer = SqliteWriter(":memory:")
+    path = database if database == ":memory:" else str(tmp_path / database)
+    writer = SqliteWriter(path)
     inside: list[int] = []
     overlaps: list[int] = []
 
@@ -50,4 +54,6 @@ def test_threads_of_one_process_take_turns_and_memory_databases_need_no_file(tmp
     for thread in threads:
         thread.join()
     assert overlaps == []
-    assert list(tmp_path.iterdir()) == []
+    # A memory database needs no lock file; a file database has its one lock file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        [] if database == ":memory:" else ["tailor.db.tailor-write.lock"])
