@@ -26,7 +26,6 @@ connection.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import threading
@@ -38,6 +37,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from experiments.sqlite_writes import Checkpointer, SqliteWriter
 
 T = TypeVar("T")
 
@@ -95,62 +96,6 @@ def chained(first: First, statements: Sequence[sa.Executable], values: Mapping[s
         if row is None:
             return None
     return row
-
-
-class SqliteWriter:
-    """One hot-path writer at a time on a SQLite file, across threads and processes.
-
-    SQLite admits one writer and makes the others sleep and poll (1, 2, 5, 10 ... 100 ms
-    between tries): with two gunicorn workers writing ranks, that polling put p99 at
-    0.2-0.9 s while one worker alone stayed under 50 ms (docs/bench-rank.md). Here every
-    thread takes `flock` on its own descriptor of a file beside the database: locks of
-    separate descriptors exclude each other, within a process as across processes, and
-    the kernel wakes the next writer as soon as the lock is free, without the GIL (a
-    thread lock in front of it cost a futex wake-up under the GIL on every release).
-    Writers outside the hot path (the learner, admin requests) still rely on SQLite's
-    busy wait. A `:memory:` database (tests) has no file: a thread lock then.
-    """
-
-    def __init__(self, database: str | None) -> None:
-        self._path = None if not database or database == ":memory:" \
-            else os.path.abspath(database) + ".tailor-write.lock"
-        self._thread_lock = threading.Lock() if self._path is None else None
-        self._local = threading.local()
-
-    def __enter__(self) -> None:
-        if self._thread_lock is not None:
-            self._thread_lock.acquire()
-        else:
-            fcntl.flock(self._file(), fcntl.LOCK_EX)
-
-    def __exit__(self, *_exc: object) -> None:
-        if self._thread_lock is not None:
-            self._thread_lock.release()
-        else:
-            fcntl.flock(self._local.fd, fcntl.LOCK_UN)
-
-    def _file(self) -> int:
-        # One descriptor per thread, opened in its process: a descriptor inherited
-        # through fork shares its lock with the parent, which would let a forked worker
-        # and its siblings write at once. Closed with the thread (`_Descriptor`).
-        held = getattr(self._local, "held", None)
-        if held is None or held.pid != os.getpid():
-            assert self._path is not None
-            held = self._local.held = _Descriptor(self._path)
-            self._local.fd = held.fd
-        return held.fd
-
-
-class _Descriptor:
-    """A lock file's descriptor, closed when its thread's local storage goes."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        self.pid = os.getpid()
-
-    def __del__(self) -> None:
-        if self.pid == os.getpid():
-            os.close(self.fd)
 
 
 class Transaction:
@@ -235,6 +180,9 @@ class Direct:
         self._lock = threading.Lock()
         self._writer = SqliteWriter(engine.url.database) if engine.dialect.name == "sqlite" \
             else None
+        # A file database's WAL is checkpointed off the hot path (see Checkpointer).
+        self._checkpointer = Checkpointer(engine, self._writer) \
+            if self._writer is not None and self._writer.has_file else None
         self._local = threading.local()
         self._generation = 0  # `dispose` moves it on: older connections are not reused
         self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
@@ -247,6 +195,9 @@ class Direct:
             connection = self.engine.raw_connection()
             connection.detach()  # ours until closed: the pool neither counts nor lends it
             held = self._local.held = _Held(connection, self._generation)
+            if self._checkpointer is not None:
+                held.cursor.execute("PRAGMA wal_autocheckpoint=0")
+                self._checkpointer.ensure_running()
             with self._lock:
                 self._held.add(held)
         return held
@@ -263,6 +214,8 @@ class Direct:
 
     def dispose(self) -> None:
         """Close every thread's connection and the engine's pool (tests, shutdown)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._generation += 1
             held, self._held = list(self._held), weakref.WeakSet()
