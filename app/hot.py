@@ -218,7 +218,7 @@ def caller(principal: Principal) -> Caller:
 def rank(hot: HotPath, principal: Principal, key: str, data: bytes) -> tuple[int, Any]:
     body = rank_json(data)
 
-    def parse(types: Any, max_actions: int, limits: Any) -> rank_commands.RankRequest:
+    def parse(types: Any, max_actions: int, limits: Any) -> rank_commands.RankCommand:
         return rank_commands.parse_request(body, max_actions, limits, types)
 
     result = hot.ranks.rank(caller(principal), key, parse)

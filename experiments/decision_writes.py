@@ -20,10 +20,10 @@ from experiments.errors import Conflict, Unauthorized
 from experiments.experiment_cache import ExperimentSnapshot
 from experiments.keyed import claim_then_insert
 from experiments.models import Decision, DecisionKey, Experiment, NextDecisionId, decision_of_key
-from experiments.rank_commands import RankRequest
+from experiments.rank_commands import RankCommand
 
 
-def decision_row(experiment: Experiment | ExperimentSnapshot, request: RankRequest,
+def decision_row(experiment: Experiment | ExperimentSnapshot, request: RankCommand,
               event_id: str, arm: str, spec: str, phase: str, unit: str | None,
               context: dict[str, Any], actions: list[dict[str, Any]], pmf: list[float],
               chosen: int, model_version: int | None) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def decision_row(experiment: Experiment | ExperimentSnapshot, request: RankReque
 
 
 def commit_decision(session: Session, experiment: Experiment | ExperimentSnapshot,
-            row: dict[str, Any], request: RankRequest, direct: Direct,
+            row: dict[str, Any], request: RankCommand, direct: Direct,
             key_id: str | None) -> dict[str, Any] | None:
     """Insert and commit in one step; the stored answer if the event id was taken;
     None if the experiment changed version meanwhile (nothing written).
@@ -95,7 +95,7 @@ def _still_current() -> sa.Exists:
 _KEY_COLUMNS = ["experiment_id", "event_id", "decision_id", "created_at"]
 
 
-def _replay(previous: Decision, request: RankRequest) -> dict[str, Any]:
+def _replay(previous: Decision, request: RankCommand) -> dict[str, Any]:
     if previous.request_hash != request.request_hash:
         raise Conflict(f"event_id {previous.event_id!r} was already used with another payload")
     return answer(previous)

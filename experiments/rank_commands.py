@@ -27,7 +27,7 @@ SLOT_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True)
-class RankRequest:
+class RankCommand:
     context: dict[str, Any]
     actions: list[dict[str, Any]] | None
     excluded: frozenset[str]
@@ -42,7 +42,7 @@ class RankRequest:
 
 
 def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_LIMITS,
-                  types: FeatureTypes = NO_TYPES) -> RankRequest:
+                  types: FeatureTypes = NO_TYPES) -> RankCommand:
     """Validate a rank body (shape and size, and the experiment's declared `feature_types`;
     its other rules come later)."""
     if not isinstance(body, Mapping):
@@ -69,7 +69,7 @@ def parse_request(body: Any, max_actions: int, limits: ContextLimits = DEFAULT_L
         if isinstance(actions, list) and len(actions) > max_actions:
             raise ValidationFailed.field("actions", f"at most {max_actions} actions")
         actions = _validated_actions(actions, _canonical(actions), types, limits)
-    return RankRequest(
+    return RankCommand(
         context=dict(context), actions=actions, excluded=_excluded(body),
         event_id=event_id_of(body.get("event_id"), "event_id"),
         unit_id=_optional_string(body, "unit_id", 256),
@@ -102,7 +102,7 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
             excluded: list[str], event_id: str | None, defer_activation: bool,
             max_actions: int, fields: Mapping[str, str] | None = None,
             slot_id: str | None = None, limits: ContextLimits = DEFAULT_LIMITS,
-            types: FeatureTypes = NO_TYPES) -> RankRequest:
+            types: FeatureTypes = NO_TYPES) -> RankCommand:
     """A rank command from typed values (another adapter's request, e.g. Personalizer's);
     validated as `parse_request` validates a v1 body. `fields`: the adapter's names of
     `context`, `actions` and `event_id`, for its error messages. `slot_id`: the decision
@@ -128,7 +128,7 @@ def command(context: Mapping[str, Any], actions: list[dict[str, Any]] | None,
     event_id = event_id_of(event_id, names["event_id"])
     if slot_id is not None:
         event_id = f"{event_id}{SLOT_SEPARATOR}{event_id_of(slot_id, 'slot_id')}"
-    return RankRequest(
+    return RankCommand(
         context=dict(context), actions=actions, excluded=frozenset(excluded),
         event_id=event_id, unit_id=None,
         defer_activation=defer_activation,

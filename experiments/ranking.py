@@ -29,10 +29,10 @@ from experiments.experiment_cache import ExperimentCache, ExperimentSnapshot, re
 from experiments.models import Experiment
 from experiments.policies import PolicyCache
 from experiments.profiles import ProfileCache
-from experiments.rank_commands import RankRequest
+from experiments.rank_commands import RankCommand
 
 
-def offered_actions(config: ExperimentConfig, request: RankRequest) -> list[dict[str, Any]]:
+def offered_actions(config: ExperimentConfig, request: RankCommand) -> list[dict[str, Any]]:
     """Inline actions (features filled from the catalog when omitted) or the catalog,
     minus the excluded ones."""
     catalog = config.catalog
@@ -50,7 +50,7 @@ def offered_actions(config: ExperimentConfig, request: RankRequest) -> list[dict
     return remaining
 
 
-def _unit(config: ExperimentConfig, request: RankRequest) -> str | None:
+def _unit(config: ExperimentConfig, request: RankCommand) -> str | None:
     if request.unit_id is not None:
         return request.unit_id
     field = config.unit_field
@@ -69,7 +69,7 @@ def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
     return assign_arm(experiment.key, unit or f"event:{event_id}", config.arms), "online"
 
 
-def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankRequest,
+def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request: RankCommand,
          policies: PolicyCache, pii_salt: str,
          experiments: ExperimentCache | None = None, *, direct: Direct,
          key_id: str | None = None, profiles: ProfileCache | None = None) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def rank(session: Session, experiment: Experiment | ExperimentSnapshot, request:
 
 
 def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
-               request: RankRequest, policies: PolicyCache, pii_salt: str,
+               request: RankCommand, policies: PolicyCache, pii_salt: str,
                direct: Direct, key_id: str | None,
                profiles: ProfileCache) -> dict[str, Any] | None:
     if experiment.status not in ("running", "paused"):
@@ -153,7 +153,7 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     return result
 
 
-def unit_warnings(config: ExperimentConfig, request: RankRequest) -> list[dict[str, Any]]:
+def unit_warnings(config: ExperimentConfig, request: RankCommand) -> list[dict[str, Any]]:
     """`unit_missing` when the experiment names a unit field that this context lacks and
     no `unit_id` was sent: the decision is then a unit of its own, and the same customer
     may land in another arm next time."""

@@ -65,7 +65,7 @@ class Settings:
 
 # The adapter's parser: its wire body into a rank command, given the experiment's
 # declared feature types (validation needs them), the action limit and the size limits.
-RankParser = Callable[[FeatureTypes, int, ContextLimits], rank_commands.RankRequest]
+RankParser = Callable[[FeatureTypes, int, ContextLimits], rank_commands.RankCommand]
 
 
 class RankService:
@@ -101,7 +101,7 @@ class RewardService:
     def __init__(self, direct: Direct) -> None:
         self.direct = direct
 
-    def record(self, caller: Caller, reward: rewards.RewardInput) -> str:
+    def record(self, caller: Caller, reward: rewards.RewardCommand) -> str:
         """"accepted", "late" or "duplicate" (experiments.rewards.store)."""
         return self.direct.run(lambda tx: rewards.store_one(
             tx, caller.team_id, reward, None, caller.key_id))

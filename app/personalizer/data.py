@@ -80,7 +80,7 @@ def rank() -> tuple[Response, int]:
     event_id, defer = event_id_of(body.get("eventId")), defer_of(body)
 
     def parse(types: FeatureTypes, max_actions: int,
-              limits: ContextLimits) -> rank_commands.RankRequest:
+              limits: ContextLimits) -> rank_commands.RankCommand:
         return rank_commands.command(context, actions, excluded, event_id, defer, max_actions,
                                FIELDS, limits=limits, types=types)
 

@@ -107,7 +107,7 @@ def _slot_parser(context: Mapping[str, Any], slot: Any, offered: list[dict[str, 
                  event_id: str, defer: bool) -> RankParser:
     """One slot's rank command, built with the experiment's feature types and limits."""
     def parse(types: FeatureTypes, max_actions: int,
-              limits: ContextLimits) -> rank_commands.RankRequest:
+              limits: ContextLimits) -> rank_commands.RankCommand:
         return rank_commands.command({**context, "slot": {**slot.features, "id": slot.id}},
                                offered, [], event_id, defer, max_actions, FIELDS, slot.id,
                                limits=limits, types=types)
