@@ -114,7 +114,7 @@ def engine_of(app: Flask) -> sa.Engine:
 def dispose(app: Flask) -> None:
     """Close every pooled connection of the app's engines (tests, shutdown)."""
     engine_of(app).dispose()
-    app.extensions[DIRECT].engine.dispose()
+    app.extensions[DIRECT].dispose()
 
 
 def direct() -> Direct:

@@ -31,7 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import auth, errors, metrics
 from app.errors import APIError
 from app.ratelimit import RateLimiter
-from experiments import pii, ranking, rewards
+from experiments import pii, rank_commands, rewards
 from experiments.keys import KeyCache, Principal
 from experiments.limits import MAX_DEPTH, check_depth, too_deep
 from experiments.services import Caller, OnDemandSession, RankService, RewardService
@@ -218,8 +218,8 @@ def caller(principal: Principal) -> Caller:
 def rank(hot: HotPath, principal: Principal, key: str, data: bytes) -> tuple[int, Any]:
     body = rank_json(data)
 
-    def parse(types: Any, max_actions: int, limits: Any) -> ranking.RankRequest:
-        return ranking.parse_request(body, max_actions, limits, types)
+    def parse(types: Any, max_actions: int, limits: Any) -> rank_commands.RankCommand:
+        return rank_commands.parse_request(body, max_actions, limits, types)
 
     result = hot.ranks.rank(caller(principal), key, parse)
     metrics.count_decision(principal.team_name, key, result["arm"])

@@ -10,8 +10,10 @@ autocommit engine.
 What the ORM would have done for us, done here instead:
 - parameters: JSON columns are serialized (the statement's compiled bind types say
   which); everything else the DBAPI adapts itself;
+- connections: each thread keeps one raw connection (taken out of the engine's pool
+  once) and its cursor, so that a write pays no pool checkout;
 - errors: DBAPI errors are re-raised as SQLAlchemy's (`OperationalError` -> 503 with
-  Retry-After in app.errors); a lost connection is dropped from the pool and the
+  Retry-After in app.errors); a lost connection is closed and the
   statement run once more on a fresh one, which is safe only because every statement
   given to `Direct` is idempotent (ON CONFLICT DO NOTHING on its natural key);
 - no pre-ping: the retry above replaces it without a round trip per request.
@@ -23,10 +25,11 @@ connection.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -34,6 +37,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from experiments.sqlite_writes import Checkpointer, SqliteWriter
 
 T = TypeVar("T")
 
@@ -93,50 +98,6 @@ def chained(first: First, statements: Sequence[sa.Executable], values: Mapping[s
     return row
 
 
-class SqliteWriter:
-    """One hot-path writer at a time on a SQLite file, across threads and processes.
-
-    SQLite admits one writer and makes the others sleep and poll (1, 2, 5, 10 ... 100 ms
-    between tries): with two gunicorn workers writing ranks, that polling put p99 at
-    0.2-0.9 s while one worker alone stayed under 50 ms (docs/bench-rank.md). Here the
-    threads of a process queue on a lock and the processes on `flock` of a file beside
-    the database, both of which wake the next writer as soon as the lock is free. Writers
-    outside the hot path (the learner, admin requests) still rely on SQLite's busy wait.
-    """
-
-    def __init__(self, database: str | None) -> None:
-        self._thread_lock = threading.Lock()
-        self._path = None if not database or database == ":memory:" \
-            else os.path.abspath(database) + ".tailor-write.lock"
-        self._fd: int | None = None
-        self._pid = 0
-
-    def __enter__(self) -> None:
-        self._thread_lock.acquire()
-        try:
-            if self._path is not None:
-                fcntl.flock(self._file(), fcntl.LOCK_EX)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def __exit__(self, *_exc: object) -> None:
-        try:
-            if self._fd is not None and self._pid == os.getpid():
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
-
-    def _file(self) -> int:
-        # Opened in each process: a descriptor inherited through fork shares its lock
-        # with the parent, which would let a forked worker and its siblings write at once.
-        if self._fd is None or self._pid != os.getpid():
-            assert self._path is not None
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._fd
-
-
 class Transaction:
     """Statements on one raw connection, inside `Direct.run`."""
 
@@ -169,14 +130,39 @@ class Transaction:
         self._cursor.execute(self.last_sql, self.last_parameters)
 
 
-def _cursor_of(connection: Any) -> Any:
-    """The DBAPI connection's own cursor, made once and kept with it (`info` lives and
-    dies with the DBAPI connection): making and closing one per write was ~10 µs of
-    psycopg's Python. Statements run one at a time per connection, so one cursor does."""
-    cursor = connection.info.get("tailor.cursor")
-    if cursor is None:
-        cursor = connection.info["tailor.cursor"] = connection.dbapi_connection.cursor()
-    return cursor
+class _Held:
+    """One thread's raw connection of the hot path, taken out of the pool for good, and
+    its cursor (made once: making and closing one per write was ~10 µs of psycopg's
+    Python). Checking a connection out of the pool and back in cost ~4 µs in one thread
+    and ~3% of a gunicorn worker's GIL time with two threads sharing the pool's lock;
+    statements run one at a time per thread, so one connection and one cursor do."""
+
+    __slots__ = ("connection", "cursor", "pid", "generation", "closed", "__weakref__")
+
+    def __init__(self, connection: Any, generation: int) -> None:
+        self.connection = connection
+        self.cursor = connection.dbapi_connection.cursor()
+        self.pid = os.getpid()
+        self.generation = generation
+        self.closed = False
+
+    def close(self) -> None:
+        # Never in a forked child: closing would end the parent's session on the server.
+        if not self.closed and self.pid == os.getpid():
+            self.closed = True
+            self.connection.close()  # detached: closes the DBAPI connection
+
+    def discard(self, exc: BaseException | None = None) -> None:
+        """Close a broken connection (a detached one's `invalidate` would only drop it)."""
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self.connection.dbapi_connection.close()
+            self.connection.invalidate(exc)
+
+    def __del__(self) -> None:  # its thread ended (its local storage went)
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 class Direct:
@@ -194,6 +180,49 @@ class Direct:
         self._lock = threading.Lock()
         self._writer = SqliteWriter(engine.url.database) if engine.dialect.name == "sqlite" \
             else None
+        # A file database's WAL is checkpointed off the hot path (see Checkpointer).
+        self._checkpointer = Checkpointer(engine, self._writer) \
+            if self._writer is not None and self._writer.has_file else None
+        self._local = threading.local()
+        self._generation = 0  # `dispose` moves it on: older connections are not reused
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
+
+    def connection(self) -> _Held:
+        """This thread's connection (opened on first use, again after `dispose`, a
+        fork or a loss)."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None or held.generation != self._generation or held.pid != os.getpid():
+            connection = self.engine.raw_connection()
+            connection.detach()  # ours until closed: the pool neither counts nor lends it
+            held = self._local.held = _Held(connection, self._generation)
+            if self._checkpointer is not None:
+                held.cursor.execute("PRAGMA wal_autocheckpoint=0")
+                self._checkpointer.ensure_running()
+            with self._lock:
+                self._held.add(held)
+        return held
+
+    def forget(self, held: _Held) -> None:
+        """Stop using `held` in this thread (it broke)."""
+        if getattr(self._local, "held", None) is held:
+            self._local.held = None
+
+    def connections(self) -> int:
+        """How many threads hold a connection now."""
+        with self._lock:
+            return sum(1 for held in self._held if held.generation == self._generation)
+
+    def dispose(self) -> None:
+        """Close every thread's connection and the engine's pool (tests, shutdown)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        with self._lock:
+            self._generation += 1
+            held, self._held = list(self._held), weakref.WeakSet()
+        for each in held:
+            with contextlib.suppress(Exception):
+                each.close()
+        self.engine.dispose()
 
     def compiled(self, statement: sa.Executable) -> Compiled:
         found = self._compiled.get(id(statement))
@@ -242,19 +271,18 @@ class Direct:
 
     def _run(self, work: Callable[[Transaction], T], explicit: bool) -> T:
         for attempt in (1, 2):
-            connection = None
+            held: _Held | None = None
             tx: Transaction | None = None
             try:
-                connection = self.engine.raw_connection()
-                cursor = _cursor_of(connection)
-                tx = Transaction(self, cursor)
+                held = self.connection()
+                tx = Transaction(self, held.cursor)
                 if explicit:
                     tx.execute_text(self._begin)
                 try:
                     result = work(tx)
                 except BaseException:
                     if explicit:
-                        self._rollback(connection)
+                        self._rollback(held)
                     raise
                 if explicit:
                     tx.committing = True
@@ -262,12 +290,13 @@ class Direct:
                 return result
             except self.engine.dialect.loaded_dbapi.Error as exc:
                 # No connection at all (the server is down) counts as lost too.
-                lost = connection is None or self._lost(exc, connection)
-                if connection is not None:
+                lost = held is None or self._lost(exc, held.connection)
+                if held is not None:
                     if lost:
-                        connection.invalidate(exc)
+                        self.forget(held)
+                        held.discard(exc)
                     elif explicit:
-                        self._rollback(connection)
+                        self._rollback(held)
                 error = sa.exc.DBAPIError.instance(
                     tx.last_sql if tx else "", tx.last_parameters if tx else None, exc,
                     self.engine.dialect.loaded_dbapi.Error, connection_invalidated=lost,
@@ -276,24 +305,18 @@ class Direct:
                     self.on_error(error)
                 if not lost or attempt == 2 or (tx is not None and tx.committing):
                     raise error from exc
-            finally:
-                if connection is not None:
-                    connection.close()  # back to the pool (a no-op once invalidated)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @property
     def _begin(self) -> str:
         return "BEGIN IMMEDIATE" if self.engine.dialect.name == "sqlite" else "BEGIN"
 
-    @staticmethod
-    def _rollback(connection: Any) -> None:
-        cursor = connection.cursor()
+    def _rollback(self, held: _Held) -> None:
         try:
-            cursor.execute("ROLLBACK")
+            held.cursor.execute("ROLLBACK")
         except Exception:  # noqa: BLE001 - nothing was open, or the connection broke
-            connection.invalidate()
-        finally:
-            cursor.close()
+            self.forget(held)
+            held.discard()
 
     def _lost(self, exc: Any, connection: Any) -> bool:
         try:

@@ -55,7 +55,7 @@ class SlotOutcomes:
 def record_reward(session: Session, command: RecordReward) -> str:
     """Store the reward, or hold it for a decision not known yet ("pending"); commits."""
     target = command.experiment
-    reward = rewards.RewardInput(command.event_id, command.kind, command.value, None)
+    reward = rewards.RewardCommand(command.event_id, command.kind, command.value, None)
     try:
         outcome = rewards.store_one(rewards.SessionExecutor(session), target.team_id, reward,
                                     target.id)
@@ -89,7 +89,7 @@ def record_slot_rewards(session: Session, command: RecordSlotRewards) -> SlotOut
             pending.hold(session, target, slot_event_id(event_id, slot_id), "reward", value)
             outcomes.append("pending")
         elif slot_id in slots:
-            outcomes.append(rewards.store_one(executor, target.team_id, rewards.RewardInput(
+            outcomes.append(rewards.store_one(executor, target.team_id, rewards.RewardCommand(
                 slots[slot_id], command.kind, value, None), target.id))
         else:
             unknown.append((index, slot_id))

@@ -76,7 +76,7 @@ def _apply_one(session: Session, executor: rewards.SessionExecutor, experiment: 
                 rewards.activate(session, experiment.team_id, decision_event, experiment.id,
                                  commit=False)
             elif reward_type is not None:
-                reward = rewards.RewardInput(decision_event, reward_type, event.value, None)
+                reward = rewards.RewardCommand(decision_event, reward_type, event.value, None)
                 rewards.store_one(executor, experiment.team_id, reward, experiment.id)
         except NotFound:
             continue

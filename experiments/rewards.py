@@ -40,14 +40,14 @@ REWARD_FIELDS = {"type", "value", "idempotency_key", "event_id"}
 
 
 @dataclass(frozen=True)
-class RewardInput:
+class RewardCommand:
     event_id: str
     type: str
     value: float | None
     idempotency_key: str | None
 
 
-def parse_reward(body: Any, event_id: str | None = None) -> RewardInput:
+def parse_reward(body: Any, event_id: str | None = None) -> RewardCommand:
     if not isinstance(body, Mapping):
         raise ValidationFailed.field("body", "must be a JSON object")
     unknown = sorted(set(body) - REWARD_FIELDS)
@@ -66,10 +66,10 @@ def parse_reward(body: Any, event_id: str | None = None) -> RewardInput:
     key = body.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not key or len(key) > 128):
         raise ValidationFailed.field("idempotency_key", "must be a non-empty string")
-    return RewardInput(event_id, kind, None if value is None else float(value), key)
+    return RewardCommand(event_id, kind, None if value is None else float(value), key)
 
 
-def mapped_value(rule: Mapping[str, Any], reward: RewardInput) -> float:
+def mapped_value(rule: Mapping[str, Any], reward: RewardCommand) -> float:
     """The reward's value under the experiment's rule (a fixed value, or `"value"`)."""
     events = rule["events"]
     if reward.type not in events:
@@ -199,7 +199,7 @@ def _find_statement(by_experiment: bool, dialect: str) -> sa.Select[Any]:
 
 
 
-def store(executor: Executor, target: Target, reward: RewardInput) -> str:
+def store(executor: Executor, target: Target, reward: RewardCommand) -> str:
     """Insert the event and update the decision; "accepted", "late" or "duplicate".
 
     With an idempotency key, `INSERT INTO reward_keys ... ON CONFLICT (experiment_id,
@@ -243,7 +243,7 @@ def _fold(executor: Executor, target: Target, value: float) -> bool:
     return True
 
 
-def store_one(executor: Executor, team_id: int, reward: RewardInput,
+def store_one(executor: Executor, team_id: int, reward: RewardCommand,
               experiment_id: int | None = None, key_id: str | None = None) -> str:
     """Find the reward's decision and store it (the caller commits)."""
     return store(executor, find_target(executor, team_id, reward.event_id, experiment_id,
@@ -324,7 +324,7 @@ _MARK_LATE = (sa.update(RewardEvent)
               .values(late=True).returning(RewardEvent.id))
 
 
-def record(session: Session, team_id: int, reward: RewardInput,
+def record(session: Session, team_id: int, reward: RewardCommand,
            experiment_id: int | None = None, key_id: str | None = None,
            direct: Direct | None = None) -> str:
     """Record one reward durably (commits). `key_id`: see `find_target`. With `direct`,

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bandits.features import FeatureTypes
 from experiments import config as configuration
-from experiments import ranking, rewards
+from experiments import rank_commands, ranking, rewards
 from experiments.direct import Direct
+from experiments.experiment_cache import ExperimentCache
 from experiments.limits import ContextLimits
 from experiments.policies import PolicyCache
 from experiments.profiles import ProfileCache
@@ -64,7 +65,7 @@ class Settings:
 
 # The adapter's parser: its wire body into a rank command, given the experiment's
 # declared feature types (validation needs them), the action limit and the size limits.
-RankParser = Callable[[FeatureTypes, int, ContextLimits], ranking.RankRequest]
+RankParser = Callable[[FeatureTypes, int, ContextLimits], rank_commands.RankCommand]
 
 
 class RankService:
@@ -76,7 +77,7 @@ class RankService:
         self.direct = direct
         self.policies = policies
         self.settings = settings
-        self.experiments = ranking.ExperimentCache()
+        self.experiments = ExperimentCache()
 
     def rank(self, caller: Caller, key: str, parse: RankParser) -> dict[str, Any]:
         """Rank for experiment `key` of the caller's team; the answer (API.md)."""
@@ -100,7 +101,7 @@ class RewardService:
     def __init__(self, direct: Direct) -> None:
         self.direct = direct
 
-    def record(self, caller: Caller, reward: rewards.RewardInput) -> str:
+    def record(self, caller: Caller, reward: rewards.RewardCommand) -> str:
         """"accepted", "late" or "duplicate" (experiments.rewards.store)."""
         return self.direct.run(lambda tx: rewards.store_one(
             tx, caller.team_id, reward, None, caller.key_id))

@@ -2,7 +2,7 @@
 
 A multi-slot rank with event id E logs one decision per slot S under the event id
 ``E + "\\x1f" + S``. No event id sent to rank may contain U+001F
-(``ranking.SLOT_SEPARATOR``), so a slot's id can never equal a single-slot event id, and
+(``rank_commands.SLOT_SEPARATOR``), so a slot's id can never equal a single-slot event id, and
 ``(E, S)`` is recovered by splitting at the first separator.
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from experiments.models import DecisionKey
-from experiments.ranking import SLOT_SEPARATOR
+from experiments.rank_commands import SLOT_SEPARATOR
 
 
 def slot_event_id(event_id: str, slot_id: str) -> str:

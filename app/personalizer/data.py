@@ -1,7 +1,7 @@
 """The single-slot data plane: rank, reward, activate.
 
 An adapter over the same services as Tailor's own API: the request is read into a typed
-rank command (`experiments.ranking.command`) or reward, never into a v1 body. Rank answers
+rank command (`experiments.rank_commands.command`) or reward, never into a v1 body. Rank answers
 201 with `{"ranking", "eventId", "rewardActionId"}`: every offered action once, the chosen
 first, excluded actions last with probability 0 (as Personalizer did). Reward and activate
 answer 204, also for an event id not known yet: it is kept for the reward window and
@@ -23,7 +23,7 @@ from app.personalizer import bodies, features
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from bandits.features import FeatureTypes
-from experiments import held_events, pending, ranking
+from experiments import held_events, pending, rank_commands
 from experiments.limits import ContextLimits
 from experiments.models import Experiment
 from experiments.services import RankParser, RankService
@@ -42,7 +42,7 @@ def defer_of(body: Mapping[str, Any]) -> bool:
 
 def event_id_of(value: Any, field: str = "eventId") -> str | None:
     """A client's event id (None: absent), as Personalizer limited it (256 characters)."""
-    return ranking.event_id_of(value, field)
+    return rank_commands.event_id_of(value, field)
 
 
 def do_rank(target: Experiment, parse: RankParser) -> dict[str, Any]:
@@ -80,8 +80,8 @@ def rank() -> tuple[Response, int]:
     event_id, defer = event_id_of(body.get("eventId")), defer_of(body)
 
     def parse(types: FeatureTypes, max_actions: int,
-              limits: ContextLimits) -> ranking.RankRequest:
-        return ranking.command(context, actions, excluded, event_id, defer, max_actions,
+              limits: ContextLimits) -> rank_commands.RankCommand:
+        return rank_commands.command(context, actions, excluded, event_id, defer, max_actions,
                                FIELDS, limits=limits, types=types)
 
     answer = do_rank(target, parse)

@@ -32,7 +32,7 @@ from app.personalizer.data import (
 from app.personalizer.errors import PersonalizerError
 from app.personalizer.routes import experiment, route
 from bandits.features import FeatureTypes
-from experiments import held_events, pending, ranking
+from experiments import held_events, pending, rank_commands
 from experiments.limits import ContextLimits
 from experiments.models import Experiment
 from experiments.services import RankParser
@@ -107,8 +107,8 @@ def _slot_parser(context: Mapping[str, Any], slot: Any, offered: list[dict[str, 
                  event_id: str, defer: bool) -> RankParser:
     """One slot's rank command, built with the experiment's feature types and limits."""
     def parse(types: FeatureTypes, max_actions: int,
-              limits: ContextLimits) -> ranking.RankRequest:
-        return ranking.command({**context, "slot": {**slot.features, "id": slot.id}},
+              limits: ContextLimits) -> rank_commands.RankCommand:
+        return rank_commands.command({**context, "slot": {**slot.features, "id": slot.id}},
                                offered, [], event_id, defer, max_actions, FIELDS, slot.id,
                                limits=limits, types=types)
     return parse

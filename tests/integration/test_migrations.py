@@ -18,7 +18,7 @@ from app import create_app
 from app.db import dispose as db_dispose
 from app.db import make_engine
 from app.migrate import heads, include_object, upgrade
-from experiments import keys, ranking, registry
+from experiments import keys, rank_commands, registry
 from experiments.models import Base
 from tests.conftest import drop_in_background, pg_admin_url, session_of
 from tests.integration.helpers import ACTIONS, experiment_body
@@ -72,7 +72,7 @@ def _seed_0001(session, team, days: int) -> dict[str, str]:
     """Decisions over `days` days (one rewarded, with a key) written at revision 0001;
     the event ids → the request hash a rank of BODY gives."""
     experiment = registry.create(session, team.id, experiment_body(), "test")
-    body = ranking.parse_request(BODY, 10)
+    body = rank_commands.parse_request(BODY, 10)
     request_hash = hmac.new(team.pii_salt.encode(), body.request_hash.encode(),
                             hashlib.sha256).hexdigest()
     start = time.time() - days * 86400
