@@ -5,7 +5,8 @@ place that turns a request body into it (a 400 naming the path) and works out a 
 one (`validate_patch`, `validate_replacement`). Everything else reads it through
 `ExperimentConfig`, made here by `ExperimentConfig.parse` (the only reader of the stored
 JSON by key): the ORM's `Experiment.settings` parses it once per loaded row and version
-(experiments.models), rank's experiment cache once per cached version. The stored JSON
+(experiments.models), rank's experiment cache once per cached version
+(`experiment_cache.ExperimentSnapshot.settings`). The stored JSON
 itself stays in `raw`: the API answers it as stored, and the history keeps it.
 
 Configurations stored before a key existed lack it: `parse` fills the defaults the
@@ -14,7 +15,6 @@ readers used to apply (`alpha` 0.05, `pii_mode` hash, no analysis settings...).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -263,31 +263,3 @@ def bandit_arguments(config: Json) -> str:
 def champion_spec(champion: Json) -> str:
     """A stored `champion` object as a policy spec string (`fixed:<a>`, `uniform`, ...)."""
     return Champion.parse(champion).spec
-
-
-# Rank's parse per configuration object, until its experiment cache carries the parsed
-# configuration itself (experiments.ranking's `ExperimentSnapshot`): everything else reads
-# `Experiment.settings`, parsed once per loaded row.
-_PARSED: dict[int, tuple[Json, ExperimentConfig]] = {}
-_LOCK = threading.Lock()
-
-
-def parsed(config: Json) -> ExperimentConfig | None:
-    """The parse `of` keeps for this configuration object, if any (no work otherwise)."""
-    found = _PARSED.get(id(config))
-    return found[1] if found is not None and found[0] is config else None
-
-
-def of(config: Json) -> ExperimentConfig:
-    """`ExperimentConfig.parse(config)`, once per configuration object: keyed by identity
-    and holding the object, so an id is not reused while its entry lives; configurations
-    must not be changed in place once parsed (rank's cached ones never are)."""
-    found = _PARSED.get(id(config))
-    if found is not None and found[0] is config:
-        return found[1]
-    parsed = ExperimentConfig.parse(config)
-    with _LOCK:
-        if len(_PARSED) >= 1024:
-            _PARSED.clear()
-        _PARSED[id(config)] = (config, parsed)
-    return parsed

@@ -14,7 +14,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from experiments import clock, keys
-from experiments import config as configuration
 from experiments.direct import Direct
 from experiments.errors import Conflict, Unauthorized
 from experiments.experiment_cache import ExperimentSnapshot
@@ -29,7 +28,7 @@ def decision_row(experiment: Experiment | ExperimentSnapshot, request: RankComma
               chosen: int, model_version: int | None) -> dict[str, Any]:
     """The decision row's column values."""
     now = clock.now()
-    window = configuration.of(experiment.config).window_seconds
+    window = experiment.settings.window_seconds
     active = not request.defer_activation
     policy_name = f"model:{model_version}" if spec == "bandit" else spec
     return dict(

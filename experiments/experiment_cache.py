@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from experiments import registry
+from experiments.config import ExperimentConfig
 from experiments.models import Experiment
 
 
@@ -24,11 +25,12 @@ class ExperimentSnapshot:
     status: str
     version: int
     config: dict[str, Any]
+    settings: ExperimentConfig  # `config` parsed, once per cached version
 
     @classmethod
     def of(cls, experiment: Experiment) -> ExperimentSnapshot:
         return cls(experiment.id, experiment.team_id, experiment.key, experiment.status,
-                   experiment.version, experiment.config)
+                   experiment.version, experiment.config, experiment.settings)
 
 
 class ExperimentCache:

@@ -34,7 +34,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from experiments import config as configuration
 from experiments.config import PIIRules
 from experiments.errors import Unprocessable
 
@@ -287,13 +286,9 @@ def guard(context: Mapping[str, Any], unit: str | None, config: PIIRules | Mappi
 
 
 def rules_of(config: PIIRules | Mapping[str, Any]) -> PIIRules:
-    """The PII rules of a stored configuration: rank's, parsed once per version already
-    (experiments.config.of, until rank passes `ExperimentConfig.pii` itself), else parsed
-    from its PII keys (a partial configuration: tests, benches)."""
-    if isinstance(config, PIIRules):
-        return config
-    parsed = configuration.parsed(config)
-    return parsed.pii if parsed is not None else PIIRules.parse(config)
+    """The PII rules given, or those of a stored (possibly partial: tests, benches)
+    configuration."""
+    return config if isinstance(config, PIIRules) else PIIRules.parse(config)
 
 
 def _unit(matcher: Matcher, rules: PIIRules, salt: str, unit: str | None) -> str | None:

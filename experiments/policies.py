@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bandits.policy import BaselinePolicy, FixedPolicy, Policy, UniformPolicy, VWPolicy
-from experiments import config as configuration
 from experiments.config import bandit_arguments
 from experiments.errors import Unprocessable
 from experiments.models import Experiment, Model
@@ -46,7 +45,7 @@ class PolicyCache:
         # Derived once per configuration version (validating the learner settings again
         # on every rank cost more than the rest of this lookup); rank's cached experiment
         # is parsed once per version (experiments.config.of).
-        arguments = configuration.of(experiment.config).learner.vw_arguments
+        arguments = experiment.settings.learner.vw_arguments
         now = time.monotonic()
         entry = self._bandits.get(experiment.id)
         fresh = entry is not None and entry.policy.arguments == arguments

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from bandits.features import FeatureTypes, typed_value_error
 from experiments import clock, pii, stored_embeddings
-from experiments import config as configuration
 from experiments.config import ExperimentConfig, PIIRules
 from experiments.profiles import ProfileCache, StoredProfile, stored_unit
 
@@ -45,18 +44,15 @@ class Merged:
 
 
 def merge(session: Session, cache: ProfileCache, *, team_id: int, salt: str,
-          config: ExperimentConfig | Mapping[str, Any], context: dict[str, Any],
-          unit: str | None, types: FeatureTypes) -> Merged:
+          config: ExperimentConfig, context: dict[str, Any], unit: str | None,
+          types: FeatureTypes) -> Merged:
     """Merge the unit's profile into `context` (already PII-guarded) per `config`.
 
     Args:
-        config: the experiment's configuration (rank passes the stored one, parsed once
-            per version already: experiments.config.of).
         unit: the unit id as the request gave it (clear), or None.
         types: the experiment's declared field kinds.
     """
-    settings = config if isinstance(config, ExperimentConfig) else configuration.of(config)
-    setting, rules = settings.profile, settings.pii
+    setting, rules = config.profile, config.pii
     assert setting is not None, "merge is called for experiments that merge profiles"
     namespace = setting.namespace
     if unit is None:

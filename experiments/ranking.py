@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from bandits.features import FeatureTypes
 from bandits.policy import sample_index, uniform_for
-from experiments import config as configuration
 from experiments import decision_writes, pii, profile_merge
 from experiments.assignment import assign_arm
 from experiments.config import ExperimentConfig
@@ -61,7 +60,7 @@ def _unit(config: ExperimentConfig, request: RankCommand) -> str | None:
 def choose_arm(experiment: Experiment | ExperimentSnapshot, unit: str | None,
                event_id: str) -> tuple[str, str]:
     """(arm, phase): paused experiments and apprentice mode serve the champion."""
-    config = configuration.of(experiment.config)
+    config = experiment.settings
     if experiment.status == "paused":
         return "champion", "paused"
     if config.learner_mode in ("apprentice", "logging"):
@@ -116,16 +115,16 @@ def _rank_once(session: Session, experiment: Experiment | ExperimentSnapshot,
     if experiment.status not in ("running", "paused"):
         raise Conflict(f"experiment {experiment.key!r} is {experiment.status}; "
                        "rank needs running or paused")
-    config = configuration.of(experiment.config)
+    config = experiment.settings
     types = config.types
     actions = offered_actions(config, request)
     clear_unit = _unit(config, request)
-    guarded = pii.guard(request.context, clear_unit, config.raw, pii_salt)
+    guarded = pii.guard(request.context, clear_unit, config.pii, pii_salt)
     context, unit, warnings = guarded.context, guarded.unit, guarded.warnings
     merged = None
     if config.merges_profiles:
         merged = profile_merge.merge(session, profiles, team_id=experiment.team_id,
-                                     salt=pii_salt, config=config.raw, context=context,
+                                     salt=pii_salt, config=config, context=context,
                                      unit=clear_unit, types=types)
         context, warnings = merged.context, warnings + merged.warnings
     event_id = request.event_id or uuid.uuid4().hex

@@ -16,7 +16,6 @@ from typing import Any, cast
 from sqlalchemy.orm import Session, sessionmaker
 
 from bandits.features import FeatureTypes
-from experiments import config as configuration
 from experiments import rank_commands, ranking, rewards
 from experiments.direct import Direct
 from experiments.experiment_cache import ExperimentCache
@@ -86,7 +85,7 @@ class RankService:
         try:
             experiment = self.experiments.get(session, caller.team_id, key)
             settings = self.settings()
-            command = parse(configuration.of(experiment.config).types,
+            command = parse(experiment.settings.types,
                             settings.max_actions, settings.limits)
             return ranking.rank(session, experiment, command, self.policies,
                                 caller.pii_salt, self.experiments, direct=self.direct,
