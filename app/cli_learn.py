@@ -63,6 +63,9 @@ def _stop_on_signals() -> threading.Event:
 @_setting("snapshot_examples", click.IntRange(1), 1000, "Snapshot every N examples...")
 @_setting("snapshot_seconds", click.FloatRange(0), 1.0, "...or T seconds after the first "
           "example not yet in a snapshot.")
+@_setting("snapshot_fraction", click.FloatRange(0, 1), 0.05, "...or, once caught up, "
+          "when the examples pending are this share of all the model learned (a young "
+          "model is published after every round; 0: off).")
 @_setting("grace_seconds", click.FloatRange(0), 0.5, "Learn decisions closed at least this "
           "long ago (tolerates commit delays).")
 @_setting("batch_size", click.IntRange(1, 100000), 500, "Decisions read per query.")

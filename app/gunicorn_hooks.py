@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from typing import Any
+
+SLOW_PAUSE_SECONDS = 0.02  # a garbage collection this long is logged (a latency tail)
 
 
 def pre_fork(server: Any, worker: Any) -> None:
@@ -25,6 +28,37 @@ def pre_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
+    """Watch for new model snapshots from a thread of the worker (off the request
+    threads: experiments/policies.py), then warm the embeddings."""
+    _log_slow_collections(logging.getLogger("tailor.pauses"))
+    app = worker.wsgi
+    extensions = getattr(app, "extensions", {})
+    if "tailor.policies" in extensions:
+        from app.db import EXTENSION
+
+        extensions["tailor.policies"].watch(extensions[EXTENSION])
+    _warm_embeddings(worker)
+
+
+def _log_slow_collections(log: logging.Logger) -> None:
+    """Log every garbage collection of this worker that held the GIL over
+    `SLOW_PAUSE_SECONDS`, with its generation: the soak's timeline (bench/soak.py
+    --timeline) is lined up with these lines to tell a collection from other stalls."""
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        seconds = time.perf_counter() - started[0]
+        if seconds >= SLOW_PAUSE_SECONDS:
+            log.warning("gc generation %s: %.1f ms, %s collected", info.get("generation"),
+                        seconds * 1e3, info.get("collected"))
+
+    gc.callbacks.append(callback)
+
+
+def _warm_embeddings(worker: Any) -> None:
     """Load the sentence model in each worker before it serves, when an experiment
     declares an `embedding` field (with the optional embeddings extra), so the first
     rank-time text does not pay the load; and embed the catalogs' `embedding` fields

@@ -31,6 +31,7 @@ multiple of each no-op's.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "rate first (0: none; at most --minutes)")
     parser.add_argument("--learner", action="store_true",
                         help="run `tailor learn` beside gunicorn, as `make run` does")
+    parser.add_argument("--server-log", default=None, metavar="FILE",
+                        help="write the server's stderr (gunicorn, the app, the learner: "
+                        "slow collections and model loads are logged) to FILE")
+    parser.add_argument("--timeline", default=None, metavar="FILE",
+                        help="write rank's per-second latency timeline (JSON lines: wall "
+                        "time, answers, max ms, over 25 ms, over 50 ms) to FILE")
     options = parser.parse_args(argv)
     if options.rate <= 0:
         parser.error("--rate must be positive")
@@ -120,6 +127,25 @@ def soak(server: Served, workload: str, args: list[str], minutes: float,
                   server_cpu / elapsed, wrk_cpu / elapsed)
 
 
+def write_timeline(path: str, result: dict) -> None:
+    """Rank's per-second timeline as JSON lines, with wall-clock times (to line the
+    stalls up with server logs: PostgreSQL checkpoints, snapshot reloads, GC pauses)."""
+    if "seconds" not in result:
+        return
+    wall = result["start_us"] / 1e6 + time.time() - time.monotonic()
+    with open(path, "w") as handle:
+        for second, answers, max_us, over25, over50 in result["seconds"]:
+            handle.write(json.dumps({"at": round(wall + second, 3), "second": second,
+                                     "answers": answers, "max_ms": round(max_us / 1e3, 1),
+                                     "over_25ms": over25, "over_50ms": over50}) + "\n")
+
+
+def worst_seconds(result: dict, count: int = 5) -> str:
+    """The seconds of the schedule with the largest latency, for the printout."""
+    seconds = sorted(result.get("seconds", []), key=lambda c: -c[2])[:count]
+    return ", ".join(f"s{c[0]}: max {c[2] / 1e3:.0f} ms, {c[4]} over 50 ms" for c in seconds)
+
+
 def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
     """The two no-ops (if asked for), then rank, each on a fresh schedule."""
     tenant = create_tenant(url)
@@ -130,14 +156,18 @@ def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
         with PlainServed(url, workers=options.workers, threads=options.threads) as plain:
             rows.append(soak(plain, PLAIN_NOOP, ["noop", key, "-", "plain"], baseline,
                              options))
+    log = open(options.server_log, "w") if options.server_log else None  # noqa: SIM115
     with Served(url, workers=options.workers, threads=options.threads,
-                learner=options.learner, extra_env={"TAILOR_BENCH_NOOP": "1"}) as server:
+                learner=options.learner, extra_env={"TAILOR_BENCH_NOOP": "1"},
+                stderr=log) as server:
         register(server, tenant.admin)
         if baseline > 0:
             rows.insert(0, soak(server, "noop", ["noop", key, name, "noop"], baseline,
                                 options))
         rows.append(soak(server, "rank", ["rank", key, name, "soak"], options.minutes,
                          options))
+    if log is not None:
+        log.close()
     return rows
 
 
@@ -168,6 +198,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rank: sends over 1 ms behind the schedule (every connection busy, or wrk late): "
           f"{rank['sent_late_1ms']}, at most {rank['max_send_lag_us'] / 1e3:.1f} ms "
           "behind.")
+    if rank.get("seconds"):
+        over = sum(1 for c in rank["seconds"] if c[4])
+        print(f"rank: {over} of {len(rank['seconds'])} seconds had a request over 50 ms; "
+              f"worst: {worst_seconds(rank)}.")
+    if options.timeline:
+        write_timeline(options.timeline, rank)
     if rank["sent"] < 0.99 * rank["scheduled"]:
         print(f"The schedule fell behind: {rank['scheduled'] - rank['sent']} slots due "
               "were never sent (the server could not keep up, or too few --connections).")
