@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from typing import Any
 
@@ -31,12 +32,16 @@ def post_worker_init(worker: Any) -> None:
     """Watch for new model snapshots from a thread of the worker (off the request
     threads: experiments/policies.py), then warm the embeddings."""
     _log_slow_collections(logging.getLogger("tailor.pauses"))
+    if os.environ.get("TAILOR_LOG_MODEL_LOADS"):  # every load, with its duration
+        logging.getLogger("tailor.policies").setLevel(logging.DEBUG)
     app = worker.wsgi
     extensions = getattr(app, "extensions", {})
     if "tailor.policies" in extensions:
+        from app import snapshot_signal
         from app.db import EXTENSION
 
-        extensions["tailor.policies"].watch(extensions[EXTENSION])
+        wakeup = snapshot_signal.listener(os.environ.get(snapshot_signal.ENV))
+        extensions["tailor.policies"].watch(extensions[EXTENSION], wakeup)
     _warm_embeddings(worker)
 
 
@@ -113,3 +118,6 @@ def worker_exit(server: Any, worker: Any) -> None:
     from experiments.last_used import flush_all
 
     flush_all()
+    policies = getattr(worker.wsgi, "extensions", {}).get("tailor.policies")
+    if policies is not None:
+        policies.unwatch()  # removes its socket from the signal directory

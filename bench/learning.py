@@ -306,11 +306,12 @@ def freshness(rounds: list[Round], versions: dict[str, int | None]) -> np.ndarra
 # --- processes ------------------------------------------------------------------------
 
 @contextmanager
-def learner_process(url: str, keys: list[str]) -> Iterator[subprocess.Popen]:
+def learner_process(url: str, keys: list[str],
+                    env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """`tailor learn` for these experiments; SIGTERM at the end must exit 0."""
     args = [str(TAILOR), "learn"] + [f"--experiment={k}" for k in keys]
     log = tempfile.TemporaryFile("w+")
-    process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **SERVICE_ENV,
+    process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or SERVICE_ENV),
                                                     "DATABASE_URL": url}, stderr=log)
     try:
         yield process
@@ -452,14 +453,18 @@ def environments(names: list[str], quick: bool) -> list[Environment]:
 def _service_runs(url: str, envs: list[Environment], concurrency: int,
                   backlog: int) -> tuple[list[ServiceRun], Throughput | None]:
     tenant = create_tenant(url)
-    with Served(url, learner=False, extra_env=SERVICE_ENV) as served:
+    # The learner runs apart (`--experiment` selection, its exit checked) but beside the
+    # workers, as under `tailor serve`: they share the directory of its snapshot signal.
+    with tempfile.TemporaryDirectory(prefix="tailor-signal.") as signals, \
+            Served(url, learner=False, extra_env=(served_env := {
+                **SERVICE_ENV, "TAILOR_SIGNAL_DIR": signals})) as served:
         api = Api(served.url, tenant)
         for env in envs:
             register(api, env.name, env.settings)
             if env.profiles:
                 write_profiles(api, env.profiles)
         runs = []
-        with learner_process(url, [env.name for env in envs]):
+        with learner_process(url, [env.name for env in envs], served_env):
             for env in envs:
                 runs.append(_stream(api, env, concurrency))
         digits_env = next((env for env in envs if env.name == "digits"), None)

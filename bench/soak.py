@@ -36,8 +36,10 @@ import os
 import time
 from dataclasses import dataclass
 
+import requests
+
 from bench._servers import PlainServed, Served, count_rows, cpu_seconds, create_tenant, database
-from bench.rank import EXPERIMENT, PLAIN_NOOP, ROOT, register, require_wrk, run_wrk
+from bench.rank import EXPERIMENT, PLAIN_NOOP, ROOT, require_wrk, run_wrk
 
 SCRIPT = ROOT / "bench" / "wrk" / "soak.lua"
 
@@ -56,6 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "rate first (0: none; at most --minutes)")
     parser.add_argument("--learner", action="store_true",
                         help="run `tailor learn` beside gunicorn, as `make run` does")
+    parser.add_argument("--reward-window", type=float, default=None, metavar="SECONDS",
+                        help="the experiment's reward window (default: bench.rank's, one "
+                        "hour, so the learner has nothing to learn during the soak); e.g. "
+                        "5: every decision closes 5 s after its rank and is learned, with "
+                        "snapshots published and hot-reloaded by every worker as they come")
     parser.add_argument("--server-log", default=None, metavar="FILE",
                         help="write the server's stderr (gunicorn, the app, the learner: "
                         "slow collections and model loads are logged) to FILE")
@@ -146,6 +153,25 @@ def worst_seconds(result: dict, count: int = 5) -> str:
     return ", ".join(f"s{c[0]}: max {c[2] / 1e3:.0f} ms, {c[4]} over 50 ms" for c in seconds)
 
 
+def register_soaked(server: Served, admin: str, window: float | None) -> None:
+    """bench.rank's experiment, with the reward window asked for."""
+    body = EXPERIMENT if window is None else \
+        {**EXPERIMENT, "reward": {**EXPERIMENT["reward"], "window_seconds": window}}
+    response = requests.post(server.url + "/v1/experiments", json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {admin}"})
+    response.raise_for_status()
+
+
+def learning_status(server: Served, analyst: str, key: str) -> str:
+    """The experiment's learning status in a line: lag, examples, snapshots."""
+    status = requests.get(f"{server.url}/v1/experiments/{key}/learning", timeout=30,
+                          headers={"Authorization": f"Bearer {analyst}"}).json()
+    return (f"lag {status['lag_seconds']} s, {status['pending_decisions']} decisions "
+            f"pending, {status['in_window_decisions']} in their window, "
+            f"{status['examples_learned']} examples learned, model version "
+            f"{status['model_version']}, {status['learner']['snapshots']} snapshots")
+
+
 def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
     """The two no-ops (if asked for), then rank, each on a fresh schedule."""
     tenant = create_tenant(url)
@@ -158,14 +184,16 @@ def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
                              options))
     log = open(options.server_log, "w") if options.server_log else None  # noqa: SIM115
     with Served(url, workers=options.workers, threads=options.threads,
-                learner=options.learner, extra_env={"TAILOR_BENCH_NOOP": "1"},
-                stderr=log) as server:
-        register(server, tenant.admin)
+                learner=options.learner, stderr=log,
+                extra_env={"TAILOR_BENCH_NOOP": "1", "TAILOR_LOG_MODEL_LOADS": "1"}) as server:
+        register_soaked(server, tenant.admin, options.reward_window)
         if baseline > 0:
             rows.insert(0, soak(server, "noop", ["noop", key, name, "noop"], baseline,
                                 options))
         rows.append(soak(server, "rank", ["rank", key, name, "soak"], options.minutes,
                          options))
+        if options.learner:
+            print("learner at the end:", learning_status(server, tenant.analyst, name))
     if log is not None:
         log.close()
     return rows
@@ -182,7 +210,9 @@ def main(argv: list[str] | None = None) -> None:
           f"schedule, rank for {options.minutes:g} min and each no-op for "
           f"{min(options.baseline_minutes, options.minutes):g} min, {options.connections} "
           f"connections, workers={options.workers} threads={options.threads}, learner "
-          f"{'on' if options.learner else 'off'}, {os.cpu_count()} cores, load average at "
+          f"{'on' if options.learner else 'off'}, reward window "
+          f"{options.reward_window or EXPERIMENT['reward']['window_seconds']:g} s, "
+          f"{os.cpu_count()} cores, load average at "
           f"the end {load}")
     print("p50 to max and over 50 ms: latency from each request's due time (corrected), in "
           "0.1 ms buckets (a bucket's upper edge); over 50 ms includes requests still "

@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,6 +42,21 @@ def bandit_arguments(config: dict[str, Any]) -> str:
     """The VW arguments of an experiment's online learner."""
     learner = config["learner"]
     return vw_arguments(learner["exploration"], learner["params"])
+
+
+class Wakeup(Protocol):
+    """Wakes the watcher early when a snapshot was published (app/snapshot_signal.py)."""
+
+    def wait(self, seconds: float) -> bool:
+        """Block up to ``seconds``; True when woken."""
+        ...
+
+    def interrupt(self) -> None:
+        """Wake a thread blocked in ``wait`` now."""
+        ...
+
+    def close(self) -> None:
+        ...
 
 
 @dataclass
@@ -123,11 +138,12 @@ class PolicyCache:
         """Whether a live background thread keeps the bandits fresh."""
         return self._watcher is not None and self._watcher.is_alive()
 
-    def watch(self, factory: Callable[[], Session]) -> None:
+    def watch(self, factory: Callable[[], Session], wakeup: Wakeup | None = None) -> None:
         """Keep the cached bandits fresh from a background thread of this process, every
-        `check_seconds` (call it after forking: threads do not survive a fork)."""
+        `check_seconds` and whenever `wakeup` says a snapshot was published (call it after
+        forking: threads do not survive a fork). `wakeup` is closed by `unwatch`."""
         if not self.watched:
-            self._watcher = _Watcher(self, factory)
+            self._watcher = _Watcher(self, factory, wakeup)
             self._watcher.start()
 
     def unwatch(self) -> None:
@@ -205,18 +221,33 @@ class PolicyCache:
 class _Watcher(threading.Thread):
     """The background thread of `PolicyCache.watch`."""
 
-    def __init__(self, cache: PolicyCache, factory: Callable[[], Session]) -> None:
+    def __init__(self, cache: PolicyCache, factory: Callable[[], Session],
+                 wakeup: Wakeup | None) -> None:
         super().__init__(name="tailor-model-watch", daemon=True)
-        self._cache, self._factory = cache, factory
+        self._cache, self._factory, self._wakeup = cache, factory, wakeup
         self._stop_event = threading.Event()
         self._failing = False
 
     def stop(self) -> None:
         self._stop_event.set()
+        if self._wakeup is not None:
+            self._wakeup.interrupt()
         self.join(5)
+        if self._wakeup is not None:
+            self._wakeup.close()
+
+    def _wait(self) -> None:
+        seconds = max(self._cache.check_seconds, 0.01)
+        if self._wakeup is None:
+            self._stop_event.wait(seconds)
+        else:
+            self._wakeup.wait(seconds)
 
     def run(self) -> None:
-        while not self._stop_event.wait(max(self._cache.check_seconds, 0.01)):
+        while not self._stop_event.is_set():
+            self._wait()
+            if self._stop_event.is_set():
+                return
             try:
                 with self._factory() as session:
                     self._cache.refresh(session)

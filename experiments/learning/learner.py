@@ -117,6 +117,7 @@ class ExperimentLearner:
         self._pruned_at = float("-inf")
         self.restarts = 0  # uncommitted work dropped and re-learned (imports, races)
         self.committed = 0  # decisions committed (learned or skipped) by this object
+        self.published = 0  # snapshots committed by this object
 
     def start(self) -> bool:
         """Take the experiment's lease; False when another learner holds it."""
@@ -361,6 +362,7 @@ class ExperimentLearner:
         self.committed += lineage.pending
         if version is not None:
             lineage.base_version = version
+            self.published += 1
         lineage.learned, lineage.skipped, lineage.created = {}, [], None
         # Restart the scan from the oldest unlearned decision: a decision that committed
         # late (closes_at behind the cursor) is picked up by the next batch.

@@ -68,7 +68,8 @@ class LearnerLoop:
                  pace_seconds: float = 0.02,
                  fault_hook: FaultHook | None = None,
                  maintenance: Callable[[], object] | None = None,
-                 maintenance_seconds: float = 3600.0) -> None:
+                 maintenance_seconds: float = 3600.0,
+                 on_publish: Callable[[], object] | None = None) -> None:
         self.settings = settings or LearnerSettings()
         self.selection = selection or Selection()
         self.owner = owner or new_owner()
@@ -85,6 +86,8 @@ class LearnerLoop:
         # Database upkeep run at start and every `maintenance_seconds` (the partitions).
         self._maintenance, self._maintenance_seconds = maintenance, maintenance_seconds
         self._maintained_at = float("-inf")
+        # Called after a round that published a snapshot (app/snapshot_signal.py).
+        self._on_publish = on_publish
 
     def run(self, stop: threading.Event) -> None:
         """Learn until ``stop`` is set; then commit, release the leases and return."""
@@ -146,11 +149,17 @@ class LearnerLoop:
             time.sleep(ERROR_BACKOFF_SECONDS)
             return 0
         self._next_closes_at = queue.next_closes_at
+        published = self._published()
         processed = [self._step(experiment_id, experiment_id in queue.ready)
                      for experiment_id in list(self._learners)]
+        if self._on_publish is not None and self._published() != published:
+            self._on_publish()
         self._full = any(count >= self.settings.batch_size for count in processed)
         self._busy_round = any(processed)
         return sum(processed)
+
+    def _published(self) -> int:
+        return sum(learner.published for learner in self._learners.values())
 
     def _queue(self) -> Queue:
         """The oldest unlearned ``closes_at`` of each experiment, read from the partial

@@ -138,3 +138,33 @@ def test_a_watched_cache_keeps_serving_through_a_database_error(client, team, ap
         assert cache.watched and cache.bandit(None, experiment) is policy  # type: ignore[arg-type]
     finally:
         cache.unwatch()
+
+
+def test_a_signal_wakes_the_watcher_long_before_its_periodic_check(client, team, app,
+                                                                   tmp_path):
+    from app import snapshot_signal
+
+    experiment_id = _setup(client, team, decisions=3)
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    cache = PolicyCache(check_seconds=3600.0)  # only the signal can wake it in time
+    with session_of(app) as session:
+        experiment = session.get(Experiment, experiment_id)
+        assert cache.bandit(session, experiment).version == 0
+    cache.watch(_factory(app), snapshot_signal.listener(str(signals)))
+    try:
+        time.sleep(0.05)  # the watcher blocks on its socket
+        loop = LearnerLoop(_factory(app), YOUNG, owner="loop",
+                           on_publish=lambda: snapshot_signal.notify(str(signals)))
+        loop._refresh()
+        assert loop._round() == 3  # young model: published in this round, signal sent
+        loop.close()
+        deadline = time.monotonic() + 30
+        while cache.bandit(None, experiment).version != 1:  # type: ignore[arg-type]
+            assert time.monotonic() < deadline, "the signal did not wake the watcher"
+            time.sleep(0.01)
+    finally:
+        started = time.monotonic()
+        cache.unwatch()
+    assert time.monotonic() - started < 4  # interrupted, not waiting out a timeout
+    assert list(signals.iterdir()) == []  # unwatch closed and removed the socket
