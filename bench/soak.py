@@ -37,7 +37,9 @@ import time
 from dataclasses import dataclass
 
 import requests
+import sqlalchemy as sa
 
+from app.db import make_engine
 from bench._servers import PlainServed, Served, count_rows, cpu_seconds, create_tenant, database
 from bench.rank import EXPERIMENT, PLAIN_NOOP, ROOT, require_wrk, run_wrk
 
@@ -124,14 +126,30 @@ def soak(server: Served, workload: str, args: list[str], minutes: float,
     time.sleep(1.0)  # the requests wrk left in flight are answered and stored
     before = count_rows(url, "decisions")
     pids = server.pids()
+    checkpoints = checkpoint_counts(url)
     cpu_before, started = cpu_seconds(pids), time.monotonic()
     result, wrk_cpu = run_wrk(server.url, [*args, repr(options.rate)], minutes * 60,
                               options.connections, None, script=SCRIPT)
     server_cpu = cpu_seconds(pids) - cpu_before
     elapsed = time.monotonic() - started
+    result["checkpoints"] = [b - a for a, b in zip(checkpoints, checkpoint_counts(url),
+                                                    strict=True)]
     time.sleep(1.0)
     return Soaked(workload, minutes, result, count_rows(url, "decisions") - before,
                   server_cpu / elapsed, wrk_cpu / elapsed)
+
+
+def checkpoint_counts(url: str) -> tuple[int, int]:
+    """PostgreSQL's checkpoints so far, timed and requested (server-wide: another
+    database's CREATE/DROP DATABASE forces one too); (0, 0) on SQLite."""
+    if not url.startswith("postgresql"):
+        return 0, 0
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT checkpoints_timed, checkpoints_req "
+                                   "FROM pg_stat_bgwriter")).one()
+    engine.dispose()
+    return int(row[0]), int(row[1])
 
 
 def write_timeline(path: str, result: dict) -> None:
@@ -228,6 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rank: sends over 1 ms behind the schedule (every connection busy, or wrk late): "
           f"{rank['sent_late_1ms']}, at most {rank['max_send_lag_us'] / 1e3:.1f} ms "
           "behind.")
+    timed, requested = rank["checkpoints"]
+    if timed or requested:
+        print(f"rank: PostgreSQL checkpoints during the soak: {timed} timed, {requested} "
+              "requested (its log has their times, to line up with --timeline).")
     if rank.get("seconds"):
         over = sum(1 for c in rank["seconds"] if c[4])
         print(f"rank: {over} of {len(rank['seconds'])} seconds had a request over 50 ms; "

@@ -6,9 +6,10 @@ ways:
 
 - watched (`watch`, started in each gunicorn worker by app/gunicorn_hooks.py): a
   background thread of the process asks the database every `check_seconds` whether the
-  learner published a newer snapshot of a cached bandit, loads it and swaps it in. A
-  request never waits for that query nor for the load (3-8 ms of VW work holding the GIL,
-  measured in docs/bench-learning.md), so the check can be frequent and models fresh;
+  learner published a newer snapshot of a cached bandit (and at once when the learner
+  signals one: app/snapshot_signal.py), loads it and swaps it in. A request never waits
+  for that query nor for the load (2-4 ms of VW work, holding the GIL up to 3-6 ms at a
+  time: docs/bench-rank.md, "Issue 15, the learner's part");
 - unwatched (the Flask test client, `flask run`, the CLI): the request itself checks, at
   most once per `check_seconds`, and loads what is new.
 """
