@@ -136,8 +136,11 @@ class PolicyCache:
 
     @property
     def watched(self) -> bool:
-        """Whether a live background thread keeps the bandits fresh."""
-        return self._watcher is not None and self._watcher.is_alive()
+        """Whether a live background thread keeps the bandits fresh. With `check_seconds`
+        0 requests check themselves even then: every request sees a snapshot (an import, a
+        reset) committed before it began, whichever process published it."""
+        return (self.check_seconds > 0 and self._watcher is not None
+                and self._watcher.is_alive())
 
     def watch(self, factory: Callable[[], Session], wakeup: Wakeup | None = None) -> None:
         """Keep the cached bandits fresh from a background thread of this process, every
@@ -246,6 +249,9 @@ class _Watcher(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            if self._cache.check_seconds <= 0:  # requests check themselves (`watched`)
+                self._stop_event.wait(1.0)
+                continue
             self._wait()
             if self._stop_event.is_set():
                 return

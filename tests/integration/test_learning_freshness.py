@@ -168,3 +168,22 @@ def test_a_signal_wakes_the_watcher_long_before_its_periodic_check(client, team,
         cache.unwatch()
     assert time.monotonic() - started < 4  # interrupted, not waiting out a timeout
     assert list(signals.iterdir()) == []  # unwatch closed and removed the socket
+
+
+def test_with_check_seconds_zero_every_request_checks_even_when_watched(client, team, app):
+    experiment_id = _setup(client, team, decisions=3)
+    cache = PolicyCache(check_seconds=0.0)
+    cache.watch(_factory(app))
+    try:
+        assert not cache.watched  # the requests check: read-after-write across workers
+        with session_of(app) as session:
+            experiment = session.get(Experiment, experiment_id)
+            assert cache.bandit(session, experiment).version == 0
+            learner = ExperimentLearner(_factory(app), experiment_id, "me", YOUNG)
+            assert learner.start()
+            _drain(learner)
+            learner.stop()
+            assert cache.bandit(session, experiment).version == 1  # at once, on this thread
+        assert [thread for *_, thread in cache.reloads] == ["MainThread"]
+    finally:
+        cache.unwatch()
