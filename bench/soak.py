@@ -211,7 +211,7 @@ def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
         rows.append(soak(server, "rank", ["rank", key, name, "soak"], options.minutes,
                          options))
         if options.learner:
-            print("learner at the end:", learning_status(server, tenant.analyst, name))
+            options.learner_status = learning_status(server, tenant.analyst, name)
     if log is not None:
         log.close()
     return rows
@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     if timed or requested:
         print(f"rank: PostgreSQL checkpoints during the soak: {timed} timed, {requested} "
               "requested (its log has their times, to line up with --timeline).")
+    if getattr(options, "learner_status", None):
+        print(f"learner at the end of rank: {options.learner_status}.")
     if rank.get("seconds"):
         over = sum(1 for c in rank["seconds"] if c[4])
         print(f"rank: {over} of {len(rank['seconds'])} seconds had a request over 50 ms; "
