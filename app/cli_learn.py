@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -11,7 +12,7 @@ from typing import Any
 import click
 from flask import current_app
 
-from app import cli_retention, db
+from app import cli_retention, db, snapshot_signal
 from app.cli_base import with_database
 from experiments.learning.learner import LearnerSettings
 from experiments.learning.loop import LearnerLoop, Selection
@@ -63,6 +64,9 @@ def _stop_on_signals() -> threading.Event:
 @_setting("snapshot_examples", click.IntRange(1), 1000, "Snapshot every N examples...")
 @_setting("snapshot_seconds", click.FloatRange(0), 1.0, "...or T seconds after the first "
           "example not yet in a snapshot.")
+@_setting("snapshot_fraction", click.FloatRange(0, 1), 0.05, "...or, once caught up, "
+          "when the examples pending are this share of all the model learned (a young "
+          "model is published after every round; 0: off).")
 @_setting("grace_seconds", click.FloatRange(0), 0.5, "Learn decisions closed at least this "
           "long ago (tolerates commit delays).")
 @_setting("batch_size", click.IntRange(1, 100000), 500, "Decisions read per query.")
@@ -77,9 +81,11 @@ def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -
     factory = current_app.extensions[db.EXTENSION]
     # Partitions are kept ahead, and each experiment's log retention enforced, by the
     # learner too, so a plain `make run` needs no cron.
+    signal_dir = os.environ.get(snapshot_signal.ENV)  # set by `tailor serve`
     loop = LearnerLoop(factory, settings, Selection(tuple(keys), team),
                        maintenance=cli_retention.maintenance(current_app),
-                       maintenance_seconds=current_app.config["PARTITION_MAINTAIN_SECONDS"])
+                       maintenance_seconds=current_app.config["PARTITION_MAINTAIN_SECONDS"],
+                       on_publish=lambda: snapshot_signal.notify(signal_dir))
     if once:
         report = loop.drain()
         rate = report.processed / report.seconds if report.seconds > 0 else 0.0

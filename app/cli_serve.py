@@ -19,7 +19,7 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
-from app import db
+from app import db, snapshot_signal
 from app.cli_base import UserError, with_database
 
 # The directory holding the `app` package (a checkout, or site-packages). gunicorn and the
@@ -101,16 +101,25 @@ class MetricsDir:
     (docs/operations.md); a fresh start begins from zero. A private temporary directory
     unless PROMETHEUS_MULTIPROC_DIR names one (emptied of old counters, kept)."""
 
+    PREFIX, STALE = "tailor-metrics.", "*.db"
+
     def __init__(self, configured: str | None) -> None:
         self.own = not configured
-        self.path = Path(configured or tempfile.mkdtemp(prefix="tailor-metrics.")).resolve()
+        self.path = Path(configured or tempfile.mkdtemp(prefix=self.PREFIX)).resolve()
         self.path.mkdir(parents=True, exist_ok=True)
-        for old in self.path.glob("*.db"):
+        for old in self.path.glob(self.STALE):
             old.unlink()
 
     def remove(self) -> None:
         if self.own:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+class SignalDir(MetricsDir):
+    """Where the learner wakes the workers' model watchers after each snapshot
+    (app/snapshot_signal.py). Private unless TAILOR_SIGNAL_DIR names one."""
+
+    PREFIX, STALE = "tailor-signal.", "*.sock"
 
 
 def _child_setup(nice: int = 0):
@@ -198,7 +207,9 @@ def serve(**options: Any) -> None:
     url = absolute_database_url(current_app.config["DATABASE_URL"])
     db.dispose(current_app)
     metrics = MetricsDir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    env = {**os.environ, "DATABASE_URL": url, "PROMETHEUS_MULTIPROC_DIR": str(metrics.path)}
+    signals = SignalDir(os.environ.get(snapshot_signal.ENV))
+    env = {**os.environ, "DATABASE_URL": url, "PROMETHEUS_MULTIPROC_DIR": str(metrics.path),
+           snapshot_signal.ENV: str(signals.path)}
     asked, children = stop_on_signals(), []
     try:
         start(layout, env, children)
@@ -211,4 +222,5 @@ def serve(**options: Any) -> None:
     finally:
         status = supervise(children, asked)
         metrics.remove()
+        signals.remove()
     sys.exit(status)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import time
 from typing import Any
+
+SLOW_PAUSE_SECONDS = 0.02  # a garbage collection this long is logged (a latency tail)
 
 
 def pre_fork(server: Any, worker: Any) -> None:
@@ -25,6 +29,41 @@ def pre_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
+    """Watch for new model snapshots from a thread of the worker (off the request
+    threads: experiments/policies.py), then warm the embeddings."""
+    _log_slow_collections(logging.getLogger("tailor.pauses"))
+    if os.environ.get("TAILOR_LOG_MODEL_LOADS"):  # every load, with its duration
+        logging.getLogger("tailor.policies").setLevel(logging.DEBUG)
+    app = worker.wsgi
+    extensions = getattr(app, "extensions", {})
+    if "tailor.policies" in extensions:
+        from app import snapshot_signal
+        from app.db import EXTENSION
+
+        wakeup = snapshot_signal.listener(os.environ.get(snapshot_signal.ENV))
+        extensions["tailor.policies"].watch(extensions[EXTENSION], wakeup)
+    _warm_embeddings(worker)
+
+
+def _log_slow_collections(log: logging.Logger) -> None:
+    """Log every garbage collection of this worker that held the GIL over
+    `SLOW_PAUSE_SECONDS`, with its generation: the soak's timeline (bench/soak.py
+    --timeline) is lined up with these lines to tell a collection from other stalls."""
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        seconds = time.perf_counter() - started[0]
+        if seconds >= SLOW_PAUSE_SECONDS:
+            log.warning("gc generation %s: %.1f ms, %s collected", info.get("generation"),
+                        seconds * 1e3, info.get("collected"))
+
+    gc.callbacks.append(callback)
+
+
+def _warm_embeddings(worker: Any) -> None:
     """Load the sentence model in each worker before it serves, when an experiment
     declares an `embedding` field (with the optional embeddings extra), so the first
     rank-time text does not pay the load; and embed the catalogs' `embedding` fields
@@ -79,3 +118,6 @@ def worker_exit(server: Any, worker: Any) -> None:
     from experiments.last_used import flush_all
 
     flush_all()
+    policies = getattr(worker.wsgi, "extensions", {}).get("tailor.policies")
+    if policies is not None:
+        policies.unwatch()  # removes its socket from the signal directory

@@ -31,12 +31,17 @@ multiple of each no-op's.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from dataclasses import dataclass
 
+import requests
+import sqlalchemy as sa
+
+from app.db import make_engine
 from bench._servers import PlainServed, Served, count_rows, cpu_seconds, create_tenant, database
-from bench.rank import EXPERIMENT, PLAIN_NOOP, ROOT, register, require_wrk, run_wrk
+from bench.rank import EXPERIMENT, PLAIN_NOOP, ROOT, require_wrk, run_wrk
 
 SCRIPT = ROOT / "bench" / "wrk" / "soak.lua"
 
@@ -55,6 +60,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "rate first (0: none; at most --minutes)")
     parser.add_argument("--learner", action="store_true",
                         help="run `tailor learn` beside gunicorn, as `make run` does")
+    parser.add_argument("--reward-window", type=float, default=None, metavar="SECONDS",
+                        help="the experiment's reward window (default: bench.rank's, one "
+                        "hour, so the learner has nothing to learn during the soak); e.g. "
+                        "5: every decision closes 5 s after its rank and is learned, with "
+                        "snapshots published and hot-reloaded by every worker as they come")
+    parser.add_argument("--server-log", default=None, metavar="FILE",
+                        help="write the server's stderr (gunicorn, the app, the learner: "
+                        "slow collections and model loads are logged) to FILE")
+    parser.add_argument("--timeline", default=None, metavar="FILE",
+                        help="write rank's per-second latency timeline (JSON lines: wall "
+                        "time, answers, max ms, over 25 ms, over 50 ms) to FILE")
     options = parser.parse_args(argv)
     if options.rate <= 0:
         parser.error("--rate must be positive")
@@ -110,14 +126,68 @@ def soak(server: Served, workload: str, args: list[str], minutes: float,
     time.sleep(1.0)  # the requests wrk left in flight are answered and stored
     before = count_rows(url, "decisions")
     pids = server.pids()
+    checkpoints = checkpoint_counts(url)
     cpu_before, started = cpu_seconds(pids), time.monotonic()
     result, wrk_cpu = run_wrk(server.url, [*args, repr(options.rate)], minutes * 60,
                               options.connections, None, script=SCRIPT)
     server_cpu = cpu_seconds(pids) - cpu_before
     elapsed = time.monotonic() - started
+    result["checkpoints"] = [b - a for a, b in zip(checkpoints, checkpoint_counts(url),
+                                                    strict=True)]
     time.sleep(1.0)
     return Soaked(workload, minutes, result, count_rows(url, "decisions") - before,
                   server_cpu / elapsed, wrk_cpu / elapsed)
+
+
+def checkpoint_counts(url: str) -> tuple[int, int]:
+    """PostgreSQL's checkpoints so far, timed and requested (server-wide: another
+    database's CREATE/DROP DATABASE forces one too); (0, 0) on SQLite."""
+    if not url.startswith("postgresql"):
+        return 0, 0
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT checkpoints_timed, checkpoints_req "
+                                   "FROM pg_stat_bgwriter")).one()
+    engine.dispose()
+    return int(row[0]), int(row[1])
+
+
+def write_timeline(path: str, result: dict) -> None:
+    """Rank's per-second timeline as JSON lines, with wall-clock times (to line the
+    stalls up with server logs: PostgreSQL checkpoints, snapshot reloads, GC pauses)."""
+    if "seconds" not in result:
+        return
+    wall = result["start_us"] / 1e6 + time.time() - time.monotonic()
+    with open(path, "w") as handle:
+        for second, answers, max_us, over25, over50 in result["seconds"]:
+            handle.write(json.dumps({"at": round(wall + second, 3), "second": second,
+                                     "answers": answers, "max_ms": round(max_us / 1e3, 1),
+                                     "over_25ms": over25, "over_50ms": over50}) + "\n")
+
+
+def worst_seconds(result: dict, count: int = 5) -> str:
+    """The seconds of the schedule with the largest latency, for the printout."""
+    seconds = sorted(result.get("seconds", []), key=lambda c: -c[2])[:count]
+    return ", ".join(f"s{c[0]}: max {c[2] / 1e3:.0f} ms, {c[4]} over 50 ms" for c in seconds)
+
+
+def register_soaked(server: Served, admin: str, window: float | None) -> None:
+    """bench.rank's experiment, with the reward window asked for."""
+    body = EXPERIMENT if window is None else \
+        {**EXPERIMENT, "reward": {**EXPERIMENT["reward"], "window_seconds": window}}
+    response = requests.post(server.url + "/v1/experiments", json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {admin}"})
+    response.raise_for_status()
+
+
+def learning_status(server: Served, analyst: str, key: str) -> str:
+    """The experiment's learning status in a line: lag, examples, snapshots."""
+    status = requests.get(f"{server.url}/v1/experiments/{key}/learning", timeout=30,
+                          headers={"Authorization": f"Bearer {analyst}"}).json()
+    return (f"lag {status['lag_seconds']} s, {status['pending_decisions']} decisions "
+            f"pending, {status['in_window_decisions']} in their window, "
+            f"{status['examples_learned']} examples learned, model version "
+            f"{status['model_version']}, {status['learner']['snapshots']} snapshots")
 
 
 def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
@@ -130,14 +200,20 @@ def soak_all(url: str, options: argparse.Namespace) -> list[Soaked]:
         with PlainServed(url, workers=options.workers, threads=options.threads) as plain:
             rows.append(soak(plain, PLAIN_NOOP, ["noop", key, "-", "plain"], baseline,
                              options))
+    log = open(options.server_log, "w") if options.server_log else None  # noqa: SIM115
     with Served(url, workers=options.workers, threads=options.threads,
-                learner=options.learner, extra_env={"TAILOR_BENCH_NOOP": "1"}) as server:
-        register(server, tenant.admin)
+                learner=options.learner, stderr=log,
+                extra_env={"TAILOR_BENCH_NOOP": "1", "TAILOR_LOG_MODEL_LOADS": "1"}) as server:
+        register_soaked(server, tenant.admin, options.reward_window)
         if baseline > 0:
             rows.insert(0, soak(server, "noop", ["noop", key, name, "noop"], baseline,
                                 options))
         rows.append(soak(server, "rank", ["rank", key, name, "soak"], options.minutes,
                          options))
+        if options.learner:
+            options.learner_status = learning_status(server, tenant.analyst, name)
+    if log is not None:
+        log.close()
     return rows
 
 
@@ -152,7 +228,9 @@ def main(argv: list[str] | None = None) -> None:
           f"schedule, rank for {options.minutes:g} min and each no-op for "
           f"{min(options.baseline_minutes, options.minutes):g} min, {options.connections} "
           f"connections, workers={options.workers} threads={options.threads}, learner "
-          f"{'on' if options.learner else 'off'}, {os.cpu_count()} cores, load average at "
+          f"{'on' if options.learner else 'off'}, reward window "
+          f"{options.reward_window or EXPERIMENT['reward']['window_seconds']:g} s, "
+          f"{os.cpu_count()} cores, load average at "
           f"the end {load}")
     print("p50 to max and over 50 ms: latency from each request's due time (corrected), in "
           "0.1 ms buckets (a bucket's upper edge); over 50 ms includes requests still "
@@ -168,6 +246,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rank: sends over 1 ms behind the schedule (every connection busy, or wrk late): "
           f"{rank['sent_late_1ms']}, at most {rank['max_send_lag_us'] / 1e3:.1f} ms "
           "behind.")
+    timed, requested = rank["checkpoints"]
+    if timed or requested:
+        print(f"rank: PostgreSQL checkpoints during the soak: {timed} timed, {requested} "
+              "requested (its log has their times, to line up with --timeline).")
+    if getattr(options, "learner_status", None):
+        print(f"learner at the end of rank: {options.learner_status}.")
+    if rank.get("seconds"):
+        over = sum(1 for c in rank["seconds"] if c[4])
+        print(f"rank: {over} of {len(rank['seconds'])} seconds had a request over 50 ms; "
+              f"worst: {worst_seconds(rank)}.")
+    if options.timeline:
+        write_timeline(options.timeline, rank)
     if rank["sent"] < 0.99 * rank["scheduled"]:
         print(f"The schedule fell behind: {rank['scheduled'] - rank['sent']} slots due "
               "were never sent (the server could not keep up, or too few --connections).")

@@ -1,16 +1,28 @@
-"""Per-process policies for each experiment, with a cheap check for newer model snapshots.
+"""Per-process policies for each experiment, kept fresh with newer model snapshots.
 
 VW workspaces are built here, lazily, inside the worker process (after gunicorn forks),
-never per request: a request reuses the cached policy, and at most once per
-`check_seconds` asks the database whether the learner published a newer snapshot.
+never per request: a request reuses the cached policy. Newer snapshots reach it one of two
+ways:
+
+- watched (`watch`, started in each gunicorn worker by app/gunicorn_hooks.py): a
+  background thread of the process asks the database every `check_seconds` whether the
+  learner published a newer snapshot of a cached bandit (and at once when the learner
+  signals one: app/snapshot_signal.py), loads it and swaps it in. A request never waits
+  for that query nor for the load (2-4 ms of VW work, holding the GIL up to 3-6 ms at a
+  time: docs/bench-rank.md, "Issue 15, the learner's part");
+- unwatched (the Flask test client, `flask run`, the CLI): the request itself checks, at
+  most once per `check_seconds`, and loads what is new.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,12 +35,31 @@ from experiments.models import Experiment, Model
 __all__ = ["PolicyCache", "bandit_arguments", "latest_version"]
 
 FROZEN_CACHE_SIZE = 16
+SLOW_LOAD_SECONDS = 0.02
+
+log = logging.getLogger("tailor.policies")
+
+
+class Wakeup(Protocol):
+    """Wakes the watcher early when a snapshot was published (app/snapshot_signal.py)."""
+
+    def wait(self, seconds: float) -> bool:
+        """Block up to ``seconds``; True when woken."""
+        ...
+
+    def interrupt(self) -> None:
+        """Wake a thread blocked in ``wait`` now."""
+        ...
+
+    def close(self) -> None:
+        ...
 
 
 @dataclass
 class _Entry:
     policy: VWPolicy
     checked_at: float
+    newest_seen: int = 0  # the newest version of any arguments when last checked
 
 
 class PolicyCache:
@@ -39,6 +70,9 @@ class PolicyCache:
         self._bandits: dict[int, _Entry] = {}
         self._frozen: OrderedDict[tuple[int, int], VWPolicy] = OrderedDict()
         self._lock = threading.Lock()
+        self._watcher: _Watcher | None = None
+        # The last loads: (experiment, version, seconds, thread name), for logs and tests.
+        self.reloads: list[tuple[int, int, float, str]] = []
 
     def bandit(self, session: Session, experiment: Experiment) -> VWPolicy:
         """The newest snapshot of the experiment's learner (a fresh model before the first)."""
@@ -49,7 +83,8 @@ class PolicyCache:
         now = time.monotonic()
         entry = self._bandits.get(experiment.id)
         fresh = entry is not None and entry.policy.arguments == arguments
-        if fresh and now - entry.checked_at < self.check_seconds:  # type: ignore[union-attr]
+        if fresh and (self.watched or now - entry.checked_at  # type: ignore[union-attr]
+                      < self.check_seconds):
             return entry.policy  # type: ignore[union-attr]
         latest = latest_version(session, experiment.id, arguments)
         if fresh and entry.policy.version == latest:  # type: ignore[union-attr]
@@ -62,11 +97,77 @@ class PolicyCache:
 
     def _load(self, session: Session, experiment_id: int, arguments: str,
               version: int) -> VWPolicy:
+        started = time.perf_counter()
         if version == 0:
             return VWPolicy(arguments)
         data = session.scalar(sa.select(Model.data).where(
             Model.experiment_id == experiment_id, Model.version == version))
-        return VWPolicy(arguments, data, version=version)
+        policy = VWPolicy(arguments, data, version=version)
+        seconds = time.perf_counter() - started
+        self.reloads = [*self.reloads[-99:], (experiment_id, version, seconds,
+                                              threading.current_thread().name)]
+        # A load holds the GIL (VW's C++), stalling the process's other threads: say when
+        # one is long enough to show in a latency tail.
+        log.log(logging.WARNING if seconds >= SLOW_LOAD_SECONDS else logging.DEBUG,
+                "experiment %s: model version %s loaded in %.1f ms", experiment_id, version,
+                seconds * 1e3)
+        return policy
+
+    # --- the watcher ------------------------------------------------------------------
+
+    @property
+    def watched(self) -> bool:
+        """Whether a live background thread keeps the bandits fresh. With `check_seconds`
+        0 requests check themselves even then: every request sees a snapshot (an import, a
+        reset) committed before it began, whichever process published it."""
+        return (self.check_seconds > 0 and self._watcher is not None
+                and self._watcher.is_alive())
+
+    def watch(self, factory: Callable[[], Session], wakeup: Wakeup | None = None) -> None:
+        """Keep the cached bandits fresh from a background thread of this process, every
+        `check_seconds` and whenever `wakeup` says a snapshot was published (call it after
+        forking: threads do not survive a fork). `wakeup` is closed by `unwatch`."""
+        if not self.watched:
+            self._watcher = _Watcher(self, factory, wakeup)
+            self._watcher.start()
+
+    def unwatch(self) -> None:
+        """Stop the background thread (requests check for snapshots themselves again)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def refresh(self, session: Session) -> int:
+        """Load the newer snapshots of the cached bandits and swap them in; how many.
+
+        One indexed query (the newest version of each cached experiment) when nothing is
+        new; the bytes are read only for a version to load."""
+        with self._lock:
+            entries = dict(self._bandits)
+        if not entries:
+            return 0
+        newest: dict[int, int] = {row[0]: row[1] for row in session.execute(
+            sa.select(Model.experiment_id, sa.func.max(Model.version))
+            .where(Model.experiment_id.in_(list(entries))).group_by(Model.experiment_id))}
+        return sum(self._refresh_one(session, experiment_id, entry, newest.get(experiment_id, 0))
+                   for experiment_id, entry in entries.items())
+
+    def _refresh_one(self, session: Session, experiment_id: int, entry: _Entry,
+                     newest: int) -> int:
+        if newest == entry.newest_seen:
+            return 0
+        arguments = entry.policy.arguments
+        latest = latest_version(session, experiment_id, arguments)
+        policy = None if latest == entry.policy.version else \
+            self._load(session, experiment_id, arguments, latest)
+        with self._lock:
+            if self._bandits.get(experiment_id) is not entry:
+                return 0  # a request replaced it meanwhile (settings changed)
+            if policy is None:
+                entry.newest_seen = newest
+                return 0
+            self._bandits[experiment_id] = _Entry(policy, time.monotonic(), newest)
+        return 1
 
     def frozen(self, session: Session, experiment: Experiment, version: int) -> VWPolicy:
         """A specific snapshot (`model:<n>` champions and arms), kept in a small LRU."""
@@ -100,6 +201,49 @@ class PolicyCache:
         if spec.startswith("model:"):
             return self.frozen(session, experiment, int(spec[6:]))
         raise ValueError(f"unknown policy spec {spec!r}")
+
+
+class _Watcher(threading.Thread):
+    """The background thread of `PolicyCache.watch`."""
+
+    def __init__(self, cache: PolicyCache, factory: Callable[[], Session],
+                 wakeup: Wakeup | None) -> None:
+        super().__init__(name="tailor-model-watch", daemon=True)
+        self._cache, self._factory, self._wakeup = cache, factory, wakeup
+        self._stop_event = threading.Event()
+        self._failing = False
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self._wakeup is not None:
+            self._wakeup.interrupt()
+        self.join(5)
+        if self._wakeup is not None:
+            self._wakeup.close()
+
+    def _wait(self) -> None:
+        seconds = max(self._cache.check_seconds, 0.01)
+        if self._wakeup is None:
+            self._stop_event.wait(seconds)
+        else:
+            self._wakeup.wait(seconds)
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            if self._cache.check_seconds <= 0:  # requests check themselves (`watched`)
+                self._stop_event.wait(1.0)
+                continue
+            self._wait()
+            if self._stop_event.is_set():
+                return
+            try:
+                with self._factory() as session:
+                    self._cache.refresh(session)
+                self._failing = False
+            except Exception as exc:  # a database outage: keep serving, retry next tick
+                if not self._failing:
+                    log.warning("cannot check for newer model snapshots: %s", exc)
+                self._failing = True
 
 
 def latest_version(session: Session, experiment_id: int, arguments: str | None = None) -> int:

@@ -61,6 +61,10 @@ function init(args)
     over = 0, over_from_send = 0, max_us = 0, max_from_send_us = 0,
   }
   soak_hist, send_hist = {}, {}  -- latency from the intended time; from the send
+  -- Per second of the schedule (by intended time): answers, the largest corrected latency,
+  -- answers over 25 ms and over 50 ms; bench/soak.py lines stalls up with server events.
+  -- Flat tables: wrk's thread:get() crashes copying nested ones.
+  tl_answers, tl_max, tl_over25, tl_over50 = {}, {}, {}, {}
   for b = 1, BUCKETS + 1 do soak_hist[b], send_hist[b] = 0, 0 end
   soak_intended = {}  -- request number N -> intended send time (µs), until answered
   -- (tailor.lua's request() keeps the actual send times, in sent_at)
@@ -137,12 +141,51 @@ function response(status, headers, body)
   if from_send > soak.max_from_send_us then soak.max_from_send_us = from_send end
   if corrected > LIMIT_US then soak.over = soak.over + 1 end
   if from_send > LIMIT_US then soak.over_from_send = soak.over_from_send + 1 end
+  local second = math.floor((now - corrected - soak.start_us) / 1e6)
+  tl_answers[second] = (tl_answers[second] or 0) + 1
+  if corrected > (tl_max[second] or 0) then tl_max[second] = corrected end
+  if corrected > 25000 then tl_over25[second] = (tl_over25[second] or 0) + 1 end
+  if corrected > LIMIT_US then tl_over50[second] = (tl_over50[second] or 0) + 1 end
 end
 
 -- Main Lua state again.
 
+-- The per-second timeline, merged over threads: TAILOR_SOAK_TIMELINE {"start_us": the
+-- schedule's start (CLOCK_MONOTONIC µs, the earliest thread's), "seconds": [[second,
+-- answers, max µs, over 25 ms, over 50 ms], ...]}.
+local function write_timeline()
+  local merged, start = {}, nil
+  for _, thread in ipairs(soak_threads) do
+    local s = thread:get("soak")
+    if s.start_us >= 0 and (start == nil or s.start_us < start) then start = s.start_us end
+  end
+  if start == nil then return end
+  for _, thread in ipairs(soak_threads) do
+    local s = thread:get("soak")
+    local answers, max_us = thread:get("tl_answers"), thread:get("tl_max")
+    local over25, over50 = thread:get("tl_over25"), thread:get("tl_over50")
+    local shift = math.floor((s.start_us - start) / 1e6)
+    for second, n in pairs(answers) do
+      local m = merged[second + shift] or {0, 0, 0, 0}
+      merged[second + shift] = {m[1] + n, math.max(m[2], max_us[second] or 0),
+                                m[3] + (over25[second] or 0), m[4] + (over50[second] or 0)}
+    end
+  end
+  local seconds = {}
+  for second in pairs(merged) do table.insert(seconds, second) end
+  table.sort(seconds)
+  local parts = {}
+  for i, second in ipairs(seconds) do
+    local c = merged[second]
+    parts[i] = string.format("[%d,%d,%d,%d,%d]", second, c[1], math.floor(c[2]), c[3], c[4])
+  end
+  io.write(string.format('TAILOR_SOAK_TIMELINE {"start_us":%d,"seconds":[%s]}\n',
+                         math.floor(start), table.concat(parts, ",")))
+end
+
 function done(summary, latency, requests)
   rank_done(summary, latency, requests)
+  write_timeline()
   local hist, shist = {}, {}
   for b = 1, BUCKETS + 1 do hist[b], shist[b] = 0, 0 end
   local t = {rate = 0, scheduled = 0, sent = 0, answered = 0, non_2xx = 0, unmatched = 0,

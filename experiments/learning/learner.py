@@ -47,10 +47,21 @@ a learner killed between learning and committing."""
 
 @dataclass(frozen=True)
 class LearnerSettings:
-    """How often to snapshot, how long to wait for commits, how long a lease lasts."""
+    """How often to snapshot, how long to wait for commits, how long a lease lasts.
+
+    A snapshot is committed when ``snapshot_examples`` are pending, when the oldest pending
+    example has waited ``snapshot_seconds``, or, once the learner has caught up with the
+    queue, when the examples pending are at least ``snapshot_fraction`` of all the model
+    has learned: a young model, which every example still changes much, is published after
+    each round (so the first decisions of an experiment are not all served by the untrained
+    model), a mature one at the pace of the other two rules. The number of snapshots this
+    rule adds grows with the logarithm of the examples (ln 10 / ln(1 + fraction) per
+    tenfold: 47 at 5%), so its cost is paid once, early.
+    """
 
     snapshot_examples: int = 1000
     snapshot_seconds: float = 1.0
+    snapshot_fraction: float = 0.05
     grace_seconds: float = 0.5
     batch_size: int = 500
     lease_seconds: float = 15.0
@@ -82,6 +93,7 @@ class _Lineage:
     cursor: Cursor | None = None
     first_pending_at: float | None = None
     busy_seconds: float = 0.0
+    caught_up: bool = False  # the last batch read all that was learnable
 
     @property
     def pending(self) -> int:
@@ -105,6 +117,7 @@ class ExperimentLearner:
         self._pruned_at = float("-inf")
         self.restarts = 0  # uncommitted work dropped and re-learned (imports, races)
         self.committed = 0  # decisions committed (learned or skipped) by this object
+        self.published = 0  # snapshots committed by this object
 
     def start(self) -> bool:
         """Take the experiment's lease; False when another learner holds it."""
@@ -198,6 +211,7 @@ class ExperimentLearner:
         for decision in batch:
             self._learn_one(lineage, decision, champion)
         lineage.busy_seconds += time.perf_counter() - started
+        lineage.caught_up = len(batch) < self.settings.batch_size
         if batch:
             self._hook("learned")
         return len(batch)
@@ -261,15 +275,28 @@ class ExperimentLearner:
 
     # --- committing -------------------------------------------------------------------
 
-    def _due(self) -> bool:
+    def due_in(self) -> float | None:
+        """Seconds until what is pending must be snapshotted (<= 0: now; None: nothing
+        pending). See ``LearnerSettings``."""
         lineage = self._lineage
         if lineage is None or not lineage.pending:
-            return False
+            return None
         waited = time.monotonic() - (lineage.first_pending_at or 0.0)
         if lineage.export_seconds is not None:  # the experiment's own snapshot cadence
-            return waited >= lineage.export_seconds
-        return (lineage.pending >= self.settings.snapshot_examples
-                or waited >= self.settings.snapshot_seconds)
+            return lineage.export_seconds - waited
+        if lineage.pending >= self.settings.snapshot_examples or self._young(lineage):
+            return 0.0
+        return self.settings.snapshot_seconds - waited
+
+    def _young(self, lineage: _Lineage) -> bool:
+        """Caught up, and what is pending is a large share of all the model learned."""
+        fraction = self.settings.snapshot_fraction
+        return (fraction > 0 and lineage.caught_up and bool(lineage.learned)
+                and len(lineage.learned) >= fraction * lineage.examples)
+
+    def _due(self) -> bool:
+        due_in = self.due_in()
+        return due_in is not None and due_in <= 0
 
     def _commit(self) -> int | None:
         lineage = self._lineage
@@ -334,6 +361,7 @@ class ExperimentLearner:
         self.committed += lineage.pending
         if version is not None:
             lineage.base_version = version
+            self.published += 1
         lineage.learned, lineage.skipped, lineage.created = {}, [], None
         # Restart the scan from the oldest unlearned decision: a decision that committed
         # late (closes_at behind the cursor) is picked up by the next batch.

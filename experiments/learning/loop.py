@@ -1,7 +1,11 @@
 """The learner process: every selected experiment, one lease each, round-robin batches.
 
 ``run`` serves until its stop event is set (SIGTERM/SIGINT in ``tailor learn``), then
-commits what it learned, releases its leases and returns. ``drain`` (``--once``) learns
+commits what it learned, releases its leases and returns. It wakes when the next
+decision's window closes (plus the grace period), not on a fixed poll, so a decision is
+learned within ``pace_seconds`` of becoming learnable; and while decisions close in a
+steady stream it takes them ``pace_seconds`` at a time rather than spinning on one or two
+per round (each round costs a few indexed queries, whatever it finds). ``drain`` (``--once``) learns
 everything closed by now and returns a report. Several processes may run: each
 experiment is learned by whichever holds its lease, so they shard the experiments.
 """
@@ -27,6 +31,16 @@ log = logging.getLogger("tailor.learner")
 
 LEARNED_STATUSES = ("running", "paused")  # paused: drain what closed before the pause
 ERROR_BACKOFF_SECONDS = 1.0
+QUEUE_CHUNK = 100  # experiments per queue query (one scalar subquery each)
+
+
+@dataclass(frozen=True)
+class Queue:
+    """What the learner's experiments have to learn: those with closed decisions now, and
+    when the next unlearned decision of the others closes (None: none in a window)."""
+
+    ready: set[int]
+    next_closes_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,13 +65,19 @@ class LearnerLoop:
     def __init__(self, factory: sessionmaker[Session], settings: LearnerSettings | None = None,
                  selection: Selection | None = None, owner: str | None = None,
                  poll_seconds: float = 0.1, refresh_seconds: float = 1.0,
+                 pace_seconds: float = 0.02,
                  fault_hook: FaultHook | None = None,
                  maintenance: Callable[[], object] | None = None,
-                 maintenance_seconds: float = 3600.0) -> None:
+                 maintenance_seconds: float = 3600.0,
+                 on_publish: Callable[[], object] | None = None) -> None:
         self.settings = settings or LearnerSettings()
         self.selection = selection or Selection()
         self.owner = owner or new_owner()
         self.poll_seconds, self.refresh_seconds = poll_seconds, refresh_seconds
+        self.pace_seconds = min(pace_seconds, poll_seconds)
+        self._full = False  # the last round read a full batch: more is waiting
+        self._busy_round = False  # the last round learned something
+        self._next_closes_at: float | None = None
         self._factory = factory
         self._hook = fault_hook
         self._learners: dict[int, ExperimentLearner] = {}
@@ -66,6 +86,8 @@ class LearnerLoop:
         # Database upkeep run at start and every `maintenance_seconds` (the partitions).
         self._maintenance, self._maintenance_seconds = maintenance, maintenance_seconds
         self._maintained_at = float("-inf")
+        # Called after a round that published a snapshot (app/snapshot_signal.py).
+        self._on_publish = on_publish
 
     def run(self, stop: threading.Event) -> None:
         """Learn until ``stop`` is set; then commit, release the leases and return."""
@@ -73,8 +95,9 @@ class LearnerLoop:
         try:
             while not stop.is_set():
                 self._maintain_when_due()
-                if not self._round():
-                    stop.wait(self.poll_seconds)
+                started = time.monotonic()
+                self._round()
+                stop.wait(self._pause(time.monotonic() - started))
         finally:
             self.close()
         log.info("learner %s stopped", self.owner)
@@ -97,29 +120,63 @@ class LearnerLoop:
             learner.stop()
         self._learners.clear()
 
+    def _pause(self, elapsed: float) -> float:
+        """How long to wait before the next round: none while a backlog remains; the rest
+        of ``pace_seconds`` after a round that learned (more is closing); when idle, until
+        the next decision becomes learnable, at most ``poll_seconds`` (snapshots due and
+        leases are looked at each round)."""
+        if self._full:
+            return 0.0
+        wait = self.poll_seconds
+        if self._busy_round:  # a stream: its next decisions close any moment
+            wait = 0.0
+        elif self._next_closes_at is not None:
+            learnable_in = self._next_closes_at + self.settings.grace_seconds - clock.now()
+            wait = min(wait, learnable_in)
+        due = [d for d in (x.due_in() for x in self._learners.values()) if d is not None]
+        return max(min([wait, *due]), self.pace_seconds - elapsed, 0.0)
+
     def _round(self) -> int:
         """Step the experiments that have closed decisions to learn; keep the others'
-        leases alive. One indexed query decides which, so idle experiments cost little."""
+        leases alive. Two indexed queries decide which, so idle experiments cost little."""
         if time.monotonic() - self._refreshed_at >= self.refresh_seconds:
             self._guarded(self._refresh)
+        self._full, self._busy_round, self._next_closes_at = False, False, None
         try:
-            ready = self._ready()
+            queue = self._queue()
         except SQLAlchemyError as exc:
             log.warning("cannot read the queue, retrying: %s", exc)
             time.sleep(ERROR_BACKOFF_SECONDS)
             return 0
-        return sum(self._step(experiment_id, experiment_id in ready)
-                   for experiment_id in list(self._learners))
+        self._next_closes_at = queue.next_closes_at
+        published = self._published()
+        processed = [self._step(experiment_id, experiment_id in queue.ready)
+                     for experiment_id in list(self._learners)]
+        if self._on_publish is not None and self._published() != published:
+            self._on_publish()
+        self._full = any(count >= self.settings.batch_size for count in processed)
+        self._busy_round = any(processed)
+        return sum(processed)
 
-    def _ready(self) -> set[int]:
+    def _published(self) -> int:
+        return sum(learner.published for learner in self._learners.values())
+
+    def _queue(self) -> Queue:
+        """The oldest unlearned ``closes_at`` of each experiment, read from the partial
+        index on unlearned decisions (one row per experiment, however long the queue)."""
         if not self._learners:
-            return set()
+            return Queue(set())
         cutoff = clock.now() - self.settings.grace_seconds
+        ids = list(self._learners)
+        oldest: dict[int, float | None] = {}
         with self._factory() as session:
-            return set(session.scalars(
-                sa.select(Decision.experiment_id).distinct().where(
-                    Decision.experiment_id.in_(list(self._learners)),
-                    Decision.learned_version.is_(None), Decision.closes_at <= cutoff)))
+            for start in range(0, len(ids), QUEUE_CHUNK):
+                chunk = ids[start:start + QUEUE_CHUNK]
+                row = session.execute(sa.select(*(_oldest_unlearned(i) for i in chunk))).one()
+                oldest.update(zip(chunk, row, strict=True))
+        closes = [at for at in oldest.values() if at is not None]
+        return Queue({i for i, at in oldest.items() if at is not None and at <= cutoff},
+                     min((at for at in closes if at > cutoff), default=None))
 
     def _step(self, experiment_id: int, ready: bool = True) -> int:
         learner = self._learners[experiment_id]
@@ -189,6 +246,12 @@ class LearnerLoop:
             rows = session.execute(query).all()
         return {r.id: (f"{r.name}/{r.key}", r.lease_owner in (None, self.owner)
                        or (r.lease_expires_at or 0.0) < now) for r in rows}
+
+
+def _oldest_unlearned(experiment_id: int) -> sa.ScalarSelect[float | None]:
+    return (sa.select(sa.func.min(Decision.closes_at))
+            .where(Decision.experiment_id == experiment_id,
+                   Decision.learned_version.is_(None)).scalar_subquery())
 
 
 def _drain_one(learner: ExperimentLearner) -> None:

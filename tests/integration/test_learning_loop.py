@@ -19,7 +19,9 @@ from experiments.policies import PolicyCache, bandit_arguments
 from tests.conftest import session_of
 from tests.integration.helpers import rank, register
 
-FAST = LearnerSettings(grace_seconds=0.0, snapshot_seconds=60.0, snapshot_examples=10_000)
+# Snapshots only when flushed (or drained): no time, count or young-model trigger.
+FAST = LearnerSettings(grace_seconds=0.0, snapshot_seconds=60.0, snapshot_examples=10_000,
+                       snapshot_fraction=0.0)
 REWARD = {"events": {"click": 1.0}, "aggregation": "sum", "window_seconds": 60,
           "default": 0.25}
 
@@ -202,7 +204,8 @@ def test_a_second_learner_cannot_take_a_held_lease(client, team, app):
 
 def test_a_learner_whose_lease_was_taken_over_cannot_commit(client, team, app):
     experiment_id = _setup(client, team, decisions=6)
-    settings = LearnerSettings(grace_seconds=0.0, snapshot_seconds=60.0, lease_seconds=0.1)
+    settings = LearnerSettings(grace_seconds=0.0, snapshot_seconds=60.0, lease_seconds=0.1,
+                               snapshot_fraction=0.0)
     stale = _learner(app, experiment_id, settings, owner="stale")
     assert stale.step() == 6 and stale.pending == 6
     time.sleep(0.2)
