@@ -8,10 +8,12 @@ rank, then send the reward at once (a short reward window). Two environments:
   context feature × action adds to the click probability), device and hour are noise;
 - digits: scikit-learn's bundled `load_digits` as a 10-action bandit: the context is the
   64 pixels, reward 1 when the chosen action is the true digit (no download);
-- profiles / profiles-off, text, vector (bench/learning_envs.py): the best action depends
-  only on stored unit profiles (a segment and a free-text bio) that the app never sends at
-  rank time, every customer a new unit; the same experiment without the profile setting;
-  a declared text field; a declared 16-dimension vector;
+- profiles / profiles-inline / profiles-off, text, vector (bench/learning_envs.py): the
+  best action depends only on stored unit profiles (a segment and a free-text bio) that
+  the app never sends at rank time, every customer a new unit; the same features sent
+  inline in every rank instead (the service's own reference: same stream, same learning
+  delay); the same experiment without the profile setting; a declared text field; a
+  declared 16-dimension vector;
 - semantic / semantic-text (bench/learning_envs.py): the best action is the category of a
   word, new words as the stream goes (sharing no word with those learned), declared
   `embedding` (needs the embeddings extra) and the same stream declared `text`;
@@ -487,7 +489,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report))
 
 
-ENVIRONMENTS = ("synthetic", "digits", "profiles", "profiles-off", "text", "vector",
+ENVIRONMENTS = ("synthetic", "digits", "profiles", "profiles-inline", "profiles-off", "text",
+                "vector",
                 "semantic", "semantic-text", "semantic-profile")
 
 
@@ -501,6 +504,7 @@ def environments(names: list[str], quick: bool) -> list[Environment]:
     made = {"synthetic": lambda: synthetic(rounds), "digits": lambda: digits(1 if quick else 2),
             "profiles": lambda: learning_envs.profiles(rounds),
             "profiles-off": lambda: learning_envs.profiles(rounds, merged=False),
+            "profiles-inline": lambda: learning_envs.profiles(rounds, sent_inline=True),
             "text": lambda: learning_envs.text(rounds),
             "vector": lambda: learning_envs.vector(rounds),
             "semantic": lambda: learning_envs.semantic(rounds),

@@ -40,7 +40,12 @@ def _sentence(rng: np.random.Generator, key_words: list[str], filler: int) -> st
     return " ".join(words[i] for i in rng.permutation(len(words)))
 
 
-def profiles(rounds: int, merged: bool = True, seed: int = 3) -> Environment:
+def profiles(rounds: int, merged: bool = True, seed: int = 3,
+             sent_inline: bool = False) -> Environment:
+    """The best action depends only on a unit's stored segment and bio. `merged`: the
+    experiment merges the stored profiles (else the service never sees them);
+    `sent_inline`: the app sends the same features in every rank instead (no profiles stored),
+    the service's own reference for `merged`: same stream, same learning delay."""
     rng = np.random.default_rng(seed)
     segment = rng.choice(5, size=rounds, p=[0.3, 0.25, 0.2, 0.15, 0.1])
     hobby = rng.integers(0, len(HOBBIES), size=rounds)
@@ -56,6 +61,9 @@ def profiles(rounds: int, merged: bool = True, seed: int = 3) -> Environment:
     sent = [{"device": f"d{d}"} for d in device]
     inline = [{**s, "profile": stored[u]} for s, u in zip(sent, units, strict=True)]
     settings: dict[str, Any] = {"feature_types": {"profile.bio": "text"}}
+    if sent_inline:
+        return Environment("profiles-inline", inline, probabilities, settings, None, inline,
+                           units)
     if merged:
         settings["profile"] = {"namespace": "profile", "max_age_seconds": 86400}
     return Environment("profiles" if merged else "profiles-off", inline, probabilities,
