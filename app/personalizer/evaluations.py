@@ -33,8 +33,9 @@ WINDOWS = ("Expanding", "Rolling")
        invalid="InvalidEvaluationContract", summary="Start an offline evaluation",
        status="200")
 def create_evaluation(evaluation_id: str) -> Response:
+    target = experiment()  # first: another team's resource is a 404, whatever the body
     command = job_bodies.evaluation(evaluation_id, json_body())
-    job = service.start_evaluation(db.session(), experiment(), command)
+    job = service.start_evaluation(db.session(), target, command)
     return jsonify(_document(jobviews.started(job)))
 
 
@@ -99,6 +100,7 @@ def delete_evaluation(evaluation_id: str) -> Response:
 def apply_from_evaluation() -> Response:
     rules = Rules(max_age_seconds=current_app.config["PROMOTION_MAX_REPORT_AGE_SECONDS"],
                   max_growth=current_app.config["PROMOTION_MAX_DECISION_GROWTH"])
-    service.apply_from_evaluation(db.session(), experiment(), job_bodies.apply(json_body()),
+    target = experiment()  # first: another team's resource is a 404, whatever the body
+    service.apply_from_evaluation(db.session(), target, job_bodies.apply(json_body()),
                                   current_principal(), rules)
     return Response(status=204)

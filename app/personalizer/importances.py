@@ -29,8 +29,9 @@ def document(job: OfflineJob) -> dict[str, Any]:
 @route("PUT", "/featureImportances/<feature_importance_id>", scope="admin",
        invalid="InvalidRequest", summary="Start a feature importance job", status="200")
 def create_feature_importance(feature_importance_id: str) -> Response:
+    target = experiment()  # first: another team's resource is a 404, whatever the body
     command = job_bodies.importance(feature_importance_id, json_body())
-    job = service.start_importance(db.session(), experiment(), command)
+    job = service.start_importance(db.session(), target, command)
     return jsonify(document(jobviews.started(job)))
 
 
