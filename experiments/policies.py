@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,11 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bandits.policy import BaselinePolicy, FixedPolicy, Policy, UniformPolicy, VWPolicy
-from experiments.config import bandit_arguments
 from experiments.errors import Unprocessable
 from experiments.models import Experiment, Model
-
-__all__ = ["PolicyCache", "bandit_arguments", "latest_version"]
 
 FROZEN_CACHE_SIZE = 16
 SLOW_LOAD_SECONDS = 0.02
@@ -72,13 +69,13 @@ class PolicyCache:
         self._lock = threading.Lock()
         self._watcher: _Watcher | None = None
         # The last loads: (experiment, version, seconds, thread name), for logs and tests.
-        self.reloads: list[tuple[int, int, float, str]] = []
+        self.reloads: deque[tuple[int, int, float, str]] = deque(maxlen=100)
 
     def bandit(self, session: Session, experiment: Experiment) -> VWPolicy:
         """The newest snapshot of the experiment's learner (a fresh model before the first)."""
         # Derived once per configuration version (validating the learner settings again
-        # on every rank cost more than the rest of this lookup); rank's cached experiment
-        # is parsed once per version (experiments.config.of).
+        # on every rank cost more than the rest of this lookup): rank's cached snapshot
+        # carries its parsed configuration (experiment_cache.ExperimentSnapshot.settings).
         arguments = experiment.settings.learner.vw_arguments
         now = time.monotonic()
         entry = self._bandits.get(experiment.id)
@@ -104,8 +101,8 @@ class PolicyCache:
             Model.experiment_id == experiment_id, Model.version == version))
         policy = VWPolicy(arguments, data, version=version)
         seconds = time.perf_counter() - started
-        self.reloads = [*self.reloads[-99:], (experiment_id, version, seconds,
-                                              threading.current_thread().name)]
+        self.reloads.append((experiment_id, version, seconds,
+                             threading.current_thread().name))
         # A load holds the GIL (VW's C++), stalling the process's other threads: say when
         # one is long enough to show in a latency tail.
         log.log(logging.WARNING if seconds >= SLOW_LOAD_SECONDS else logging.DEBUG,

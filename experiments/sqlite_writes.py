@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 import weakref
 from typing import Any
 
 import sqlalchemy as sa
+
+log = logging.getLogger("tailor.sqlite")
 
 
 class SqliteWriter:
@@ -113,23 +116,34 @@ class Checkpointer:
                 _checkpoint(connection)
 
     def _loop(self, stop: threading.Event) -> None:
-        connection = None
-        try:
-            while not stop.wait(self._interval):
-                engine = self._engine()
-                if engine is None:
-                    return
+        # An error must not end the thread: the hot path's connections never checkpoint,
+        # so without it the WAL would grow until the process ends. Log, reconnect, go on.
+        connection, failing = None, False
+        while not stop.wait(self._interval):
+            engine = self._engine()
+            if engine is None:
+                break
+            try:
                 if connection is None:
                     connection = engine.raw_connection()
                     connection.detach()
-                del engine
                 self.step(connection)
-        except Exception:  # noqa: BLE001 - the next commit past 1,000 pages would do it
-            return
-        finally:
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    connection.close()
+                failing = False
+            except Exception as exc:  # noqa: BLE001 - e.g. disk full: retry next tick
+                if not failing:
+                    log.warning("WAL checkpoint failed, retrying: %s", exc)
+                failing = True
+                _close(connection)
+                connection = None
+            finally:
+                del engine
+        _close(connection)
+
+
+def _close(connection: Any) -> None:
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 def _checkpoint(connection: Any) -> int:

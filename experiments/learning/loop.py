@@ -5,8 +5,8 @@ commits what it learned, releases its leases and returns. It wakes when the next
 decision's window closes (plus the grace period), not on a fixed poll, so a decision is
 learned within ``pace_seconds`` of becoming learnable; and while decisions close in a
 steady stream it takes them ``pace_seconds`` at a time rather than spinning on one or two
-per round (each round costs a few indexed queries, whatever it finds). ``drain`` (``--once``) learns
-everything closed by now and returns a report. Several processes may run: each
+per round (each round costs a few indexed queries, whatever it finds). ``drain``
+(``--once``) learns everything closed by now and returns a report. Several processes may run: each
 experiment is learned by whichever holds its lease, so they shard the experiments.
 """
 

@@ -22,7 +22,7 @@ from azure.core.exceptions import HttpResponseError
 from bandits.features import build_example
 from bandits.learner import OnlineLearner
 from bandits.policy import checked_pmf
-from experiments.policies import bandit_arguments
+from experiments.config import bandit_arguments
 from tests.e2e.server import Server
 
 pytestmark = pytest.mark.e2e

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import vowpalwabbit
 
 from bandits.learner import OnlineLearner
+from experiments.config import bandit_arguments
 from experiments.models import AuditLog, Decision, Experiment, Model
-from experiments.policies import bandit_arguments
 from tests.conftest import session_of
 from tests.integration.helpers import learn_closed, rank, register
 

@@ -10,12 +10,13 @@ import sqlalchemy as sa
 
 from bandits.learner import OnlineLearner
 from bandits.policy import VWPolicy
+from experiments.config import bandit_arguments
 from experiments.learning import join, lease
 from experiments.learning.learner import ExperimentLearner, LearnerSettings
 from experiments.learning.lease import LeaseLost
 from experiments.learning.loop import LearnerLoop, Selection
 from experiments.models import Decision, Experiment, LearnerState, Model
-from experiments.policies import PolicyCache, bandit_arguments
+from experiments.policies import PolicyCache
 from tests.conftest import session_of
 from tests.integration.helpers import rank, register
 

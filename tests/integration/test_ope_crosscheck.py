@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from bandits.learner import OnlineLearner
 from bandits.policy import VWPolicy
 from experiments import clock
+from experiments.config import bandit_arguments
 from experiments.models import Decision, Experiment, Model
 from experiments.ope_report import crosscheck
-from experiments.policies import bandit_arguments
 from tests.conftest import session_of
 from tests.integration.helpers import ACTIONS, register
 from tests.integration.test_ab_report_pages import sign_in

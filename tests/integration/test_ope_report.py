@@ -15,8 +15,8 @@ from statsmodels.stats.proportion import proportion_confint
 from bandits.learner import OnlineLearner
 from bandits.policy import rng_for, sample_index
 from experiments import clock
+from experiments.config import bandit_arguments
 from experiments.models import Decision, Experiment, Model, OpeReport
-from experiments.policies import bandit_arguments
 from tests.conftest import session_of
 from tests.integration.helpers import ACTIONS, register
 

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from bandits.learner import OnlineLearner
 from experiments import clock
+from experiments.config import bandit_arguments
 from experiments.models import AuditLog, Experiment, ExperimentHistory, Model
-from experiments.policies import bandit_arguments
 from tests.conftest import session_of
 from tests.integration.helpers import register
 from tests.integration.test_ope_report import URL, seed

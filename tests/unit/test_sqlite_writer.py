@@ -116,3 +116,37 @@ def test_the_checkpoint_thread_runs_in_each_process_that_writes(tmp_path):
         assert "tailor-wal-checkpoint" in names
     finally:
         direct.dispose()
+
+
+def test_the_checkpoint_thread_survives_a_failed_pass(tmp_path):
+    # The hot path's connections never checkpoint: a thread that died on one error would
+    # let the WAL grow for the life of the process.
+    import sqlalchemy as sa
+
+    from app.db import make_engine
+    from experiments.sqlite_writes import Checkpointer
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'tailor.db'}", autocommit=True)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    checkpointer = Checkpointer(engine, SqliteWriter(str(tmp_path / "tailor.db")),
+                                interval=0.01)
+    passes: list[bool] = []
+    real_step = checkpointer.step
+
+    def step(connection):
+        passes.append(True)
+        if len(passes) == 1:
+            raise OSError("disk I/O error")
+        real_step(connection)
+
+    checkpointer.step = step  # type: ignore[method-assign]
+    checkpointer.ensure_running()
+    try:
+        deadline = time.monotonic() + 5
+        while len(passes) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(passes) >= 3
+    finally:
+        checkpointer.stop()
+        engine.dispose()
