@@ -16,7 +16,6 @@ Everything else (other paths, other methods) goes to Flask untouched.
 from __future__ import annotations
 
 import http
-import json
 import logging
 import re
 import time
@@ -30,10 +29,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import auth, errors, metrics
 from app.errors import APIError
+from app.http import parse_json
 from app.ratelimit import RateLimiter
 from experiments import pii, rank_commands, rewards
 from experiments.keys import KeyCache, Principal
-from experiments.limits import MAX_DEPTH, check_depth, too_deep
 from experiments.services import Caller, OnDemandSession, RankService, RewardService
 
 log = logging.getLogger("tailor")
@@ -167,35 +166,11 @@ def encode(result: Any) -> bytes:
     return orjson.dumps(result)
 
 
-def json_of(data: bytes) -> Any:
-    """The parsed JSON body, or the 400 of app.http.json_body (not JSON; too deep).
-
-    orjson parses what is strict JSON; anything it refuses is parsed again as Flask
-    would (the standard library also takes NaN and Infinity, which validation then
-    refuses naming the field), so that wrong input gets the same answer as before."""
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        parsed = _lenient(data)
-    if data.count(b"{") + data.count(b"[") > MAX_DEPTH:  # else it cannot be deeper
-        check_depth(parsed)
-    return parsed
-
-
-def _lenient(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise too_deep() from None
-    except ValueError:  # not JSON, or not UTF-8/16/32 text
-        raise APIError(400, "invalid_json", "the body is not valid JSON") from None
-
-
 # The shape of every rank body that can be valid, as msgspec types: a body of this shape
 # is at most 6 levels deep, so decoding it through them replaces check_depth's walk of
 # every value (~20 µs) by msgspec's own checks (~5 µs for the whole decode). Any other
-# body (wrong, deeper, NaN...) is decoded again by `json_of`, so that it gets exactly the
-# answer it got before (parse_request names what is wrong).
+# body (wrong, deeper, NaN...) is decoded again by `app.http.parse_json`, so that it gets
+# exactly the answer it got before (parse_request names what is wrong).
 _Scalar = str | int | float | bool | None
 _Namespace = dict[str, _Scalar | list[_Scalar]]
 _Features = dict[str, _Scalar | list[_Scalar] | _Namespace]
@@ -204,11 +179,11 @@ _RANK_BODY = msgspec.json.Decoder(dict[str, _Scalar | list[_Scalar | _Action] | 
 
 
 def rank_json(data: bytes) -> Any:
-    """A rank body's JSON: `json_of`, fast for the shape of a valid one."""
+    """A rank body's JSON: `app.http.parse_json`, fast for the shape of a valid one."""
     try:
         return _RANK_BODY.decode(data)
     except msgspec.DecodeError:  # ValidationError included
-        return json_of(data)
+        return parse_json(data)
 
 
 def caller(principal: Principal) -> Caller:
@@ -227,7 +202,7 @@ def rank(hot: HotPath, principal: Principal, key: str, data: bytes) -> tuple[int
 
 
 def reward(hot: HotPath, principal: Principal, event_id: str, data: bytes) -> tuple[int, Any]:
-    item = rewards.parse_reward(json_of(data), event_id)
+    item = rewards.parse_reward(parse_json(data), event_id)
     outcome = hot.rewards.record(caller(principal), item)
     metrics.count_rewards(outcome)
     return (200 if outcome == "duplicate" else 202), {"event_id": event_id,

@@ -2,34 +2,54 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from flask import Flask, Response, current_app, request
 
 from app.errors import APIError
 from experiments import clock
 from experiments.command_fields import body_field_names
 from experiments.errors import ValidationFailed
-from experiments.limits import MAX_DEPTH, ContextLimits, check_depth, too_deep
+from experiments.limits import MAX_DEPTH, ContextLimits, check_depth, text_deeper_than, too_deep
 
 
 def json_body() -> Any:
-    """The parsed JSON body, or a 400 that says why it is not one (not JSON, or nested
-    deeper than `experiments.limits.MAX_DEPTH`: the parser and every recursive walk of the
-    body stay far from Python's recursion limit)."""
+    """The parsed JSON body (`parse_json`), or a 415 if it is not sent as JSON."""
     if not request.is_json:
         raise APIError(415, "unsupported_media_type",
                        "send a JSON body with Content-Type: application/json")
+    return parse_json(request.get_data(cache=True))
+
+
+def parse_json(data: bytes) -> Any:
+    """The parsed JSON body, or a 400 that says why it is not one: not JSON, or nested
+    deeper than `experiments.limits.MAX_DEPTH` (then every recursive walk of the body stays
+    far from Python's recursion limit).
+
+    orjson parses what is strict JSON, without recursing in Python (it refuses more than
+    1,024 levels itself). What it refuses is parsed again by the standard library as Flask
+    would (it also takes NaN and Infinity, which validation then refuses naming the
+    field, and UTF-16/32), but only once the text is known to be shallow: that parser
+    recurses per level."""
+    shallow = data.count(b"{") + data.count(b"[") <= MAX_DEPTH  # else it may be deeper
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:
-        raise too_deep() from None
-    if data is None:
-        raise APIError(400, "invalid_json", "the body is not valid JSON")
-    raw = request.get_data(cache=True)
-    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:  # else it cannot be deeper
-        check_depth(data)
-    return data
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        if not shallow and text_deeper_than(data):
+            raise too_deep() from None
+        return _lenient(data)
+    if not shallow:
+        check_depth(parsed)
+    return parsed
+
+
+def _lenient(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8/16/32 text
+        raise APIError(400, "invalid_json", "the body is not valid JSON") from None
 
 
 def command_body(command: type) -> dict[str, Any]:

@@ -9,6 +9,9 @@ refused with 413 (400 for depth) naming the path, before anything is logged.
 
 from __future__ import annotations
 
+import itertools
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +106,28 @@ def check_depth(body: Any, max_depth: int = MAX_DEPTH) -> None:
             below += [child for child in children if isinstance(child, dict | list)]
         level = below
         depth += 1
+
+
+# A JSON string (its escapes included), or an unterminated one up to the end: what is
+# inside it is not nesting.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def text_deeper_than(data: bytes, max_depth: int = MAX_DEPTH) -> bool:
+    """Whether the JSON text `data` nests deeper than `max_depth`, read without parsing.
+
+    The standard library's parser recurses once per level: a body 5,000 levels deep
+    raises RecursionError, and any finalizer the garbage collector runs while the stack is
+    that deep fails too (an unraisable error, seen in CI). So a body is measured before
+    that parser ever sees it. Brackets inside strings do not count; text that is not JSON
+    may be called deep (the parser would refuse it anyway)."""
+    encoding = json.detect_encoding(data)
+    if encoding != "utf-8":
+        data = data.decode(encoding, errors="replace").encode()
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth
 
 
 def too_deep(max_depth: int = MAX_DEPTH) -> ValidationFailed:
