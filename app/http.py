@@ -47,9 +47,33 @@ def parse_json(data: bytes) -> Any:
 
 def _lenient(data: bytes) -> Any:
     try:
-        return json.loads(data)
+        parsed = json.loads(data)
     except ValueError:  # not JSON, or not UTF-8/16/32 text
         raise APIError(400, "invalid_json", "the body is not valid JSON") from None
+    _refuse_lone_surrogates(parsed)
+    return parsed
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """JSON may escape half of a UTF-16 pair ("\\ud800"), which the standard library
+    decodes into a str that is not Unicode text: it cannot be encoded, hashed or stored
+    (a 500 at the PII guard, before this). orjson refuses such text; here it gets the
+    same 400. Only the lenient path walks (the body is at most MAX_DEPTH deep)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise APIError(400, "invalid_json", "the body is not valid JSON: a string "
+                               "holds a lone UTF-16 surrogate (\\ud800-\\udfff escaped "
+                               "alone), which is not Unicode text") from None
 
 
 def command_body(command: type) -> dict[str, Any]:

@@ -181,3 +181,20 @@ def test_a_declared_nested_field_is_hashed_without_a_detector_warning(app, clien
     refused = rank(client, team, context=context, event_id="n2")
     assert refused.status_code == 422
     assert refused.json["error"]["details"][0]["field"] == f"context.user.{key}"
+
+
+def test_a_lone_surrogate_anywhere_is_a_400_not_a_500(client, team):
+    """JSON can escape half a UTF-16 pair; it is not text (it cannot even be hashed)."""
+    register(client, team)
+    bodies = ['{"context": {"name": "x\\ud800"}, "actions": [{"id": "a"}]}',
+              '{"context": {"\\udfff": 1}, "event_id": "s1"}',
+              '{"type": "click", "idempotency_key": "\\ud800"}']
+    for path in JSON_POSTS:
+        headers = {**team.auth("admin" if path.endswith(("experiments", "keys"))
+                               else "client"), "X-Tailor-Experiment": "homepage-hero"}
+        for body in bodies:
+            response = client.post(path, data=body, headers=headers,
+                                   content_type="application/json")
+            assert response.status_code == 400, (path, body, response.data)
+    with session_of(client.application) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Decision)) == 0

@@ -54,3 +54,16 @@ def test_what_is_not_json_is_a_400_invalid_json(text):
     with pytest.raises(APIError) as caught:
         http.parse_json(text * 1)
     assert (caught.value.status, caught.value.code) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize("text", [b'{"a": "x\\ud800"}', b'{"\\udfff": 1}', b'[1, ["\\ud83d"]]',
+                                  b'[NaN, "\\ud800"]'])
+def test_a_lone_surrogate_is_a_400_invalid_json(text):
+    with pytest.raises(APIError) as caught:
+        http.parse_json(text)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_json")
+    assert "surrogate" in caught.value.message
+
+
+def test_a_surrogate_pair_is_one_character():
+    assert http.parse_json(b'{"a": "\\ud83d\\ude00", "\\u00e9": [NaN]}')["a"] == "\U0001F600"
