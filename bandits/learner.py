@@ -12,7 +12,9 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from bandits.features import NO_TYPES, FeatureTypes, build_example
+import pylibvw
+
+from bandits.features import NO_TYPES, ActionLines, FeatureTypes, build_example
 from bandits.policy import Actions, checked_pmf, workspace
 
 
@@ -43,6 +45,7 @@ class OnlineLearner:
         self.types = types
         self.examples_learned = 0
         self._workspace = workspace(arguments, model_bytes)
+        self._action_lines = ActionLines()
 
     def predict(self, context: Mapping[str, Any], actions: Actions) -> list[float]:
         """The current model's pmf over ``actions`` (no learning)."""
@@ -76,14 +79,21 @@ class OnlineLearner:
             ValueError: a chosen index out of range or probability outside (0, 1].
         """
         label = (chosen_index, cost_from_reward(reward), probability)
-        examples = self._workspace.parse(build_example(context, actions, label,
-                                                        types=self.types))
+        lines = build_example(context, actions, label, lines=self._action_lines,
+                              types=self.types)
+        # pylibvw directly, as `Policy.predict_lines` does and for the same reason: the
+        # Workspace methods wrap each line in a Python Example and check their arguments,
+        # which cost more than VW's predict and learn (bench.rank --learner).
+        text = "\n".join(lines).replace("\r", "").strip()
+        workspace = self._workspace
+        examples = pylibvw.vw._parse(workspace, text)
         try:
-            self._workspace.predict(examples)
-            before = checked_pmf(examples[0].get_prediction(), len(actions))[chosen_index]
-            self._workspace.learn(examples)
+            pylibvw.vw.predict_multi(workspace, examples)
+            before = checked_pmf(list(examples[0].get_action_scores()),
+                                 len(actions))[chosen_index]
+            pylibvw.vw.learn_multi(workspace, examples)
         finally:
-            self._workspace.finish_example(examples)
+            pylibvw.vw._finish_example_multi_ex(workspace, examples)
         self.examples_learned += 1
         return before
 

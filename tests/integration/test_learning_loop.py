@@ -380,3 +380,24 @@ def test_drain_finishes_even_when_a_snapshot_must_be_learned_again(client, team,
     assert model.examples_learned == 8
     arguments = model.arguments
     assert _same_policy(model.data, _replayed(_decisions(app), arguments, 0.25), arguments)
+
+
+def test_a_context_integer_beyond_64_bits_is_learned_like_any_other(client, team, app):
+    """The learner decodes the logged JSON with orjson, which reads an integer beyond 64
+    bits as a float: VW sees the same number, so the model is the one learned from the
+    standard library's decoding."""
+    register(client, team, key="hero", reward=REWARD)
+    for index, big in enumerate((2**70, -(2**65), 12)):
+        answer = rank(client, team, key="hero", event_id=f"e{index}",
+                      context={"user_id": f"u{index}", "account": big})
+        assert answer.status_code == 200, answer.json
+    _close_windows(app)
+    with session_of(app) as session:
+        experiment_id = session.scalar(sa.select(Experiment.id).where(Experiment.key == "hero"))
+        arguments = bandit_arguments(session.get(Experiment, experiment_id).config)
+    assert _drain(_learner(app, experiment_id)) == 3
+    (model,) = _models(app)
+    assert model.examples_learned == 3
+    assert {d.learned_version for d in _decisions(app)} == {model.version}
+    replayed = _replayed(_decisions(app), arguments, REWARD["default"])
+    assert model.data == replayed.to_bytes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,3 +81,40 @@ def test_snapshot_round_trip_gives_the_same_pmf_and_keeps_learning(exploration: 
         target.learn({"user": {"segment": "vip"}}, CATALOG, 3, 1.0, 0.25)
     context = {"user": {"segment": "vip"}}
     assert resumed.predict(context, CATALOG) == learner.predict(context, CATALOG)
+
+
+@pytest.mark.parametrize("exploration", ["squarecb", "epsilon"])
+def test_the_model_is_the_one_vws_own_workspace_api_learns(exploration: str) -> None:
+    """`learn` calls pylibvw directly and reuses encoded action lines: the model it saves
+    is byte for byte the one VW's documented Workspace API (parse, predict, learn,
+    finish_example on the same text) learns from the same stream, with the same
+    probabilities before each update."""
+    from vowpalwabbit import Workspace
+
+    from bandits.features import build_example
+    from bandits.policy import checked_pmf
+
+    arguments = vw_arguments(exploration, {})
+    ours = OnlineLearner(arguments)
+    theirs = Workspace(arguments + " --quiet")
+    catalog = [(name, {"price": 10.0 + index, "tag": name[0]})
+               for index, (name, _) in enumerate(CATALOG)]
+    world = np.random.default_rng(3)
+    for step in range(400):
+        context = {"user": {"segment": SEGMENTS[step % 3]}, "hour": int(world.integers(24))}
+        actions = catalog if step % 4 else [(a, dict(f)) for a, f in reversed(catalog)]
+        chosen = int(world.integers(len(actions)))
+        reward = float(world.random() < 0.3) * 2.5
+        probability = 1.0 / len(actions)
+        before = ours.learn(context, actions, chosen, reward, probability)
+        label = (chosen, cost_from_reward(reward), probability)
+        examples = theirs.parse(build_example(context, actions, label))
+        theirs.predict(examples)
+        assert before == checked_pmf(examples[0].get_prediction(), len(actions))[chosen]
+        theirs.learn(examples)
+        theirs.finish_example(examples)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "theirs.vw"
+        theirs.save(str(path))
+        assert ours.to_bytes() == path.read_bytes()
+    theirs.finish()
