@@ -8,7 +8,14 @@ at least R x (window + grace) decisions, whatever the learner does. This table s
 such a lag costs, so the service's ratio to raw VW can be read against its rank rate.
 The served model is refreshed every D/8 decisions (the service's snapshots).
 
+`--final-after F` adds rows for a learner that takes a decision as soon as its reward is
+final, F decisions after it was made, when a reward came (under an `earliest` rule the
+first event is final: nothing later can change it), and D decisions after it otherwise
+(no reward yet may still mean one is coming): what learning final rewards before the
+window closes would buy, measured before building it. Not built in the service.
+
     .venv/bin/python -m bench.learning_delay --environment profiles --delays 0,30,60,100,150,200,300
+    .venv/bin/python -m bench.learning_delay --environment profiles --delays 0,300 --final-after 50
 """
 
 from __future__ import annotations
@@ -24,22 +31,35 @@ from bandits.policy import rng_for, sample_index
 from bench.learning import ACTION_IDS, ARGUMENTS, Environment, environments
 
 
-def delayed(env: Environment, seed: int, delay: int) -> np.ndarray:
-    """Expected reward per round when the served model lags `delay` decisions."""
+def delayed(env: Environment, seed: int, delay: int, final_after: int | None = None,
+            ) -> np.ndarray:
+    """Expected reward per round when the served model lags `delay` decisions (those
+    with a positive reward only `final_after`, when given)."""
     types = feature_types((env.settings or {}).get("feature_types"))
     actions = [(a, {}) for a in ACTION_IDS]
     learner, served = OnlineLearner(ARGUMENTS, types=types), OnlineLearner(ARGUMENTS,
                                                                           types=types)
-    refresh, expected = max(1, delay // 8), np.zeros(len(env.contexts))
-    waiting: deque[tuple[dict, int, float, float]] = deque()
+    shortest = delay if final_after is None else min(delay, final_after)
+    refresh, expected = max(1, shortest // 8), np.zeros(len(env.contexts))
+    # (due index, context, chosen, reward, propensity), in the order they become due
+    waiting: deque[tuple[int, dict, int, float, float]] = deque()
+    final: deque[tuple[int, dict, int, float, float]] = deque()
     for index, context in enumerate(env.contexts):
         pmf = served.predict(context, actions)
         chosen = sample_index(pmf, rng_for(f"raw-{env.name}-{seed}-{index}"))
         expected[index] = env.probabilities[index, chosen]
-        waiting.append((context, chosen, env.draw(index, chosen), pmf[chosen]))
+        reward = env.draw(index, chosen)
+        if final_after is not None and reward > 0:
+            final.append((index + final_after, context, chosen, reward, pmf[chosen]))
+        else:
+            waiting.append((index + delay, context, chosen, reward, pmf[chosen]))
         learned = False
-        while len(waiting) > delay:
-            learner.learn(waiting[0][0], actions, *waiting.popleft()[1:])
+        while True:  # whichever queue's head is due first, in due order
+            heads = [q for q in (final, waiting) if q and q[0][0] <= index]
+            if not heads:
+                break
+            item = min(heads, key=lambda q: q[0][0]).popleft()
+            learner.learn(item[1], actions, *item[2:])
             learned = True
         if learned and index % refresh == 0:
             served.close()
@@ -54,11 +74,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--environment", default="profiles")
     parser.add_argument("--delays", default="0,30,60,100,150,200,300")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--final-after", type=int, default=None, metavar="F",
+                        help="also: rewarded decisions learned F decisions late")
     options = parser.parse_args(argv)
     env = environments([options.environment], quick=False)[0]
-    runs = {d: np.mean([delayed(env, s, d) for s in range(options.seeds)], axis=0)
+    runs = {str(d): np.mean([delayed(env, s, d) for s in range(options.seeds)], axis=0)
             for d in [int(x) for x in options.delays.split(",")]}
-    base = runs.get(0, np.mean([delayed(env, s, 0) for s in range(options.seeds)], axis=0))
+    if options.final_after is not None:
+        for d in [int(x) for x in options.delays.split(",")]:
+            if d > options.final_after:
+                runs[f"{d}, rewarded {options.final_after}"] = np.mean(
+                    [delayed(env, s, d, options.final_after) for s in range(options.seeds)],
+                    axis=0)
+    base = runs.get("0", np.mean([delayed(env, s, 0) for s in range(options.seeds)], axis=0))
     fifths = np.linspace(0, len(base), 6).astype(int)
     print(f"### {env.name}: {len(base)} customers, raw VW learning D decisions late "
           f"(mean of {options.seeds} seeds) / raw VW learning at once\n")
