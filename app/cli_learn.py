@@ -75,6 +75,9 @@ def _stop_on_signals() -> threading.Event:
 @_setting("keep_snapshots", click.IntRange(0), 100, "Newest learner snapshots kept (plus one "
           "per hour, imports and referenced ones); 0 keeps all.")
 @_setting("window", click.IntRange(10), 5000, "Decisions in the progressive-validation window.")
+@_setting("pace_seconds", click.FloatRange(0.001, 0.1), 0.05, "While decisions close in a "
+          "stream, take them this many seconds at a time (fewer rounds, less CPU; a "
+          "decision waits at most this much longer).")
 @with_database()
 def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -> None:
     settings = _settings(options)

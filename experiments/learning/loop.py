@@ -65,7 +65,7 @@ class LearnerLoop:
     def __init__(self, factory: sessionmaker[Session], settings: LearnerSettings | None = None,
                  selection: Selection | None = None, owner: str | None = None,
                  poll_seconds: float = 0.1, refresh_seconds: float = 1.0,
-                 pace_seconds: float = 0.02,
+                 pace_seconds: float | None = None,
                  fault_hook: FaultHook | None = None,
                  maintenance: Callable[[], object] | None = None,
                  maintenance_seconds: float = 3600.0,
@@ -74,7 +74,8 @@ class LearnerLoop:
         self.selection = selection or Selection()
         self.owner = owner or new_owner()
         self.poll_seconds, self.refresh_seconds = poll_seconds, refresh_seconds
-        self.pace_seconds = min(pace_seconds, poll_seconds)
+        pace = self.settings.pace_seconds if pace_seconds is None else pace_seconds
+        self.pace_seconds = min(pace, poll_seconds)
         self._full = False  # the last round read a full batch: more is waiting
         self._busy_round = False  # the last round learned something
         self._next_closes_at: float | None = None

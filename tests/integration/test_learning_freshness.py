@@ -187,3 +187,26 @@ def test_with_check_seconds_zero_every_request_checks_even_when_watched(client, 
         assert [thread for *_, thread in cache.reloads] == ["MainThread"]
     finally:
         cache.unwatch()
+
+
+def test_the_pace_is_a_setting_of_the_learner(app):
+    """`--pace-seconds` / TAILOR_LEARNER_PACE_SECONDS reach the loop through its settings;
+    the poll interval bounds it."""
+    settings = LearnerSettings(pace_seconds=0.03)
+    assert LearnerLoop(_factory(app), settings).pace_seconds == 0.03
+    assert LearnerLoop(_factory(app), settings, poll_seconds=0.01).pace_seconds == 0.01
+    assert LearnerLoop(_factory(app)).pace_seconds == LearnerSettings().pace_seconds == 0.05
+
+
+def test_the_learn_command_takes_its_pace_from_a_flag_or_the_environment(app, monkeypatch):
+    from app.cli_learn import _settings
+
+    with app.app_context():
+        assert _settings({"pace_seconds": 0.03}).pace_seconds == 0.03
+        assert _settings({}).pace_seconds == 0.05
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["learn", "--once", "--pace-seconds", "1"])
+    assert refused.exit_code == 2 and "--pace-seconds" in refused.output
+    monkeypatch.setenv("TAILOR_LEARNER_PACE_SECONDS", "5")
+    refused = runner.invoke(args=["learn", "--once"])
+    assert refused.exit_code == 2 and "pace" in refused.output.lower()
