@@ -109,8 +109,8 @@ def _closed(row: Any, default: float) -> ClosedDecision:
 def _json(text: str) -> Any:
     try:
         return orjson.loads(text)
-    except orjson.JSONDecodeError:  # an integer beyond 64 bits: valid, orjson's limit
-        return json.loads(text)
+    except orjson.JSONDecodeError:  # what only the standard library writes (NaN, a lone
+        return json.loads(text)     # surrogate), e.g. in a log imported by `tailor import`
 
 
 @functools.lru_cache(maxsize=256)
