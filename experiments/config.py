@@ -258,8 +258,3 @@ class ExperimentConfig:
 def bandit_arguments(config: Json) -> str:
     """The VW arguments of a stored configuration's online learner."""
     return LearnerSettings.parse(config["learner"]).vw_arguments
-
-
-def champion_spec(champion: Json) -> str:
-    """A stored `champion` object as a policy spec string (`fixed:<a>`, `uniform`, ...)."""
-    return Champion.parse(champion).spec
