@@ -82,11 +82,22 @@ def _policies(raw: Any) -> tuple[CustomPolicy, ...]:
     return tuple(found)
 
 
+def _flag(body: Mapping[str, Any], field: str) -> bool:
+    # A boolean in Personalizer's contract: bool("false") would be True, so anything
+    # else is refused rather than guessed.
+    value = body.get(field, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationFailed.field(field, f"must be true or false, not {value!r}")
+    return value
+
+
 def evaluation(raw_id: str, body: Any) -> StartEvaluation:
     """`PUT evaluations/{id}`: the window, `policies` and `enablePolicyOptimization`."""
     found = window(body)
     return StartEvaluation(job_id(raw_id), found, _policies(body.get("policies")),
-                           bool(body.get("enablePolicyOptimization", False)))
+                           _flag(body, "enablePolicyOptimization"))
 
 
 def importance(raw_id: str, body: Any) -> StartImportance:

@@ -30,6 +30,8 @@ def test_an_evaluation_body_becomes_its_command_and_unknown_fields_are_ignored()
     assert job_bodies.evaluation("ev1", body) == StartEvaluation(
         "ev1", window, (CustomPolicy("p", "--cb_explore_adf -q ua"),), True)
     assert job_bodies.evaluation("ev2", WINDOW) == StartEvaluation("ev2", window)
+    assert job_bodies.evaluation("ev3", {**WINDOW, "enablePolicyOptimization": None}) == \
+        StartEvaluation("ev3", window)
     assert job_bodies.importance("fi", {**WINDOW, "extra": 1}) == StartImportance("fi", window)
     assert job_bodies.apply({"evaluationId": "ev1", "policyName": "p", "x": 0}) == \
         ApplyEvaluation("ev1", "p")
@@ -49,6 +51,8 @@ def test_an_evaluation_body_becomes_its_command_and_unknown_fields_are_ignored()
     ({**WINDOW, "policies": ["p"]}, "policies[0]"),
     ({**WINDOW, "policies": [{"arguments": "-q ua"}]}, "policies[0].name"),
     ({**WINDOW, "policies": [{"name": "p", "arguments": " "}]}, "policies[0].arguments"),
+    ({**WINDOW, "enablePolicyOptimization": "false"}, "enablePolicyOptimization"),
+    ({**WINDOW, "enablePolicyOptimization": 1}, "enablePolicyOptimization"),
 ])
 def test_a_bad_evaluation_body_is_refused_naming_the_field(body, field):
     with pytest.raises(ValidationFailed) as caught:
