@@ -8,11 +8,14 @@ import time
 
 import sqlalchemy as sa
 
+from experiments import registry
+from experiments.learning import snapshots
 from experiments.learning.learner import ExperimentLearner, LearnerSettings
 from experiments.learning.loop import LearnerLoop
 from experiments.models import Decision, Experiment, Model
-from experiments.policies import PolicyCache
+from experiments.policies import PolicyCache, model_bytes
 from tests.conftest import session_of
+from tests.integration.helpers import experiment_body
 from tests.integration.test_learning_loop import _close_windows, _drain, _setup
 
 # No time or count trigger: only the young-model rule can commit before a flush.
@@ -210,3 +213,18 @@ def test_the_learn_command_takes_its_pace_from_a_flag_or_the_environment(app, mo
     monkeypatch.setenv("TAILOR_LEARNER_PACE_SECONDS", "5")
     refused = runner.invoke(args=["learn", "--once"])
     assert refused.exit_code == 2 and "pace" in refused.output.lower()
+
+
+def test_a_worker_reads_snapshot_bytes_exactly_as_published(app, team):
+    """`model_bytes` (binary transfer on PostgreSQL) returns the published bytes, every
+    byte value and the text protocol's escape characters included; None for no version."""
+    data = bytes(range(256)) * 50 + b"\\x00\\\\" + bytes(1000)
+    with session_of(app) as session:
+        experiment = registry.create(session, team.team_id, experiment_body(), "test")
+        version = snapshots.publish(session, experiment.id, arguments="--cb_explore_adf",
+                                    data=data, examples_learned=0, metrics=None,
+                                    source="test").version
+        session.commit()
+        assert model_bytes(session, experiment.id, version) == data
+        assert model_bytes(session, experiment.id, version + 1) is None
+        assert model_bytes(session, experiment.id + 1000, version) is None
