@@ -25,8 +25,8 @@ def test_workers_start_with_the_preloaded_heap_frozen():
         deadline, answer = time.monotonic() + 30, None
         while answer is None and time.monotonic() < deadline:
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
-            except requests.ConnectionError:
+                answer = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy host
                 time.sleep(0.1)
         assert answer is not None and answer.ok
         # The master imported gunicorn and the app: thousands of objects, all frozen.
