@@ -3,7 +3,9 @@ with the exact requests Microsoft's JavaScript client `@azure-rest/ai-personaliz
 1.0.0-beta.1 sent (captured between it and gunicorn; tests/e2e/js runs the client itself):
 `POST evaluations` answers 201 with a `Location`, the listing is a bare array, statuses are
 lower case, and `policyResults[].totalSummary` holds the same DR estimate as the 2022
-contract's `summary` and Tailor's OPE report on the same window."""
+contract's `summary` and Tailor's OPE report on the same window. The reinforcement_learning
+SDK's binary logs (`logs/interactions`, `logs/observations`) are refused with the way
+forward."""
 
 from __future__ import annotations
 
@@ -112,3 +114,12 @@ def test_v1_evaluation_contract_errors_name_the_field(app, client, admin, body, 
     assert response.json["error"]["target"] == target
     assert client.get(f"{PREFIX}/evaluations", headers=admin).json == []
 
+
+@pytest.mark.parametrize("path", ["/logs/interactions", "/logs/observations"])
+def test_local_inference_logs_are_refused_with_the_way_forward(client, admin, path):  # noqa: F811
+    # What the JS client sent for `client.path(path).post({body, contentType})`.
+    response = client.post(f"{PREFIX}{path}", data=bytes([1, 2, 3]), headers={
+        **admin, "Accept": "application/json", "Content-Type": "application/octet-stream"})
+    assert response.status_code == 403
+    assert response.headers["x-ms-error-code"] == "InvalidApiAccess"
+    assert "tailor import-log" in response.json["error"]["message"]
