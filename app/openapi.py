@@ -176,7 +176,14 @@ ERROR_STATUSES = {"400": "Malformed or invalid", "401": "No or bad key", "403": 
 
 
 # Success bodies with a schema of their own (others: any JSON object).
-RESPONSE_SCHEMAS = {"/v1/experiments/{key}/rank": {"$ref": "#/components/schemas/RankResponse"}}
+RESPONSE_SCHEMAS = {
+    "/v1/experiments/{key}/rank": {"$ref": "#/components/schemas/RankResponse"},
+    # The versioned Personalizer prefixes list evaluations as a bare array (GET) and answer
+    # one evaluation (POST) on the same path.
+    **{f"{prefix}/evaluations": {"type": ["array", "object"]}
+       for prefix, name in personalizer_routes.PREFIXES
+       if name != personalizer_routes.API_BLUEPRINT},
+}
 
 
 def _operation(path: str, scope: str | None, summary: str, request: dict[str, Any] | None,

@@ -43,6 +43,8 @@ def offered_actions(config: ExperimentConfig, request: RankCommand) -> list[dict
     else:
         actions = [a if a["features"] or a["id"] not in catalog else catalog[a["id"]]
                    for a in request.actions]
+    if not actions:  # nothing was offered, which is not the same as all excluded
+        raise ValidationFailed.field("actions", "must list at least one action to rank")
     remaining = [a for a in actions if a["id"] not in request.excluded]
     if not remaining:
         raise Unprocessable("every action is excluded: nothing to rank")

@@ -1,5 +1,9 @@
-"""Offline evaluations (`evaluations`, PUT/GET/list/DELETE) and
+"""Offline evaluations (`evaluations`, PUT/POST/GET/list/DELETE) and
 `configurations/applyFromEvaluation`, on Tailor's OPE (`experiments.offline`).
+
+Under `/personalizer?api-version=2022-09-01-preview` the shapes are 2022's; under the
+versioned prefixes (`v1.0`, `v1.1-preview.N`) they are that contract's (`evaluations_v1`:
+`POST evaluations` answers 201 with a `Location`; `policyResults`; lower-case statuses).
 
 PUT starts the evaluation in the background and answers 200 with its status (`Running`);
 the client polls GET until `Succeeded` (or `Failed`, with `description`). GET's
@@ -11,14 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, json, jsonify, request, url_for
 
 from app import db
 from app.auth import current_principal
 from app.http import json_body, query_time
-from app.personalizer import job_bodies, jobviews
+from app.personalizer import evaluations_v1, job_bodies, jobviews
 from app.personalizer.errors import PersonalizerError
-from app.personalizer.routes import experiment, route
+from app.personalizer.routes import API_VERSION, experiment, legacy_contract, route
 from experiments import clock
 from experiments.models import OfflineJob
 from experiments.offline import evaluation, jobs, service
@@ -39,12 +43,26 @@ def create_evaluation(evaluation_id: str) -> Response:
     return jsonify(_document(jobviews.started(job)))
 
 
-def _series_options(job: OfflineJob) -> tuple[float, float, int, str]:
+@route("POST", "/evaluations", scope="admin", invalid="InvalidEvaluationContract",
+       summary="Start an offline evaluation (v1.0 to v1.1-preview.3)", status="201")
+def submit_evaluation() -> Response:
+    target = experiment()  # first: another team's resource is a 404, whatever the body
+    command = job_bodies.evaluation_v1(json_body())
+    job = jobviews.started(service.start_evaluation(db.session(), target, command))
+    body = evaluations_v1.document(job) if legacy_contract() else _document(job)
+    location = url_for(f"{request.blueprint}.get_evaluation", evaluation_id=job.job_id,
+                       **({} if legacy_contract() else {"api-version": API_VERSION}))
+    return Response(json.dumps(body), status=201, mimetype="application/json",
+                    headers={"Location": location})
+
+
+def _series_options(job: OfflineJob, window_default: str = "Expanding"
+                    ) -> tuple[float, float, int, str]:
     interval = request.args.get("intervalInMinutes") or "5"
     if not interval.isdigit() or int(interval) not in INTERVALS:
         raise PersonalizerError.invalid("intervalInMinutes",
                                         f"must be one of {', '.join(map(str, INTERVALS))}")
-    window = request.args.get("window") or "Expanding"
+    window = request.args.get("window") or window_default
     if window not in WINDOWS:
         raise PersonalizerError.invalid("window", "must be Expanding or Rolling")
     return (query_time(request.args.get("startTime"), "startTime", job.start_time),
@@ -78,12 +96,16 @@ def _document(job: OfflineJob, series: tuple[float, float, int, str] | None = No
        status="200")
 def get_evaluation(evaluation_id: str) -> Response:
     job = jobs.find(db.session(), experiment(), KIND, evaluation_id)
+    if legacy_contract():  # each interval alone: v1's `summary` entries are aggregates
+        return jsonify(evaluations_v1.document(job, _series_options(job, "Rolling")))
     return jsonify(_document(job, _series_options(job)))
 
 
 @route("GET", "/evaluations", scope="admin", summary="Offline evaluations", status="200")
 def list_evaluations() -> Response:
     rows = jobviews.page(experiment(), KIND)
+    if legacy_contract():  # v1.0 to v1.1-preview.3: a bare array
+        return jsonify([evaluations_v1.document(job) for job in rows])
     return jsonify({"value": [_document(job) for job in rows], "nextLink": None})
 
 

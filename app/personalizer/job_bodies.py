@@ -7,6 +7,7 @@ missing or malformed is a 400 naming it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,6 +99,14 @@ def evaluation(raw_id: str, body: Any) -> StartEvaluation:
     found = window(body)
     return StartEvaluation(job_id(raw_id), found, _policies(body.get("policies")),
                            _flag(body, "enablePolicyOptimization"))
+
+
+def evaluation_v1(body: Any) -> StartEvaluation:
+    """`POST evaluations` (v1.0 to v1.1-preview.3): the service names the evaluation, and
+    the optimization flag is `enableOfflineExperimentation`."""
+    found = window(body)
+    return StartEvaluation(uuid.uuid4().hex, found, _policies(body.get("policies")),
+                           _flag(body, "enableOfflineExperimentation"))
 
 
 def importance(raw_id: str, body: Any) -> StartImportance:

@@ -1,5 +1,6 @@
 """Model and logs administration: `model` (GET export, PUT import, DELETE reset),
-`model/properties`, `logs` (DELETE) and `logs/properties` (`experiments.offline.admin`).
+`model/properties`, `logs` (DELETE) and `logs/properties` (`experiments.offline.admin`);
+`logs/interactions` and `logs/observations` (local inference) answer 403 `InvalidApiAccess`.
 
 The exported file is the VW model the bandit serves: `vw -i <file>` loads it (its
 arguments, which VW also reads from the file, are in `X-Tailor-Model-Arguments`). An
@@ -67,3 +68,27 @@ def delete_logs() -> Response:
 def logs_properties() -> Response:
     first, last = admin.log_range(db.session(), experiment())
     return jsonify({"dateRange": {"from": clock.iso(first), "to": clock.iso(last)}})
+
+
+# The reinforcement_learning SDK's local-inference logs (flatbuffers batches; "should not be
+# used by the customer", says the specification): Tailor decides on the server only, so
+# these answer with Personalizer's "API disabled" code and the way to bring such data.
+LOCAL_INFERENCE = ("Tailor ranks on the server and does not read the reinforcement_learning "
+                   "SDK's binary {what} logs (local inference): call rank and reward instead, "
+                   "or import logged decisions as DSJson with `tailor import-log`")
+
+
+@route("POST", "/logs/interactions", scope="client", summary="Not served: local inference",
+       status="403")
+def log_interactions() -> Response:
+    experiment()  # first: another team's resource is a 404, as everywhere
+    raise PersonalizerError(403, "InvalidApiAccess", LOCAL_INFERENCE.format(what="interaction"),
+                            inner="not_supported")
+
+
+@route("POST", "/logs/observations", scope="client", summary="Not served: local inference",
+       status="403")
+def log_observations() -> Response:
+    experiment()  # first: another team's resource is a 404, as everywhere
+    raise PersonalizerError(403, "InvalidApiAccess", LOCAL_INFERENCE.format(what="observation"),
+                            inner="not_supported")

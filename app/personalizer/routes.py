@@ -43,14 +43,16 @@ from experiments.models import Experiment
 F = TypeVar("F", bound=Callable[..., Any])
 
 ROOT = "/personalizer"
+API_BLUEPRINT = "personalizer_api"  # the blueprint of `ROOT`, the 2022-09-01-preview contract
 # (path prefix, blueprint name): the versions of Personalizer's REST API that are served.
 PREFIXES = (
     (f"{ROOT}/v1.0", "personalizer"),
     (f"{ROOT}/v1.1-preview.1", "personalizer_v1_1_preview_1"),
     (f"{ROOT}/v1.1-preview.2", "personalizer_v1_1_preview_2"),
     (f"{ROOT}/v1.1-preview.3", "personalizer_preview"),
-    # `?api-version=2022-09-01-preview` (any api-version is accepted: same shapes).
-    (ROOT, "personalizer_api"),
+    # `?api-version=2022-09-01-preview` (any api-version is accepted: same shapes; the
+    # versioned prefixes differ from it in the evaluations' shapes: `legacy_contract`).
+    (ROOT, API_BLUEPRINT),
 )
 API_VERSION = "2022-09-01-preview"
 EXPERIMENT_HEADER = "X-Tailor-Experiment"
@@ -120,6 +122,13 @@ def current_route() -> RouteInfo | None:
     """The declaration of the view serving this request (None: no view matched)."""
     endpoint = request.endpoint or ""
     return ROUTES.get(endpoint.rsplit(".", 1)[-1]) if "." in endpoint else None
+
+
+def legacy_contract() -> bool:
+    """True when the call came through a versioned prefix (`v1.0`, `v1.1-preview.N`), whose
+    offline evaluations have another shape than 2022-09-01-preview's (`POST evaluations`,
+    `policyResults`; the JavaScript client `@azure-rest/ai-personalizer` speaks it)."""
+    return request.blueprint != API_BLUEPRINT
 
 
 def experiment() -> Experiment:

@@ -129,3 +129,21 @@ def test_events_whose_decision_never_comes_are_orphans(app, client, team):
     client.post(f"{BASE}/rank", headers=headers, json={"actions": NEWS_ACTIONS,
                                                        "eventId": "never"})
     assert [r.reward for r in decisions(app)] == [None]
+
+
+def test_an_empty_action_list_is_named_not_called_all_excluded(app, client, news, team):
+    # What @azure/cognitiveservices-personalizer sent for `client.rank({actions: []})`.
+    empty = client.post(f"{BASE}/rank", data='{"actions":[]}',
+                        headers={**news, "Content-Type": "application/json; charset=utf-8"})
+    assert empty.status_code == 400, empty.json
+    assert (empty.json["error"]["code"], empty.json["error"]["target"]) == \
+        ("InvalidRankRequest", "actions")
+    assert "at least one action" in empty.json["error"]["message"]
+    v1 = client.post("/v1/experiments/news/rank", json={"context": {}, "actions": []},
+                     headers=team.auth("client"))
+    assert v1.status_code == 400 and v1.json["error"]["details"][0]["field"] == "actions"
+    excluded = client.post(f"{BASE}/rank", headers=news, json={
+        "actions": NEWS_ACTIONS, "excludedActions": [a["id"] for a in NEWS_ACTIONS]})
+    assert excluded.status_code == 400 and "every action is excluded" in \
+        excluded.json["error"]["message"]
+    assert decisions(app) == []
