@@ -36,6 +36,7 @@ import os
 import random
 import statistics
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,29 +301,35 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=4000, help="decisions per run")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--layouts", default=",".join(LAYOUTS),
+                        help=f"some of {', '.join(LAYOUTS)} (today is always measured)")
+    parser.add_argument("--model-examples", type=int, default=20_000,
+                        help="updates of the snapshot's model (20,000: ~1.5 MB saved)")
+    parser.add_argument("--pg-url", default=None, help="a database on the server to use "
+                        "(default: TAILOR_BENCH_PG_URL, or the test database's server)")
     options = parser.parse_args(argv)
-    runs: list[Run] = []
-    model = trained_model()
-    with postgres_database() as today, postgres_database() as hot, \
-            postgres_database() as queue:
+    chosen = set(options.layouts.split(",")) | {"today"}
+    if not chosen <= set(LAYOUTS):
+        parser.error(f"--layouts: unknown {', '.join(sorted(chosen - set(LAYOUTS)))}")
+    options.layouts = [layout for layout in LAYOUTS if layout in chosen]
+    model = trained_model(options.model_examples)
+    with ExitStack() as stack:
         backends = {}
-        for layout, url in zip(LAYOUTS, (today, hot, queue), strict=True):
+        for layout in options.layouts:
+            url = stack.enter_context(postgres_database(options.pg_url))
             engine = make_engine(url)
             with engine.begin() as connection:
                 _setup(connection)
             engine.dispose()
             backend = Backend(url)
+            stack.callback(backend.close)
             backends[layout] = (backend, prepare(backend, layout))
-        try:
-            for rep in range(options.repeats):
-                order = LAYOUTS[rep % 3:] + LAYOUTS[:rep % 3]  # rotate: no layout always first
-                for layout in order:
-                    backend, experiment = backends[layout]
-                    runs.append(one_run(backend, layout, experiment, options.rows, rep,
-                                        model))
-        finally:
-            for backend, _ in backends.values():
-                backend.close()
+        runs: list[Run] = []
+        for rep in range(options.repeats):
+            turn = rep % len(options.layouts)  # rotate: no layout always first
+            for layout in options.layouts[turn:] + options.layouts[:turn]:
+                backend, experiment = backends[layout]
+                runs.append(one_run(backend, layout, experiment, options.rows, rep, model))
     print_table(runs, options)
 
 
@@ -336,7 +343,7 @@ def print_table(runs: list[Run], options: argparse.Namespace) -> None:
           "HOT updates | rank + learner: CPU µs per decision | vs today |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     totals = {}
-    for layout in LAYOUTS:
+    for layout in options.layouts:
         mine = [run for run in runs if run.layout == layout]
 
         def median(value: Callable[[Run], float], runs: list[Run] = mine) -> float:
