@@ -8,7 +8,6 @@ metrics); :mod:`experiments.abstats` analyses them.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from experiments.abstats import MeanStats
+from experiments.abstats import MeanStats, is_zero_one
 from experiments.errors import ValidationFailed
 from experiments.models import Decision
 
@@ -49,10 +48,7 @@ class Moments:
     @property
     def binary(self) -> bool:
         """Whether every value is 0 or 1 (``0 <= x <= 1`` and ``sum(x) == sum(x**2)``)."""
-        s = self.stats
-        return (s.n > 0 and self.low is not None and self.high is not None
-                and self.low >= 0 and self.high <= 1
-                and math.isclose(s.total, s.total_sq, rel_tol=1e-9, abs_tol=1e-9))
+        return is_zero_one(self.stats, self.low, self.high)
 
 
 def _pick(fn: Any, a: float | None, b: float | None) -> float | None:
