@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.integration.helpers import register
 from tests.integration.test_ab_report_guards import _rows
 
@@ -34,3 +36,54 @@ def test_tiny_rewards_are_not_mistaken_for_a_zero_one_metric(app, client, team):
     ope = strict_json(client.get(OPE, query_string={"candidates": "uniform"},
                                  headers=team.auth("analyst")))
     assert ope["champion"]["on_policy"]["method"] == "t"
+
+
+@pytest.mark.parametrize("query, field", [
+    ("top=%C2%B2", "top"),  # "²".isdigit() is True, int("²") raises
+    ("segmnet=hour", "segmnet"), ("alpha=0.1", "alpha"), ("since=2026-01-01", "since"),
+    ("metrics=reward", "metrics"), ("lift=0.1&lift=abc", "lift"), ("top=3&top=4", "top"),
+    ("segment=hour&segment=user.country", "segment"),
+])
+def test_unknown_repeated_or_unicode_parameters_are_400(client, team, query, field):
+    register(client, team)
+    for url in (AB, PAGE, PAGE + "/report.csv"):
+        response = client.get(f"{url}?{query}", headers=team.auth("analyst"))
+        assert response.status_code == 400, (url, response.status_code)
+    error = client.get(f"{AB}?{query}", headers=team.auth("analyst")).json["error"]
+    assert error["details"][0]["field"] == field
+
+
+def test_misspelt_parameter_suggests_the_known_one(client, team):
+    register(client, team)
+    detail = client.get(f"{AB}?segmnet=hour", headers=team.auth("analyst")).json["error"]
+    assert detail["details"][0]["suggestion"] == "segment"
+    assert "did you mean `segment`" in detail["message"]
+    ope = client.get(f"{OPE}?candidate=uniform", headers=team.auth("analyst")).json["error"]
+    assert ope["details"][0] == {"field": "candidate", "suggestion": "candidates",
+                                 "message": "unknown parameter; did you mean `candidates`?"}
+
+
+@pytest.mark.parametrize("query, field", [
+    ("foo=bar", "foo"), ("estimator=ips&estimator=dm", "estimator"),
+    ("since=2030-01-01T00:00:00Z&until=2020-01-01T00:00:00Z", "until"),
+    ("since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z", "until"),
+    ("level=0.9&level=0.95", "level"),
+])
+def test_ope_unknown_repeated_or_reversed_parameters_are_400(client, team, query, field):
+    register(client, team)
+    response = client.get(f"{OPE}?{query}", headers=team.auth("analyst"))
+    assert response.status_code == 400
+    assert response.json["error"]["details"][0]["field"] == field
+
+
+def test_every_documented_parameter_is_accepted(app, client, team):
+    register(client, team)
+    _rows(app, "homepage-hero", {"champion": [1.0, 0.0] * 5, "bandit": [0.0, 1.0] * 5})
+    ab = ("segment=hour&lift=0.1&include_open=false&top=3&multiple_testing=bh")
+    for url in (f"{AB}?{ab}&format=csv", f"{AB}?{ab}", f"{PAGE}?{ab}", f"{PAGE}/report.json?{ab}"):
+        assert client.get(url, headers=team.auth("analyst")).status_code == 200, url
+    ope = ("candidates=uniform&candidates=fixed:hero-2&intervals=bootstrap&estimator=ips"
+           "&level=0.9&bootstrap_samples=100&seed=3&since=2020-01-01T00:00:00Z"
+           "&until=2030-01-01T00:00:00Z")
+    body = strict_json(client.get(f"{OPE}?{ope}", headers=team.auth("analyst")))
+    assert list(body["candidates"]) == ["uniform", "fixed:hero-2"]
