@@ -20,6 +20,11 @@ from experiments.errors import ValidationFailed
 from experiments.models import Decision
 
 HOUR = 3600.0
+# A value beyond ±1e100, or a non-zero one within ±1e-100, cannot be summed with its square
+# in floating point: PostgreSQL refuses the overflow (underflow) of SUM(x * x) and SQLite
+# sums to infinity, and either failed the whole report. The report counts such values at
+# the bound (as 0) and says so (`values_bounded`); no real reward comes near either.
+VALUE_BOUND = 1e100
 MISSING = "(missing)"
 OTHER = "(other)"
 # A segment field is a top-level context key or `namespace.key`; plain names only, so the
@@ -46,9 +51,22 @@ class Moments:
                        _pick(max, self.high, other.high))
 
     @property
+    def bounded(self) -> bool:
+        """Whether some value was counted at :data:`VALUE_BOUND` (see :func:`bounded`)."""
+        return ((self.high is not None and self.high >= VALUE_BOUND)
+                or (self.low is not None and self.low <= -VALUE_BOUND))
+
+    @property
     def binary(self) -> bool:
         """Whether every value is 0 or 1 (``0 <= x <= 1`` and ``sum(x) == sum(x**2)``)."""
         return is_zero_one(self.stats, self.low, self.high)
+
+
+def bounded(value: Any) -> sa.ColumnElement[float]:
+    """``value`` within ``±VALUE_BOUND``, and 0 where it is closer to 0 than ``1/VALUE_BOUND``
+    (so that every sum of squares and product the report takes stays finite and exact)."""
+    return sa.case((value > VALUE_BOUND, VALUE_BOUND), (value < -VALUE_BOUND, -VALUE_BOUND),
+                   (sa.func.abs(value) < 1 / VALUE_BOUND, 0.0), else_=value)
 
 
 def _pick(fn: Any, a: float | None, b: float | None) -> float | None:
@@ -98,8 +116,9 @@ class Scope:
         return found
 
     def reward(self) -> sa.ColumnElement[float]:
-        """The reward per decision: the running aggregate, or the default where none came."""
-        return sa.func.coalesce(Decision.reward, self.default_reward)
+        """The reward per decision: the running aggregate, or the default where none came
+        (:func:`bounded`)."""
+        return bounded(sa.func.coalesce(Decision.reward, self.default_reward))
 
 
 def dialect(session: Session) -> str:

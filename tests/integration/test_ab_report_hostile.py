@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.integration.helpers import register
+from tests.integration.helpers import rank, register
 from tests.integration.test_ab_report_guards import _rows
 
 AB = "/v1/experiments/homepage-hero/reports/ab"
@@ -87,3 +87,35 @@ def test_every_documented_parameter_is_accepted(app, client, team):
            "&until=2030-01-01T00:00:00Z")
     body = strict_json(client.get(f"{OPE}?{ope}", headers=team.auth("analyst")))
     assert list(body["candidates"]) == ["uniform", "fixed:hero-2"]
+
+
+def _rank_and_reward(client, team, values: list[float]) -> None:
+    for i, value in enumerate(values):
+        response = rank(client, team, event_id=f"e{i}", context={"user_id": f"u{i % 4}"})
+        assert response.status_code == 200
+        response = client.post(f"/v1/events/e{i}/rewards", headers=team.auth("client"),
+                               json={"type": "purchase", "value": value})
+        assert response.status_code == 202, response.json
+
+
+def test_huge_and_tiny_rewards_are_bounded_with_a_warning(client, team):
+    # finite numbers the reward API accepts; their squares overflow (underflow) a double:
+    # PostgreSQL refused the report's SUM(x * x) (a 400 about NUL characters), SQLite
+    # summed to infinity (a 500)
+    register(client, team)
+    _rank_and_reward(client, team, [1e300, 3e-300, -1e300, 2.0, 1e300, 0.0, 5.0, 1e-300])
+    body = strict_json(client.get(AB, headers=team.auth("analyst")))
+    codes = [w["code"] for w in body["warnings"]]
+    assert "values_bounded" in codes
+    total = sum(arm["total"] for arm in body["arms"].values())
+    assert total == pytest.approx(1e100 + 2.0 + 5.0)  # 1e300 - 1e300 + 1e300, 1e-300 as 0
+    for url in (PAGE, PAGE + "/report.csv", AB + "?format=csv&segment=user_id"):
+        assert client.get(url, headers=team.auth("analyst")).status_code == 200, url
+
+
+def test_large_but_plausible_rewards_are_exact(client, team):
+    register(client, team)
+    _rank_and_reward(client, team, [1e12, 3e12, 0.0, 2.5e12])
+    body = strict_json(client.get(AB, headers=team.auth("analyst")))
+    assert "values_bounded" not in [w["code"] for w in body["warnings"]]
+    assert sum(arm["total"] for arm in body["arms"].values()) == 6.5e12
