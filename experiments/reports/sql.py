@@ -20,11 +20,12 @@ from experiments.errors import ValidationFailed
 from experiments.models import Decision
 
 HOUR = 3600.0
-# A value beyond ±1e100, or a non-zero one within ±1e-100, cannot be summed with its square
-# in floating point: PostgreSQL refuses the overflow (underflow) of SUM(x * x) and SQLite
-# sums to infinity, and either failed the whole report. The report counts such values at
-# the bound (as 0) and says so (`values_bounded`); no real reward comes near either.
-VALUE_BOUND = 1e100
+# Values such as 1e300 or 1e-300 (finite, so the reward API takes them) failed the whole
+# report: PostgreSQL refuses the overflow (underflow) of SUM(x * x), SQLite sums to
+# infinity, and Welch-Satterthwaite squares the variance again (x**4). The report counts a
+# value beyond ±1e50 at the bound and a non-zero one within ±1e-50 as 0, and says so
+# (`values_bounded`): x**4 then stays finite, and no real reward comes near either.
+VALUE_BOUND = 1e50
 MISSING = "(missing)"
 OTHER = "(other)"
 # A segment field is a top-level context key or `namespace.key`; plain names only, so the
