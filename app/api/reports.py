@@ -21,7 +21,7 @@ def ab_report(key: str):
     if fmt not in FORMATS:
         raise APIError(400, "validation_error", "format must be json or csv",
                        [{"field": "format", "message": "must be json or csv"}])
-    options = parse_options(request.args)
+    options = parse_options(request.args, extra=("format",))
     session = db.session()
     experiment = team_experiment(key)
     report = build_report(session, experiment, options)

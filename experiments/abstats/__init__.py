@@ -17,7 +17,7 @@ Examples:
     False
 """
 
-from .aggregates import MeanStats
+from .aggregates import MeanStats, is_zero_one
 from .compare import compare_means, compare_proportions
 from .guards import HolmResult, SRMResult, holm, sample_size_warnings, srm_test
 from .power import minimum_detectable_lift, power_at_lift, sample_size_per_arm
@@ -58,6 +58,7 @@ __all__ = [
     "compare_proportions",
     "compare_segments",
     "holm",
+    "is_zero_one",
     "minimum_detectable_lift",
     "mixing_variance",
     "power_at_lift",

@@ -144,12 +144,40 @@ class MeanStats:
         """Number of ones of a binary metric (its ``total``)."""
         return self.total
 
+    @property
+    def is_binary(self) -> bool:
+        """Whether these can be statistics of 0/1 values (``total_sq == total``, relative
+        to their size: tiny values such as 1e-10 have sums closer than any absolute
+        tolerance without being 0/1).
+
+        Examples:
+            >>> MeanStats(4, 1.0, 1.0).is_binary, MeanStats(2, 2e-10, 2e-20).is_binary
+            (True, False)
+        """
+        return 0 <= self.total <= self.n and math.isclose(self.total_sq, self.total,
+                                                          rel_tol=1e-9)
+
     def require_binary(self) -> None:
         """Raise ``ValueError`` unless these can be statistics of 0/1 values.
 
         Examples:
             >>> MeanStats(4, 1.0, 1.0).require_binary()
         """
-        ok = 0 <= self.total <= self.n and math.isclose(self.total_sq, self.total, rel_tol=1e-9)
-        if not ok:
+        if not self.is_binary:
             raise ValueError(f"not statistics of a binary metric: {self!r}")
+
+
+def is_zero_one(stats: MeanStats, low: float | None, high: float | None) -> bool:
+    """Whether a metric with these statistics and range holds only 0s and 1s: every value
+    in ``[0, 1]`` and ``sum(x) == sum(x**2)`` (so each ``x (1 - x)`` is 0).
+
+    The one test of a 0/1 metric: the report and the analysis must agree on it.
+
+    Examples:
+        >>> is_zero_one(MeanStats(3, 2.0, 2.0), 0.0, 1.0)
+        True
+        >>> is_zero_one(MeanStats(6, 3e-10, 3e-20), 0.0, 1e-10)
+        False
+    """
+    return (stats.n > 0 and low is not None and high is not None and low >= 0
+            and high <= 1 and stats.is_binary)

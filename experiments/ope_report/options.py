@@ -10,6 +10,7 @@ from experiments import clock
 from experiments.errors import ValidationFailed
 from experiments.ope import DM, DR, DROS, IPS, SNIPS, RatioEstimator, SwitchDR
 from experiments.ope_report.candidates import split_names
+from experiments.query_names import check_names
 
 ESTIMATORS = ("ips", "snips", "dm", "dr", "switch-dr", "dr-os")
 INTERVALS = ("analytic", "bootstrap", "sequence")
@@ -17,6 +18,8 @@ DEFAULT_VERDICT = "dr"
 DEFAULT_BOOTSTRAP = 1000
 SWITCH_TAU = 20.0
 DROS_LAMBDA = 100.0
+NAMES = ("candidates", "intervals", "estimator", "level", "bootstrap_samples", "seed",
+         "since", "until")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class OpeOptions:
             raise _bad("bootstrap_samples", "must be between 100 and 10000")
         if not 0 <= self.seed < 2**63:
             raise _bad("seed", "must be a non-negative integer")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise _bad("until", "must be later than since (an empty time range)")
 
     def estimator(self, name: str) -> RatioEstimator:
         """A fresh estimator of that name with these settings."""
@@ -99,7 +104,9 @@ def _since(raw: str | None, field: str = "since") -> float | None:
 
 
 def parse_options(args: Mapping[str, Any], candidates: Sequence[str] = ()) -> OpeOptions:
-    """Options from query parameters (``candidates`` given separately: it may repeat)."""
+    """Options from query parameters (``candidates`` given separately: it may repeat);
+    unknown or repeated names are refused."""
+    check_names(args, NAMES, repeatable=("candidates",))
     return OpeOptions(
         candidates=tuple(split_names(candidates)),
         intervals=args.get("intervals") or "analytic",

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from bandits.features import FeatureError
 from bandits.policy import PolicyError
 from experiments import clock
-from experiments.abstats import MeanStats, summarize
+from experiments.abstats import MeanStats, is_zero_one, summarize
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.final_decisions import Scope, count, scope_of
 from experiments.learning import snapshots
@@ -176,8 +176,7 @@ def on_policy(session: Session, scope: Scope, alpha: float) -> dict[str, Any]:
                   sa.func.min(reward), sa.func.max(reward))
         .where(*scope.conditions(), Decision.arm == "champion")).one()
     stats = MeanStats.from_aggregates(int(n or 0), float(total or 0), float(total_sq or 0))
-    binary = bool(n) and low >= 0 and high <= 1 and abs(stats.total - stats.total_sq) < 1e-9
-    summary = summarize(stats, alpha=alpha, binary=binary)
+    summary = summarize(stats, alpha=alpha, binary=is_zero_one(stats, low, high))
     ci = summary.ci
     return {"value": summary.mean, "ci_low": ci.lower if ci else None,
             "ci_high": ci.upper if ci else None, "n": stats.n, "n_units": units.n,

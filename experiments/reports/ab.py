@@ -28,6 +28,7 @@ from experiments.reports.metrics import (
     choose_looks,
 )
 from experiments.reports.options import ReportOptions
+from experiments.reports.sql import VALUE_BOUND
 from experiments.reports.summaries import arm_row, timeline
 
 CHAMPION = "champion"
@@ -127,8 +128,9 @@ def build_report(session: Session, experiment: Experiment,
         "srm": srm_row,
         "arms": _arms(session, scope, shown, cells, arms, alpha, without_unit, actions),
         "comparisons": rows,
-        "warnings": [_warning(w) for w in _warnings(srm, metrics[0], family, arms, control,
-                                                    without_unit, config)],
+        "warnings": [_warning(w) for w in [
+            *_warnings(srm, metrics[0], family, arms, control, without_unit, config),
+            *_bounded(metrics)]],
         "analysis_unit": "unit", "decision": verdict.to_dict(), "guardrails": guard,
         "adjustment": adjustment, "cuped_covariate": covariate,
         "control": control, "include_open": options.include_open,
@@ -201,6 +203,13 @@ def _warnings(srm: SRMResult, reward: Metric, family: list[ArmComparison], arms:
             found.append(StatWarning(str(c.result.reason), f"{c.arm} vs {control} on "
                                      f"{c.metric}: {c.result.reason}; no test statistic"))
     return found
+
+
+def _bounded(metrics: list[Metric]) -> list[StatWarning]:
+    return [StatWarning("values_bounded", f"{m.name}: some values lie beyond ±{VALUE_BOUND:g}; "
+                        f"they are counted as ±{VALUE_BOUND:g} (values closer to 0 than "
+                        f"{1 / VALUE_BOUND:g} as 0), so that sums of squares stay finite")
+            for m in metrics if m.bounded]
 
 
 def notes(options: ReportOptions, control: str, family_size: int, looks: Looks,

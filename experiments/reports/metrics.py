@@ -80,12 +80,14 @@ class Metric:
         totals: Statistics per arm over the whole report.
         looks: Per arm, the cumulative statistics at the end of each look (aligned with
             :attr:`Looks.buckets`): the units seen so far with all their decisions.
+        bounded: Some value was beyond ``±VALUE_BOUND`` and counted at the bound.
     """
 
     name: str
     binary: bool
     totals: dict[str, RatioStats]
     looks: dict[str, list[RatioStats]]
+    bounded: bool = False
 
     @property
     def one_per_unit(self) -> bool:
@@ -102,7 +104,7 @@ class Metric:
         """
         totals = {arm: s.per_unit() for arm, s in self.totals.items()}
         looks = {arm: [s.per_unit() for s in cum] for arm, cum in self.looks.items()}
-        return Metric(self.name + PER_UNIT_SUFFIX, False, totals, looks)
+        return Metric(self.name + PER_UNIT_SUFFIX, False, totals, looks, self.bounded)
 
 
 def build_metrics(cells: Mapping[tuple[str, int], Cell], columns: Mapping[str, str],
@@ -120,5 +122,5 @@ def build_metrics(cells: Mapping[tuple[str, int], Cell], columns: Mapping[str, s
         cumulative = {arm: [s.stats() for s in accumulate(steps, operator.add)]
                       for arm, steps in per_look.items()}
         totals = {arm: c[-1] if c else RatioStats.empty() for arm, c in cumulative.items()}
-        out.append(Metric(name, moments.binary, totals, cumulative))
+        out.append(Metric(name, moments.binary, totals, cumulative, moments.bounded))
     return out

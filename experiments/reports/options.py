@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from experiments.abstats.multitest import ADJUSTMENTS
 from experiments.errors import ValidationFailed
+from experiments.query_names import check_names
 from experiments.reports.sql import validate_field
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -15,6 +16,7 @@ _FALSE = {"0", "false", "no", "off"}
 MAX_TOP = 50
 DEFAULT_LIFT = 0.05
 DEFAULT_TOP = 10
+NAMES = ("segment", "lift", "include_open", "top", "multiple_testing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +40,18 @@ class ReportOptions:
     adjustment: str | None = None
 
 
-def parse_options(args: Mapping[str, str]) -> ReportOptions:
+def parse_options(args: Mapping[str, str], extra: Collection[str] = ()) -> ReportOptions:
     """Options from query parameters; a 400 names the first bad one.
+
+    Args:
+        args: The query parameters (unknown or repeated names are refused).
+        extra: Further names the caller reads itself (``format``).
 
     Examples:
         >>> parse_options({"lift": "0.1", "include_open": "false"})
         ReportOptions(segment=None, lift=0.1, include_open=False, top=10, adjustment=None)
     """
+    check_names(args, (*NAMES, *extra))
     segment = args.get("segment") or None
     if segment is not None:
         validate_field(segment)
@@ -85,6 +92,7 @@ def _flag(raw: str | None) -> bool:
 def _top(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_TOP
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TOP:
+    # isascii: str.isdigit() accepts "²", which int() refuses
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_TOP:
         raise ValidationFailed.field("top", f"must be an integer from 1 to {MAX_TOP}")
     return int(raw)

@@ -8,7 +8,6 @@ metrics); :mod:`experiments.abstats` analyses them.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from experiments.abstats import MeanStats
+from experiments.abstats import MeanStats, is_zero_one
 from experiments.errors import ValidationFailed
 from experiments.models import Decision
 
 HOUR = 3600.0
+# Values such as 1e300 or 1e-300 (finite, so the reward API takes them) failed the whole
+# report: PostgreSQL refuses the overflow (underflow) of SUM(x * x), SQLite sums to
+# infinity, and Welch-Satterthwaite squares the variance again (x**4). The report counts a
+# value beyond ±1e50 at the bound and a non-zero one within ±1e-50 as 0, and says so
+# (`values_bounded`): x**4 then stays finite, and no real reward comes near either.
+VALUE_BOUND = 1e50
 MISSING = "(missing)"
 OTHER = "(other)"
 # A segment field is a top-level context key or `namespace.key`; plain names only, so the
@@ -47,12 +52,22 @@ class Moments:
                        _pick(max, self.high, other.high))
 
     @property
+    def bounded(self) -> bool:
+        """Whether some value was counted at :data:`VALUE_BOUND` (see :func:`bounded`)."""
+        return ((self.high is not None and self.high >= VALUE_BOUND)
+                or (self.low is not None and self.low <= -VALUE_BOUND))
+
+    @property
     def binary(self) -> bool:
         """Whether every value is 0 or 1 (``0 <= x <= 1`` and ``sum(x) == sum(x**2)``)."""
-        s = self.stats
-        return (s.n > 0 and self.low is not None and self.high is not None
-                and self.low >= 0 and self.high <= 1
-                and math.isclose(s.total, s.total_sq, rel_tol=1e-9, abs_tol=1e-9))
+        return is_zero_one(self.stats, self.low, self.high)
+
+
+def bounded(value: Any) -> sa.ColumnElement[float]:
+    """``value`` within ``±VALUE_BOUND``, and 0 where it is closer to 0 than ``1/VALUE_BOUND``
+    (so that every sum of squares and product the report takes stays finite and exact)."""
+    return sa.case((value > VALUE_BOUND, VALUE_BOUND), (value < -VALUE_BOUND, -VALUE_BOUND),
+                   (sa.func.abs(value) < 1 / VALUE_BOUND, 0.0), else_=value)
 
 
 def _pick(fn: Any, a: float | None, b: float | None) -> float | None:
@@ -102,8 +117,9 @@ class Scope:
         return found
 
     def reward(self) -> sa.ColumnElement[float]:
-        """The reward per decision: the running aggregate, or the default where none came."""
-        return sa.func.coalesce(Decision.reward, self.default_reward)
+        """The reward per decision: the running aggregate, or the default where none came
+        (:func:`bounded`)."""
+        return bounded(sa.func.coalesce(Decision.reward, self.default_reward))
 
 
 def dialect(session: Session) -> str:

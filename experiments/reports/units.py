@@ -31,7 +31,16 @@ from sqlalchemy.orm import Session
 
 from experiments.abstats import MeanStats, RatioStats
 from experiments.models import Decision, RewardEvent
-from experiments.reports.sql import HOUR, MISSING, OTHER, Moments, Scope, dialect, json_text
+from experiments.reports.sql import (
+    HOUR,
+    MISSING,
+    OTHER,
+    Moments,
+    Scope,
+    bounded,
+    dialect,
+    json_text,
+)
 from experiments.reports.unit_totals import unit_totals
 
 REWARD_COLUMN = "m0"
@@ -157,7 +166,8 @@ def _values(session: Session, scope: Scope, req: Request) -> sa.Subquery:
     if req.events:
         per_decision = (
             sa.select(RewardEvent.decision_id.label("d"), *(
-                sa.func.sum(sa.case((RewardEvent.type == t, RewardEvent.value), else_=0.0))
+                sa.func.sum(sa.case((RewardEvent.type == t, bounded(RewardEvent.value)),
+                                else_=0.0))
                 .label(f"m{i + 1}") for i, t in enumerate(req.events)))
             .where(RewardEvent.experiment_id == scope.experiment_id,
                    RewardEvent.late.is_(False), RewardEvent.type.in_(list(req.events)))
