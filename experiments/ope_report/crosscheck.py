@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from bandits.features import NO_TYPES, FeatureError, FeatureTypes
 from bandits.policy import PolicyError, VWPolicy
-from experiments import clock
+from experiments import clock, value_bounds
 from experiments.abstats.ratio import RatioStats
 from experiments.errors import NotFound
 from experiments.final_decisions import Scope
@@ -166,7 +166,8 @@ def unit_stats(session: Session, scope: Scope, arm: str,
     conditions = [*scope.conditions(), Decision.arm == arm]
     if since is not None:
         conditions.append(Decision.created_at >= since)
-    per_unit = (sa.select(sa.func.count().label("x"), sa.func.sum(scope.reward()).label("y"))
+    reward = value_bounds.bounded(scope.reward())  # as the A/B report counts it
+    per_unit = (sa.select(sa.func.count().label("x"), sa.func.sum(reward).label("y"))
                 .where(*conditions).group_by(Decision.unit_id, loner).subquery())
     x, y = per_unit.c.x, per_unit.c.y
     row = session.execute(sa.select(sa.func.count(), sa.func.sum(x), sa.func.sum(x * x),

@@ -56,9 +56,11 @@ class HealthTally:
     arms: dict[str, _ArmTally] = field(default_factory=lambda: defaultdict(_ArmTally))
     closed: int = 0
     defaulted: int = 0
+    bounded: bool = False  # some reward was counted at ±VALUE_BOUND (value_bounds)
 
     def add(self, chunk: Chunk) -> None:
         self.closed += chunk.n
+        self.bounded = self.bounded or chunk.bounded
         self.defaulted += int(np.count_nonzero(~chunk.rewarded))
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, key in enumerate(zip(chunk.arms, chunk.signatures, strict=True)):

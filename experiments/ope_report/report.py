@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bandits.features import FeatureError
 from bandits.policy import PolicyError
-from experiments import clock
+from experiments import clock, value_bounds
 from experiments.abstats import MeanStats, is_zero_one, summarize
 from experiments.errors import NotFound, Unprocessable, ValidationFailed
 from experiments.final_decisions import Scope, count, scope_of
@@ -170,7 +170,7 @@ def on_policy(session: Session, scope: Scope, alpha: float) -> dict[str, Any]:
         return {"value": units.mean, "ci_low": ci.lower if ci else None,
                 "ci_high": ci.upper if ci else None, "n": int(units.decisions),
                 "n_units": units.n, "method": "ratio"}
-    reward = scope.reward()
+    reward = value_bounds.bounded(scope.reward())
     n, total, total_sq, low, high = session.execute(
         sa.select(sa.func.count(), sa.func.sum(reward), sa.func.sum(reward * reward),
                   sa.func.min(reward), sa.func.max(reward))
@@ -192,6 +192,9 @@ def _document(session: Session, experiment: Experiment, scope: Scope, options: O
     if n == 0:
         warnings.insert(0, {"code": "no_decisions", "message": "no closed decisions to "
                             "evaluate yet: every estimate is null"})
+    if tally.bounded:
+        warnings.append({"code": value_bounds.WARNING,
+                         "message": value_bounds.warning_message("reward")})
     if model.models and not model.describe()["converged"]:
         warnings.append({"code": "reward_model", "message": "the reward model did not "
                          "converge; DM and DR may be off"})

@@ -18,6 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
+from experiments import value_bounds
 from experiments.final_decisions import Scope
 from experiments.models import CandidatePmf, Decision
 
@@ -46,6 +47,8 @@ class Chunk:
         unit_ids: ``n`` unit ids (an entry None: that decision is a unit of its own; the
             whole list None: every decision is).
         created_at: ``(n,)`` epoch seconds each decision was logged.
+        bounded: Some reward lay beyond ``±VALUE_BOUND`` and is counted at the bound
+            (``experiments.value_bounds``).
     """
 
     event_ids: list[str]
@@ -64,6 +67,7 @@ class Chunk:
     candidate_pmfs: dict[int, list[dict[str, float] | None]]
     unit_ids: list[str | None] | None = None
     created_at: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bounded: bool = False
 
     @property
     def n(self) -> int:
@@ -85,7 +89,8 @@ class Chunk:
             rewards=self.rewards[rows], rewarded=self.rewarded[rows], mask=self.mask[rows],
             candidate_pmfs={cid: pick(v) for cid, v in self.candidate_pmfs.items()},
             unit_ids=None if self.unit_ids is None else pick(self.unit_ids),
-            created_at=None if self.created_at is None else self.created_at[rows])
+            created_at=None if self.created_at is None else self.created_at[rows],
+            bounded=self.bounded)
 
     @cached_property
     def fold_keys(self) -> list[str]:
@@ -168,14 +173,18 @@ def chunks(session: Session, scope: Scope, candidate_ids: Sequence[int] = (),
     # Core rows (not ORM): a report reads millions, and the ORM layer costs per row.
     result = session.connection().execute(query.execution_options(yield_per=chunk_size))
     decoder = _Decoder()
-    for rows in result.partitions():
-        yield _chunk(rows, candidate_ids, decoder)
+    try:
+        for rows in result.partitions():
+            yield _chunk(rows, candidate_ids, decoder)
+    finally:  # a reader that stops early (a candidate that cannot be evaluated: 422)
+        result.close()  # must not leave PostgreSQL's server-side cursor open
 
 
 def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder) -> Chunk:
     (event_ids, arms, context_texts, action_texts, pmf_texts, chosen, propensity, rewards,
      rewarded, unit_ids, created_at, *supplied) = zip(*rows, strict=True)
     n = len(rows)
+    final_rewards = np.array(rewards, dtype=float)
     decoded = [decoder.action_list(text) for text in action_texts]
     lengths = np.fromiter((len(actions) for actions, _ in decoded), dtype=np.intp, count=n)
     mask = np.arange(int(lengths.max())) < lengths[:, None]
@@ -187,11 +196,13 @@ def _chunk(rows: Sequence[Any], candidate_ids: Sequence[int], decoder: _Decoder)
         logged_pmfs=[decoder.pmf(text) for text in pmf_texts],
         chosen=np.array(chosen, dtype=np.intp),
         propensity=np.minimum(np.array(propensity, dtype=float), 1.0),
-        rewards=np.array(rewards, dtype=float), rewarded=np.array(rewarded, dtype=bool),
+        rewards=value_bounds.bounded_array(final_rewards),
+        rewarded=np.array(rewarded, dtype=bool),
         mask=mask,
         candidate_pmfs={cid: list(column) for cid, column in zip(candidate_ids, supplied,
                                                                  strict=True)},
         unit_ids=list(unit_ids), created_at=np.array(created_at, dtype=float),
+        bounded=value_bounds.beyond(final_rewards),
     )
 
 def missing_candidate_pmfs(session: Session, scope: Scope, candidate_id: int,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from experiments import clock
+from experiments import clock, value_bounds
 from experiments.abstats import SRMResult, StatWarning, sample_size_warnings, srm_test
 from experiments.abstats.guards import SRM_THRESHOLD
 from experiments.config import ExperimentConfig
@@ -28,7 +28,6 @@ from experiments.reports.metrics import (
     choose_looks,
 )
 from experiments.reports.options import ReportOptions
-from experiments.reports.sql import VALUE_BOUND
 from experiments.reports.summaries import arm_row, timeline
 
 CHAMPION = "champion"
@@ -206,9 +205,7 @@ def _warnings(srm: SRMResult, reward: Metric, family: list[ArmComparison], arms:
 
 
 def _bounded(metrics: list[Metric]) -> list[StatWarning]:
-    return [StatWarning("values_bounded", f"{m.name}: some values lie beyond ±{VALUE_BOUND:g}; "
-                        f"they are counted as ±{VALUE_BOUND:g} (values closer to 0 than "
-                        f"{1 / VALUE_BOUND:g} as 0), so that sums of squares stay finite")
+    return [StatWarning(value_bounds.WARNING, value_bounds.warning_message(m.name))
             for m in metrics if m.bounded]
 
 

@@ -18,14 +18,9 @@ from sqlalchemy.orm import Session
 from experiments.abstats import MeanStats, is_zero_one
 from experiments.errors import ValidationFailed
 from experiments.models import Decision
+from experiments.value_bounds import VALUE_BOUND, bounded
 
 HOUR = 3600.0
-# Values such as 1e300 or 1e-300 (finite, so the reward API takes them) failed the whole
-# report: PostgreSQL refuses the overflow (underflow) of SUM(x * x), SQLite sums to
-# infinity, and Welch-Satterthwaite squares the variance again (x**4). The report counts a
-# value beyond ±1e50 at the bound and a non-zero one within ±1e-50 as 0, and says so
-# (`values_bounded`): x**4 then stays finite, and no real reward comes near either.
-VALUE_BOUND = 1e50
 MISSING = "(missing)"
 OTHER = "(other)"
 # A segment field is a top-level context key or `namespace.key`; plain names only, so the
@@ -53,7 +48,7 @@ class Moments:
 
     @property
     def bounded(self) -> bool:
-        """Whether some value was counted at :data:`VALUE_BOUND` (see :func:`bounded`)."""
+        """Whether some value was counted at the bound (``experiments.value_bounds``)."""
         return ((self.high is not None and self.high >= VALUE_BOUND)
                 or (self.low is not None and self.low <= -VALUE_BOUND))
 
@@ -61,13 +56,6 @@ class Moments:
     def binary(self) -> bool:
         """Whether every value is 0 or 1 (``0 <= x <= 1`` and ``sum(x) == sum(x**2)``)."""
         return is_zero_one(self.stats, self.low, self.high)
-
-
-def bounded(value: Any) -> sa.ColumnElement[float]:
-    """``value`` within ``±VALUE_BOUND``, and 0 where it is closer to 0 than ``1/VALUE_BOUND``
-    (so that every sum of squares and product the report takes stays finite and exact)."""
-    return sa.case((value > VALUE_BOUND, VALUE_BOUND), (value < -VALUE_BOUND, -VALUE_BOUND),
-                   (sa.func.abs(value) < 1 / VALUE_BOUND, 0.0), else_=value)
 
 
 def _pick(fn: Any, a: float | None, b: float | None) -> float | None:

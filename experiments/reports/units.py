@@ -31,17 +31,9 @@ from sqlalchemy.orm import Session
 
 from experiments.abstats import MeanStats, RatioStats
 from experiments.models import Decision, RewardEvent
-from experiments.reports.sql import (
-    HOUR,
-    MISSING,
-    OTHER,
-    Moments,
-    Scope,
-    bounded,
-    dialect,
-    json_text,
-)
+from experiments.reports.sql import HOUR, MISSING, OTHER, Moments, Scope, dialect, json_text
 from experiments.reports.unit_totals import unit_totals
+from experiments.value_bounds import bounded
 
 REWARD_COLUMN = "m0"
 

@@ -132,3 +132,20 @@ def test_huge_rewards_of_units_seen_once_keep_welch_finite(app, client, team):
     row = body["comparisons"][0]
     assert row["method"] == "welch" and row["p_value"] is not None
     assert client.get(PAGE, headers=team.auth("analyst")).status_code == 200
+
+
+def test_huge_and_tiny_rewards_are_bounded_in_the_ope_report_too(app, client, team):
+    # the same bound as the A/B report's: the reward model's fit and the estimators'
+    # variances square the values (a 500 before), the on-policy SUM(x * x) overflowed
+    register(client, team)
+    _rows(app, "homepage-hero", {"champion": [1e300, 0.0, 3e-300, 2.0] * 30,
+                                 "bandit": [1e300, -1e300, 0.0, 1.0] * 30})
+    body = strict_json(client.get(OPE, query_string={"candidates": "uniform"},
+                                  headers=team.auth("analyst")))
+    assert "values_bounded" in [w["code"] for w in body["warnings"]]
+    assert body["champion"]["on_policy"]["value"] == pytest.approx(1e50 / 4)
+    # a VW replay learns from the values themselves: VW takes float32 costs only
+    replay = client.get(OPE, query_string={"candidates": "vw:epsilon"},
+                        headers=team.auth("analyst"))
+    assert replay.status_code == 422 and "float32" in replay.json["error"]["message"]
+    assert client.get(PAGE, headers=team.auth("analyst")).status_code == 200  # shows it
