@@ -95,10 +95,18 @@ def failure(exc: BaseException, max_content_length: int | None = None) -> Failur
             return Failure(503, "unavailable", "database unavailable; retry",
                            headers={"Retry-After": "1"})
         if isinstance(exc, DataError):
-            # The database refused a value the client sent (PostgreSQL: a NUL in text).
-            return Failure(400, "invalid_value", "a value cannot be stored: strings "
-                           "must not contain NUL (\\u0000) characters")
+            return Failure(400, "invalid_value", _refused_value(exc.orig))
     return None
+
+
+def _refused_value(orig: BaseException | None) -> str:
+    """What the database refused in a value the client sent: a NUL in text (psycopg says
+    so itself, before sending), else the database's own first line (e.g. PostgreSQL's
+    "value out of range: overflow"), which names no table nor column."""
+    first = (str(orig or "").strip().splitlines() or [""])[0]
+    if "NUL" in first:
+        return "a value cannot be stored: strings must not contain NUL (\\u0000) characters"
+    return "a value cannot be stored or computed" + (f": {first}" if first else "")
 
 
 def _rollback() -> None:
