@@ -96,6 +96,10 @@ class BaselineSource:
 class FixedSource:
     action_id: str
     name: str = ""
+    # Whether any decision it was asked about offered the action: a mistyped id is
+    # offered nowhere, and the candidate is then the uniform policy (see ``warnings``).
+    seen: bool = False
+    offered: bool = False
 
     def __post_init__(self) -> None:
         self.name = f"fixed:{self.action_id}"
@@ -106,7 +110,17 @@ class FixedSource:
         rows = np.flatnonzero(column >= 0)
         out[rows] = 0.0
         out[rows, column[rows]] = 1.0
+        self.seen = self.seen or chunk.n > 0
+        self.offered = self.offered or rows.size > 0
         return out
+
+    def warnings(self) -> list[dict[str, str]]:
+        """``fixed_not_offered`` when no decision offered the action (a typo, most likely)."""
+        if not self.seen or self.offered:
+            return []
+        return [{"code": "fixed_not_offered", "message": (
+            f"{self.name}: no decision offered action {self.action_id!r}, so this candidate "
+            "is the uniform policy here; check the action id")}]
 
 
 @dataclass

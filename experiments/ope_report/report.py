@@ -90,6 +90,9 @@ def build_report(session: Session, experiment: Experiment, options: OpeOptions, 
     report["ab_vs_ope"] = live.to_dict(session, scope) if live else check
     if report["ab_vs_ope"]["disagree"]:
         report["warnings"].append(crosscheck.warning(report["ab_vs_ope"]))
+    report["warnings"].extend(warning for source in sources
+                              if isinstance(source, candidates.FixedSource)
+                              for warning in source.warnings())
     for source in sources:
         if isinstance(source, candidates.ReplaySource):
             source.close()

@@ -149,3 +149,14 @@ def test_huge_and_tiny_rewards_are_bounded_in_the_ope_report_too(app, client, te
                         headers=team.auth("analyst"))
     assert replay.status_code == 422 and "float32" in replay.json["error"]["message"]
     assert client.get(PAGE, headers=team.auth("analyst")).status_code == 200  # shows it
+
+
+def test_a_fixed_candidate_whose_action_was_never_offered_is_flagged(app, client, team):
+    # `fixed:<id>` is uniform where its action was not offered: for a mistyped id, that
+    # is everywhere, and the candidate silently became the uniform policy
+    register(client, team)
+    _rows(app, "homepage-hero", {"champion": [1.0, 0.0] * 20, "bandit": [0.0, 1.0] * 20})
+    body = strict_json(client.get(OPE, query_string={"candidates": "fixed:hero-1,fixed:hreo-2"},
+                                  headers=team.auth("analyst")))
+    flagged = [w["message"] for w in body["warnings"] if w["code"] == "fixed_not_offered"]
+    assert len(flagged) == 1 and "'hreo-2'" in flagged[0]
