@@ -6,9 +6,7 @@ import hmac
 import json
 import os
 import time
-import uuid
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -20,7 +18,7 @@ from app.db import make_engine
 from app.migrate import heads, include_object, upgrade
 from experiments import keys, rank_commands, registry
 from experiments.models import Base
-from tests.conftest import drop_in_background, pg_admin_url, session_of
+from tests.conftest import session_of
 from tests.integration.helpers import ACTIONS, experiment_body
 
 
@@ -42,22 +40,6 @@ def test_every_model_table_exists(database_url):
     tables = set(sa.inspect(engine).get_table_names())
     engine.dispose()
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
-
-
-@pytest.fixture
-def empty_url(database_url: str, tmp_path):
-    """A database of the same backend with nothing in it (not even a schema)."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    admin_url = sa.engine.make_url(make_engine(pg_admin_url()).url)
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"tailor_migrate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    admin.dispose()
-    drop_in_background(admin_url.render_as_string(hide_password=False), name)
 
 
 DECISION_SQL = (
