@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from flask.cli import ScriptInfo
 
 from app import config, db, migrate
+from app.errors import ConfigError
 from experiments.errors import DomainError
 from experiments.logio.records import LineError
 
@@ -70,6 +71,8 @@ def load_app(*, existing: bool = True) -> Flask:
         app = ctx.ensure_object(ScriptInfo).load_app()  # builds engines, connects nothing
         if existing:
             _missing_sqlite_file(app.config["DATABASE_URL"])
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         if isinstance(exc, ImportError) and _supported(config.load()["DATABASE_URL"]):
             raise  # not the URL's fault: a broken install

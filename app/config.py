@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.errors import ConfigError
+from app.ratelimit import Limit
+
 CHECKOUT = Path(__file__).resolve().parents[1]  # a source checkout, or site-packages
 
 DEFAULTS: dict[str, Any] = {
@@ -74,14 +77,45 @@ _FLOAT_KEYS |= {"KEY_LAST_USED_SECONDS"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+SQLITE_SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
 def _coerce(key: str, raw: str) -> Any:
-    if key in _INT_KEYS:
-        return int(raw)
-    if key in _FLOAT_KEYS:
-        return float(raw)
+    """`raw` as the type of `key`; a value that is not one is a ConfigError naming the
+    variable (a typo such as `ture` must not quietly mean false)."""
+    try:
+        if key in _INT_KEYS:
+            return int(raw)
+        if key in _FLOAT_KEYS:
+            return float(raw)
+    except ValueError:
+        kind = "a whole number" if key in _INT_KEYS else "a number"
+        kind += " (seconds, without a unit: 1.5)" if key.endswith("_SECONDS") else ""
+        raise ConfigError(f"TAILOR_{key}={raw!r} is not {kind}") from None
     if key in _BOOL_KEYS:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        value = raw.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise ConfigError(f"TAILOR_{key}={raw!r}: expected true or false (or 1/0, "
+                              "yes/no, on/off)")
+        return value in _TRUE
     return raw
+
+
+def _check(settings: Mapping[str, Any]) -> None:
+    """The settings whose values are words or specs, checked once at start rather than at
+    the first connection or request."""
+    level = str(settings["SQLITE_SYNCHRONOUS"])
+    if level.upper() not in SQLITE_SYNCHRONOUS_LEVELS:
+        raise ConfigError(f"TAILOR_SQLITE_SYNCHRONOUS={level!r}: expected one of "
+                          f"{', '.join(SQLITE_SYNCHRONOUS_LEVELS)} (docs/operations.md)")
+    for key in ("RATE_LIMIT_RANK", "RATE_LIMIT_REWARD"):
+        try:
+            Limit.parse(settings[key])
+        except ValueError as exc:
+            reason = str(exc).partition(": ")[2]  # without Limit's own "rate limit '...'"
+            raise ConfigError(f"TAILOR_{key}={settings[key]!r}: {reason} "
+                              "(docs/security.md)") from None
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -116,4 +150,5 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     settings.update(overrides or {})
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = default_database_url()
+    _check(settings)
     return settings

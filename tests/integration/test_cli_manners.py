@@ -23,15 +23,16 @@ BAD_JSONL = '{"event_id": "e1", "context": {}, "actions": ["a"], "chosen": "a", 
     '"propensity": 1}\n{not json\n'
 
 
-def run(args: list[str], database_url: str) -> Result:
-    """`tailor ARGS` with DATABASE_URL set; every app it built is disposed of after."""
+def run(args: list[str], database_url: str, env: dict[str, str] | None = None) -> Result:
+    """`tailor ARGS` with DATABASE_URL (and `env`) set; every app it built is disposed of
+    after."""
     apps = []
 
     def make():
         apps.append(create_app())
         return apps[-1]
 
-    result = CliRunner().invoke(cli.tailor, args, env={"DATABASE_URL": database_url},
+    result = CliRunner().invoke(cli.tailor, args, env={"DATABASE_URL": database_url, **(env or {})},
                                 obj=ScriptInfo(create_app=make, set_debug_flag=False))
     for app in apps:
         dispose(app)
@@ -184,3 +185,35 @@ def test_help_lists_every_command_of_the_app(tmp_path):
     assert len(app.cli.commands) >= 10
     for name in app.cli.commands:
         assert f"  {name} " in listed, name
+
+
+# A TAILOR_* setting with a value it cannot take (README, Configuration): one line naming
+# the variable and what it takes, before anything is opened or made.
+SETTING_MISTAKES = [
+    ("TAILOR_MAX_ACTIONS", "lots", "a whole number"),
+    ("TAILOR_MODEL_CHECK_SECONDS", "1s", "a number"),
+    ("TAILOR_SESSION_COOKIE_SECURE", "ture", "true or false"),
+    ("TAILOR_METRICS_PUBLIC", "flase", "true or false"),
+    ("TAILOR_SQLITE_SYNCHRONOUS", "fast", "NORMAL"),
+    ("TAILOR_RATE_LIMIT_RANK", "fast", "RATE or RATE/BURST"),
+    ("TAILOR_RATE_LIMIT_REWARD", "10/0.5", "burst"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), SETTING_MISTAKES,
+                         ids=[name for name, _, _ in SETTING_MISTAKES])
+@pytest.mark.parametrize("args", [["init"], ["keys", "list", "--team", "default"], ["serve"]],
+                         ids=lambda args: args[0])
+def test_a_setting_with_a_wrong_value_is_one_line_naming_it(name, value, fragment, args,
+                                                             tmp_path):
+    result = run(args, f"sqlite:///{tmp_path}/absent.db", env={name: value})
+    assert_user_error(result, f"{name}={value!r}")
+    assert fragment in result.output
+    assert list(tmp_path.iterdir()) == []  # init made no database
+
+
+def test_settings_take_every_spelling_of_true_and_false(tmp_path):
+    for value in ("1", "true", "TRUE", "yes", "on", "0", "false", "No", "off", " true "):
+        result = run(["keys", "list", "--team", "default"], f"sqlite:///{tmp_path}/a.db",
+                     env={"TAILOR_METRICS_PUBLIC": value})
+        assert_user_error(result, "no database at")  # got past the settings
