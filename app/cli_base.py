@@ -54,6 +54,26 @@ def _missing_sqlite_file(url: str) -> None:
                         "DATABASE_URL to your database")
 
 
+def _sqlite_place(url: str, *, existing: bool) -> None:
+    """A SQLite path must name a file: refuse a directory; then refuse a file that is not
+    there (`existing`), or make its directory (init, db upgrade) or say why it cannot."""
+    path = _sqlite_file(url)
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserError(f"{path} is a directory: DATABASE_URL names the database file, "
+                        f"e.g. sqlite:///{path / 'tailor.db'}")
+    if existing:
+        _missing_sqlite_file(url)
+        return
+    try:
+        db.ensure_sqlite_dir(url)
+    except OSError as exc:
+        raise UserError(f"cannot create the directory {path.parent} for the database: "
+                        f"{exc.strerror or exc}; set DATABASE_URL (or XDG_DATA_HOME) to a "
+                        "place you can write") from None
+
+
 def _supported(url: str) -> bool:
     try:
         return sa.make_url(url).get_backend_name() in ("sqlite", "postgresql")
@@ -69,8 +89,7 @@ def load_app(*, existing: bool = True) -> Flask:
     ctx = click.get_current_context()
     try:
         app = ctx.ensure_object(ScriptInfo).load_app()  # builds engines, connects nothing
-        if existing:
-            _missing_sqlite_file(app.config["DATABASE_URL"])
+        _sqlite_place(app.config["DATABASE_URL"], existing=existing)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
@@ -95,6 +114,12 @@ def check_database(engine: sa.Engine, *, migrated: bool = True) -> None:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise UserError(f"cannot reach the database {url} ({reason}): is it running, and is "
                         "DATABASE_URL right?") from None
+    except sa.exc.DatabaseError as exc:  # SQLite: "file is not a database"
+        if engine.dialect.name != "sqlite":
+            raise
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise UserError(f"{url} is not a SQLite database ({reason}): is DATABASE_URL "
+                        "right? `tailor init` makes a new one at a path with no file") from None
     finally:
         quiet.setLevel(level)
     if not migrated:

@@ -26,7 +26,11 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Migrate to `revision`; on SQLite and PostgreSQL alike, inside one transaction."""
+    from app.db import ensure_sqlite_dir
+
     cfg = alembic_config()
+    if engine.dialect.name == "sqlite":
+        ensure_sqlite_dir(engine.url)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Two processes starting together must not both run the migrations.

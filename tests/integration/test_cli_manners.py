@@ -217,3 +217,33 @@ def test_settings_take_every_spelling_of_true_and_false(tmp_path):
         result = run(["keys", "list", "--team", "default"], f"sqlite:///{tmp_path}/a.db",
                      env={"TAILOR_METRICS_PUBLIC": value})
         assert_user_error(result, "no database at")  # got past the settings
+
+
+# A file or directory where the database should be, and a data directory that cannot be
+# made: said in one line, and nothing made (README, "Installed as a package").
+PLACE_MISTAKES = [
+    ("a text file", ["keys", "list", "--team", "default"], "is not a SQLite database"),
+    ("a text file", ["init"], "is not a SQLite database"),
+    ("a directory", ["keys", "list", "--team", "default"], "is a directory"),
+    ("a directory", ["init"], "is a directory"),
+    ("no parent", ["keys", "list", "--team", "default"], "no database at"),
+    ("no parent", ["serve"], "no database at"),
+    ("unmakeable parent", ["init"], "cannot create the directory /proc/tailor-data"),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "fragment"), PLACE_MISTAKES,
+                         ids=[f"{k}: {a[0]}" for k, a, _ in PLACE_MISTAKES])
+def test_a_database_path_that_cannot_be_a_database_is_said_plainly(kind, args, fragment,
+                                                                   tmp_path):
+    path = {"a text file": tmp_path / "notes.txt", "a directory": tmp_path,
+            "no parent": tmp_path / "data" / "tailor.db",
+            "unmakeable parent": Path("/proc/tailor-data/tailor.db")}[kind]
+    if kind == "a text file":
+        path.write_text("not a database\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run(args, f"sqlite:///{path}")
+    assert_user_error(result, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing made beside it
+    if kind == "a text file":
+        assert path.read_text() == "not a database\n"
