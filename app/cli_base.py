@@ -122,15 +122,21 @@ def check_database(engine: sa.Engine, *, migrated: bool = True) -> None:
                         "right? `tailor init` makes a new one at a path with no file") from None
     finally:
         quiet.setLevel(level)
-    if not migrated:
-        return
     heads = migrate.heads()
+    if current is not None and not migrate.is_known(current):
+        # Newer than this code (a rollback to an older Tailor): never migrate it.
+        raise UserError(f"the database {url} is at revision {current}, which this Tailor "
+                        f"({', '.join(heads)}) does not know: upgrade Tailor")
+    if not migrated:
+        if current is None and (clashing := migrate.clashing_tables(engine)):
+            raise UserError(f"the database {url} has tables named like Tailor's but no "
+                            f"Tailor schema ({', '.join(clashing)}): not Tailor's, or left by "
+                            "a first `tailor init` that did not finish; point DATABASE_URL "
+                            "at an empty database of its own")
+        return
     if current is None:
         raise UserError(f"the database {url} has no Tailor schema: run `tailor init`")
     if current not in heads:
-        if not migrate.is_known(current):
-            raise UserError(f"the database {url} is at revision {current}, which this Tailor "
-                            f"({', '.join(heads)}) does not know: upgrade Tailor")
         raise UserError(f"the database {url} is at revision {current}, this Tailor needs "
                         f"{', '.join(heads)}: run `tailor db upgrade`")
 

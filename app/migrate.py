@@ -65,3 +65,13 @@ def current_revision(engine: sa.Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def clashing_tables(engine: sa.Engine) -> list[str]:
+    """Tables of a database without Tailor's schema that the first migration would create:
+    another application's database (or what a failed first run left) that `init` must not
+    touch."""
+    from experiments.models import Base
+
+    present = set(sa.inspect(engine).get_table_names())
+    return sorted(present & {table.name for table in Base.metadata.sorted_tables})

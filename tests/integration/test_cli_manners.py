@@ -11,11 +11,12 @@ import socket
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from flask.cli import ScriptInfo
 
 from app import cli, create_app
-from app.db import dispose
+from app.db import dispose, make_engine
 from tests.integration.helpers import register
 
 EXPERIMENT = "homepage-hero"
@@ -247,3 +248,43 @@ def test_a_database_path_that_cannot_be_a_database_is_said_plainly(kind, args, f
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing made beside it
     if kind == "a text file":
         assert path.read_text() == "not a database\n"
+
+
+def _set_revision(url: str, revision: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    engine.dispose()
+
+
+@pytest.mark.parametrize("args", [["init"], ["db", "upgrade"], ["keys", "list", "--team", "x"]],
+                         ids=lambda args: " ".join(args[:2]))
+def test_a_database_newer_than_this_tailor_is_refused_and_left_alone(args, database_url, app):
+    """Going back to an older Tailor (a rollback) must not try to migrate the database."""
+    _set_revision(database_url, "0999")
+    try:
+        result = run(args, database_url)
+        assert_user_error(result, "at revision 0999, which this Tailor")
+        assert "upgrade Tailor" in result.output
+        engine = make_engine(database_url)
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0999"
+        engine.dispose()
+    finally:
+        _set_revision(database_url, "0007")
+
+
+def test_init_refuses_a_database_that_holds_another_applications_tables(empty_url):
+    """`init` on the wrong database (another application's, with a table named like one of
+    Tailor's) says so and changes nothing, rather than failing half-way through the first
+    migration (on SQLite, DDL is not transactional: half a schema would stay)."""
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE teams (name TEXT)"))
+        conn.execute(sa.text("CREATE TABLE invoices (id INTEGER)"))
+    before = set(sa.inspect(engine).get_table_names())
+    result = run(["init"], empty_url)
+    assert_user_error(result, "teams")
+    assert "not Tailor's" in result.output
+    assert set(sa.inspect(engine).get_table_names()) == before
+    engine.dispose()
