@@ -132,6 +132,17 @@ def test_serve_refuses_a_port_in_use(database_url, app):
     assert_user_error(result, f"port {port} is in use")
 
 
+@pytest.mark.parametrize("host", ["192.0.2.1", "999.1.1.1"])
+def test_serve_says_why_it_cannot_listen_on_a_host(host, database_url, app):
+    """An address this machine does not have, or not an address: not "port in use"."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run(["serve", "--host", host, "--port", str(port)], database_url)
+    assert_user_error(result, f"cannot listen on {host}:{port}")
+    assert "in use" not in result.output
+
+
 def unreachable_postgresql() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -53,3 +53,11 @@ def test_gunicorn_runs_as_make_run_configures_it():
     shared = gunicorn_command(Layout(**{**LAYOUT.__dict__, "reuse_port": False,
                                         "access_log": True}))
     assert "--reuse-port" not in shared and "--access-logfile" in shared
+
+
+def test_an_ipv6_host_is_bound_and_shown_in_brackets():
+    """gunicorn reads `::1:8123` as host `::1:8123` and no port ('' is not a valid port)."""
+    layout = Layout(**{**LAYOUT.__dict__, "host": "::1"})
+    command = gunicorn_command(layout)
+    assert command[command.index("--bind") + 1] == "[::1]:8123"
+    assert layout.url == "http://[::1]:8123"
