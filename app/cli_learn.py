@@ -10,12 +10,15 @@ import time
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 
 from app import cli_retention, db, snapshot_signal
-from app.cli_base import with_database
+from app.cli_base import UserError, with_database
+from experiments.keys import find_team
 from experiments.learning.learner import LearnerSettings
 from experiments.learning.loop import LearnerLoop, Selection
+from experiments.models import Experiment, Team
 
 FORCE_AFTER_SECONDS = 2.0  # a second signal this long after the first forces an exit
 
@@ -37,6 +40,21 @@ def _settings(options: dict[str, Any]) -> LearnerSettings:
             value = current_app.config.get(f"LEARNER_{name.upper()}", getattr(defaults, name))
         values[name] = value
     return LearnerSettings(**values)
+
+
+def _check_selection(selection: Selection) -> None:
+    """A mistyped --experiment or --team is an error, not a learner that learns nothing."""
+    with current_app.extensions[db.EXTENSION]() as session:
+        query = sa.select(Experiment.key).join(Team, Team.id == Experiment.team_id)
+        if selection.team is not None:
+            find_team(session, selection.team)
+            query = query.where(Team.name == selection.team)
+        known = set(session.scalars(query.where(Experiment.key.in_(selection.keys))))
+    for key in selection.keys:
+        if key not in known:
+            in_team = f" in team {selection.team!r}" if selection.team else ""
+            raise UserError(f"no experiment {key!r}{in_team}: check the key "
+                            "(GET /v1/experiments lists them)")
 
 
 def _stop_on_signals() -> threading.Event:
@@ -81,11 +99,13 @@ def _stop_on_signals() -> threading.Event:
 @with_database()
 def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -> None:
     settings = _settings(options)
+    selection = Selection(tuple(keys), team)
+    _check_selection(selection)
     factory = current_app.extensions[db.EXTENSION]
     # Partitions are kept ahead, and each experiment's log retention enforced, by the
     # learner too, so a plain `make run` needs no cron.
     signal_dir = os.environ.get(snapshot_signal.ENV)  # set by `tailor serve`
-    loop = LearnerLoop(factory, settings, Selection(tuple(keys), team),
+    loop = LearnerLoop(factory, settings, selection,
                        maintenance=cli_retention.maintenance(current_app),
                        maintenance_seconds=current_app.config["PARTITION_MAINTAIN_SECONDS"],
                        on_publish=lambda: snapshot_signal.notify(signal_dir))

@@ -102,6 +102,10 @@ MISTAKES = [
     (["keys", "create", "--team", "team-a", "--scope", "client", "--rank-limit", "fast"],
      "--rank-limit"),
     (["keys", "list", "--team", "nobody"], "no team 'nobody'"),
+    (["learn", "--once", "--experiment", "nope"], "no experiment 'nope'"),
+    (["learn", "--once", "--experiment", EXPERIMENT, "--team", "nobody"], "no team 'nobody'"),
+    (["learn", "--once", "--experiment", EXPERIMENT, "--experiment", "homepage-her"],
+     "no experiment 'homepage-her'"),
     (["keys", "revoke", "--team", "team-a", "0000000000000000"], "0000000000000000"),
     (["keys", "rotate", "--team", "nobody", "0000000000000000"], "no team 'nobody'"),
 ]
