@@ -3,6 +3,7 @@ the mapping a caller (a test) passes to `create_app`."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,6 +75,9 @@ _FLOAT_KEYS = {"MODEL_CHECK_SECONDS", "PROMOTION_MAX_REPORT_AGE_SECONDS",
                "PROMOTION_MAX_DECISION_GROWTH", "PARTITION_MAINTAIN_SECONDS"}
 _FLOAT_KEYS |= {"PROFILE_CHECK_SECONDS"}
 _FLOAT_KEYS |= {"KEY_LAST_USED_SECONDS"}
+_AT_LEAST_ONE = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE",
+                 "MAX_MODEL_BYTES", "PARTITION_PERIOD_DAYS", "MAX_NAMESPACE_FEATURES",
+                 "MAX_CONTEXT_FEATURES", "MAX_STRING_LENGTH"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}
 
 
@@ -84,15 +88,8 @@ SQLITE_SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 def _coerce(key: str, raw: str) -> Any:
     """`raw` as the type of `key`; a value that is not one is a ConfigError naming the
     variable (a typo such as `ture` must not quietly mean false)."""
-    try:
-        if key in _INT_KEYS:
-            return int(raw)
-        if key in _FLOAT_KEYS:
-            return float(raw)
-    except ValueError:
-        kind = "a whole number" if key in _INT_KEYS else "a number"
-        kind += " (seconds, without a unit: 1.5)" if key.endswith("_SECONDS") else ""
-        raise ConfigError(f"TAILOR_{key}={raw!r} is not {kind}") from None
+    if key in _INT_KEYS | _FLOAT_KEYS:
+        return _number(key, raw)
     if key in _BOOL_KEYS:
         value = raw.strip().lower()
         if value not in _TRUE | _FALSE:
@@ -100,6 +97,21 @@ def _coerce(key: str, raw: str) -> Any:
                               "yes/no, on/off)")
         return value in _TRUE
     return raw
+
+
+def _number(key: str, raw: str) -> int | float:
+    """A count, size or duration: finite, not negative, and at least 1 for the sizes and
+    counts where 0 would refuse every request (0 means "off" only where README says so)."""
+    least = 1 if key in _AT_LEAST_ONE else 0
+    kind = "a whole number" if key in _INT_KEYS else "a number"
+    kind += " (seconds, without a unit: 1.5)" if key.endswith("_SECONDS") else ""
+    try:
+        value: int | float = int(raw) if key in _INT_KEYS else float(raw)
+    except ValueError:
+        raise ConfigError(f"TAILOR_{key}={raw!r} is not {kind}") from None
+    if not math.isfinite(value) or value < least:
+        raise ConfigError(f"TAILOR_{key}={raw!r}: expected {kind} of at least {least}")
+    return value
 
 
 def _check(settings: Mapping[str, Any]) -> None:

@@ -208,6 +208,10 @@ def test_help_lists_every_command_of_the_app(tmp_path):
 SETTING_MISTAKES = [
     ("TAILOR_MAX_ACTIONS", "lots", "a whole number"),
     ("TAILOR_MODEL_CHECK_SECONDS", "1s", "a number"),
+    ("TAILOR_MODEL_CHECK_SECONDS", "nan", "at least 0"),
+    ("TAILOR_STATEMENT_TIMEOUT_MS", "-5", "at least 0"),
+    ("TAILOR_MAX_ACTIONS", "0", "at least 1"),
+    ("TAILOR_DB_POOL_SIZE", "-1", "at least 1"),
     ("TAILOR_SESSION_COOKIE_SECURE", "ture", "true or false"),
     ("TAILOR_METRICS_PUBLIC", "flase", "true or false"),
     ("TAILOR_SQLITE_SYNCHRONOUS", "fast", "NORMAL"),
