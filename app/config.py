@@ -152,7 +152,9 @@ def default_database_url(environ: Mapping[str, str] = os.environ) -> str:
     """
     if (CHECKOUT / "pyproject.toml").is_file():
         return f"sqlite:///{CHECKOUT / 'var' / 'tailor.db'}"
-    data = environ.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
+    data = environ.get("XDG_DATA_HOME", "")
+    if not Path(data).is_absolute():  # unset, empty or relative: invalid, says the XDG spec
+        data = str(Path("~/.local/share").expanduser())
     return f"sqlite:///{Path(data).resolve() / 'tailor' / 'tailor.db'}"
 
 
