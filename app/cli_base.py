@@ -57,6 +57,10 @@ def _missing_sqlite_file(url: str) -> None:
 def _sqlite_place(url: str, *, existing: bool) -> None:
     """A SQLite path must name a file: refuse a directory; then refuse a file that is not
     there (`existing`), or make its directory (init, db upgrade) or say why it cannot."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise UserError(f"DATABASE_URL {shown_url(url)} is an in-memory SQLite database, gone "
+                        "when the command ends: give a file, e.g. sqlite:////abs/path/tailor.db")
     path = _sqlite_file(url)
     if path is None:
         return

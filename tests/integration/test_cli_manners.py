@@ -164,6 +164,10 @@ DATABASE_MISTAKES = [
     ("unreachable", ["init"], "is it running, and is DATABASE_URL right?"),
     ("not a url", ["keys", "list", "--team", "default"], "DATABASE_URL is not a database"),
     ("mysql", ["init"], "give a SQLite or PostgreSQL URL"),
+    # init "succeeded" and printed keys of a database gone when it exited; serve then said
+    # "run `tailor init`", forever.
+    ("in memory", ["init"], "in-memory SQLite database"),
+    ("in memory", ["serve"], "in-memory SQLite database"),
 ]
 
 
@@ -174,7 +178,7 @@ def test_a_database_that_is_not_there_is_said_plainly(kind, args, fragment, tmp_
            "empty": f"sqlite:///{tmp_path}/empty.db",
            "unreachable": unreachable_postgresql(),
            "not a url": "tailor.db",
-           "mysql": "mysql://root@127.0.0.1/tailor"}[kind]
+           "mysql": "mysql://root@127.0.0.1/tailor", "in memory": "sqlite://"}[kind]
     if kind == "empty":
         (tmp_path / "empty.db").touch()
     result = run(args, url)
