@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -186,3 +187,16 @@ def test_the_alembic_command_works_from_the_checkout(tmp_path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert [line.split()[0] for line in done.stdout.splitlines()] == heads()
+
+
+def test_a_failed_upgrade_leaves_the_database_as_it_was(empty_url):
+    """Migrations run in one transaction on both backends: one that fails half-way (here at
+    0003, whose `profiles` table is already there) leaves no half schema behind. SQLite's
+    driver used to commit each DDL statement by itself (non-transactional DDL)."""
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE profiles (id INTEGER)"))
+    with pytest.raises(sa.exc.DatabaseError, match="profiles"):
+        upgrade(engine)
+    assert set(sa.inspect(engine).get_table_names()) == {"profiles"}
+    engine.dispose()
