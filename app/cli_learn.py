@@ -27,8 +27,8 @@ def _setting(name: str, kind: type, default: Any, help_text: str):
     """An option read from --flag, TAILOR_LEARNER_<NAME>, app config LEARNER_<NAME>."""
     flag = "--" + name.replace("_", "-")
     env = f"TAILOR_LEARNER_{name.upper()}"
-    return click.option(flag, name, type=kind, default=None, envvar=env,
-                        help=f"{help_text} [default: {default}; env {env}]")
+    return click.option(flag, name, type=kind, default=None, envvar=env, show_envvar=True,
+                        help=f"{help_text} [default: {default}]")
 
 
 def _settings(options: dict[str, Any]) -> LearnerSettings:
@@ -40,6 +40,15 @@ def _settings(options: dict[str, Any]) -> LearnerSettings:
             value = current_app.config.get(f"LEARNER_{name.upper()}", getattr(defaults, name))
         values[name] = value
     return LearnerSettings(**values)
+
+
+def check_environment() -> None:
+    """Read the learner's TAILOR_LEARNER_* settings now, as `tailor learn` will: `tailor
+    serve` calls it so that a bad one stops it before gunicorn starts, not the learner after."""
+    try:
+        learn.make_context("tailor learn", [])
+    except click.BadParameter as exc:
+        raise UserError(exc.format_message()) from None
 
 
 def _check_selection(selection: Selection) -> None:

@@ -20,7 +20,7 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
-from app import db, snapshot_signal
+from app import cli_learn, db, snapshot_signal
 from app.cli_base import UserError, with_database
 
 # The directory holding the `app` package (a checkout, or site-packages). gunicorn and the
@@ -217,6 +217,8 @@ def supervise(children: list[subprocess.Popen], asked: threading.Event) -> int:
 @with_database()
 def serve(**options: Any) -> None:
     layout = Layout(**options)
+    if layout.learner:
+        cli_learn.check_environment()
     if (problem := listen_problem(layout.host, layout.port)) is not None:
         raise UserError(problem)
     url = absolute_database_url(current_app.config["DATABASE_URL"])

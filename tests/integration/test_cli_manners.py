@@ -147,6 +147,18 @@ def test_serve_says_why_it_cannot_listen_on_a_host(host, database_url, app):
     assert "in use" not in result.output
 
 
+def test_serve_reads_the_learners_settings_before_it_starts_anything(database_url, app):
+    """A bad TAILOR_LEARNER_* value stopped the learner after gunicorn had started (and the
+    error named `--grace-seconds`, a flag the user never gave)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run(["serve", "--port", str(port)], database_url,
+                 env={"TAILOR_LEARNER_GRACE_SECONDS": "abc"})
+    assert_user_error(result, "'TAILOR_LEARNER_GRACE_SECONDS'")
+    assert "Tailor serving" not in result.output
+
+
 def unreachable_postgresql() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
