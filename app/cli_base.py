@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from flask.cli import ScriptInfo
 
 from app import config, db, migrate
+from app.errors import ConfigError
 from experiments.errors import DomainError
 from experiments.logio.records import LineError
 
@@ -53,6 +54,30 @@ def _missing_sqlite_file(url: str) -> None:
                         "DATABASE_URL to your database")
 
 
+def _sqlite_place(url: str, *, existing: bool) -> None:
+    """A SQLite path must name a file: refuse a directory; then refuse a file that is not
+    there (`existing`), or make its directory (init, db upgrade) or say why it cannot."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise UserError(f"DATABASE_URL {shown_url(url)} is an in-memory SQLite database, gone "
+                        "when the command ends: give a file, e.g. sqlite:////abs/path/tailor.db")
+    path = _sqlite_file(url)
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserError(f"{path} is a directory: DATABASE_URL names the database file, "
+                        f"e.g. sqlite:///{path / 'tailor.db'}")
+    if existing:
+        _missing_sqlite_file(url)
+        return
+    try:
+        db.ensure_sqlite_dir(url)
+    except OSError as exc:
+        raise UserError(f"cannot create the directory {path.parent} for the database: "
+                        f"{exc.strerror or exc}; set DATABASE_URL (or XDG_DATA_HOME) to a "
+                        "place you can write") from None
+
+
 def _supported(url: str) -> bool:
     try:
         return sa.make_url(url).get_backend_name() in ("sqlite", "postgresql")
@@ -68,8 +93,9 @@ def load_app(*, existing: bool = True) -> Flask:
     ctx = click.get_current_context()
     try:
         app = ctx.ensure_object(ScriptInfo).load_app()  # builds engines, connects nothing
-        if existing:
-            _missing_sqlite_file(app.config["DATABASE_URL"])
+        _sqlite_place(app.config["DATABASE_URL"], existing=existing)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         if isinstance(exc, ImportError) and _supported(config.load()["DATABASE_URL"]):
             raise  # not the URL's fault: a broken install
@@ -92,17 +118,29 @@ def check_database(engine: sa.Engine, *, migrated: bool = True) -> None:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise UserError(f"cannot reach the database {url} ({reason}): is it running, and is "
                         "DATABASE_URL right?") from None
+    except sa.exc.DatabaseError as exc:  # SQLite: "file is not a database"
+        if engine.dialect.name != "sqlite":
+            raise
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise UserError(f"{url} is not a SQLite database ({reason}): is DATABASE_URL "
+                        "right? `tailor init` makes a new one at a path with no file") from None
     finally:
         quiet.setLevel(level)
-    if not migrated:
-        return
     heads = migrate.heads()
+    if current is not None and not migrate.is_known(current):
+        # Newer than this code (a rollback to an older Tailor): never migrate it.
+        raise UserError(f"the database {url} is at revision {current}, which this Tailor "
+                        f"({', '.join(heads)}) does not know: upgrade Tailor")
+    if not migrated:
+        if current is None and (clashing := migrate.clashing_tables(engine)):
+            raise UserError(f"the database {url} has tables named like Tailor's but no "
+                            f"Tailor schema ({', '.join(clashing)}): not Tailor's, or left by "
+                            "a first `tailor init` that did not finish; point DATABASE_URL "
+                            "at an empty database of its own")
+        return
     if current is None:
         raise UserError(f"the database {url} has no Tailor schema: run `tailor init`")
     if current not in heads:
-        if not migrate.is_known(current):
-            raise UserError(f"the database {url} is at revision {current}, which this Tailor "
-                            f"({', '.join(heads)}) does not know: upgrade Tailor")
         raise UserError(f"the database {url} is at revision {current}, this Tailor needs "
                         f"{', '.join(heads)}: run `tailor db upgrade`")
 

@@ -10,12 +10,15 @@ import time
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 
 from app import cli_retention, db, snapshot_signal
-from app.cli_base import with_database
+from app.cli_base import UserError, with_database
+from experiments.keys import find_team
 from experiments.learning.learner import LearnerSettings
 from experiments.learning.loop import LearnerLoop, Selection
+from experiments.models import Experiment, Team
 
 FORCE_AFTER_SECONDS = 2.0  # a second signal this long after the first forces an exit
 
@@ -24,8 +27,8 @@ def _setting(name: str, kind: type, default: Any, help_text: str):
     """An option read from --flag, TAILOR_LEARNER_<NAME>, app config LEARNER_<NAME>."""
     flag = "--" + name.replace("_", "-")
     env = f"TAILOR_LEARNER_{name.upper()}"
-    return click.option(flag, name, type=kind, default=None, envvar=env,
-                        help=f"{help_text} [default: {default}; env {env}]")
+    return click.option(flag, name, type=kind, default=None, envvar=env, show_envvar=True,
+                        help=f"{help_text} [default: {default}]")
 
 
 def _settings(options: dict[str, Any]) -> LearnerSettings:
@@ -37,6 +40,30 @@ def _settings(options: dict[str, Any]) -> LearnerSettings:
             value = current_app.config.get(f"LEARNER_{name.upper()}", getattr(defaults, name))
         values[name] = value
     return LearnerSettings(**values)
+
+
+def check_environment() -> None:
+    """Read the learner's TAILOR_LEARNER_* settings now, as `tailor learn` will: `tailor
+    serve` calls it so that a bad one stops it before gunicorn starts, not the learner after."""
+    try:
+        learn.make_context("tailor learn", [])
+    except click.BadParameter as exc:
+        raise UserError(exc.format_message()) from None
+
+
+def _check_selection(selection: Selection) -> None:
+    """A mistyped --experiment or --team is an error, not a learner that learns nothing."""
+    with current_app.extensions[db.EXTENSION]() as session:
+        query = sa.select(Experiment.key).join(Team, Team.id == Experiment.team_id)
+        if selection.team is not None:
+            find_team(session, selection.team)
+            query = query.where(Team.name == selection.team)
+        known = set(session.scalars(query.where(Experiment.key.in_(selection.keys))))
+    for key in selection.keys:
+        if key not in known:
+            in_team = f" in team {selection.team!r}" if selection.team else ""
+            raise UserError(f"no experiment {key!r}{in_team}: check the key "
+                            "(GET /v1/experiments lists them)")
 
 
 def _stop_on_signals() -> threading.Event:
@@ -81,11 +108,13 @@ def _stop_on_signals() -> threading.Event:
 @with_database()
 def learn(keys: tuple[str, ...], team: str | None, once: bool, **options: Any) -> None:
     settings = _settings(options)
+    selection = Selection(tuple(keys), team)
+    _check_selection(selection)
     factory = current_app.extensions[db.EXTENSION]
     # Partitions are kept ahead, and each experiment's log retention enforced, by the
     # learner too, so a plain `make run` needs no cron.
     signal_dir = os.environ.get(snapshot_signal.ENV)  # set by `tailor serve`
-    loop = LearnerLoop(factory, settings, Selection(tuple(keys), team),
+    loop = LearnerLoop(factory, settings, selection,
                        maintenance=cli_retention.maintenance(current_app),
                        maintenance_seconds=current_app.config["PARTITION_MAINTAIN_SECONDS"],
                        on_publish=lambda: snapshot_signal.notify(signal_dir))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
-from app import db, snapshot_signal
+from app import cli_learn, db, snapshot_signal
 from app.cli_base import UserError, with_database
 
 # The directory holding the `app` package (a checkout, or site-packages). gunicorn and the
@@ -41,8 +42,14 @@ class Layout:
     access_log: bool
 
     @property
+    def address(self) -> str:
+        """host:port as gunicorn's --bind and URLs write it (an IPv6 host in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.address}"
 
 
 def gunicorn_command(layout: Layout) -> list[str]:
@@ -60,7 +67,7 @@ def gunicorn_command(layout: Layout) -> list[str]:
     user, and Tailor has no use for `gunicornc`.
     """
     command = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_hooks",
-               "--chdir", str(PACKAGE_ROOT), "--bind", f"{layout.host}:{layout.port}",
+               "--chdir", str(PACKAGE_ROOT), "--bind", layout.address,
                "--workers", str(layout.workers), "--threads", str(layout.threads),
                "--worker-class", "gthread", "--preload", "--graceful-timeout", "10",
                "--no-control-socket"]
@@ -75,17 +82,26 @@ def learner_command() -> list[str]:
     return [sys.executable, "-m", "app", "learn"]
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """Whether something listens on host:port. Sockets with SO_REUSEPORT share their port
-    with any other such socket of this user, so a second server would silently split the
-    first one's traffic: refuse instead."""
-    with socket.socket() as probe:
+def listen_problem(host: str, port: int) -> str | None:
+    """Why gunicorn could not listen on host:port (None: it can). Something listening
+    there already is refused too: sockets with SO_REUSEPORT share their port with any
+    other such socket of this user, so a second server would silently split the first
+    one's traffic."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"cannot listen on {host}:{port}: not an address of this machine ({exc})"
+    with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"port {port} is in use: stop the server on it, or choose another "
+                        "with --port")
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc} (--host, --port)"
+    return None
 
 
 def absolute_database_url(url: str) -> str:
@@ -201,9 +217,10 @@ def supervise(children: list[subprocess.Popen], asked: threading.Event) -> int:
 @with_database()
 def serve(**options: Any) -> None:
     layout = Layout(**options)
-    if port_in_use(layout.host, layout.port):
-        raise UserError(f"port {layout.port} is in use: stop the server on it, or choose "
-                        "another with --port")
+    if layout.learner:
+        cli_learn.check_environment()
+    if (problem := listen_problem(layout.host, layout.port)) is not None:
+        raise UserError(problem)
     url = absolute_database_url(current_app.config["DATABASE_URL"])
     db.dispose(current_app)
     metrics = MetricsDir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))

@@ -3,10 +3,14 @@ the mapping a caller (a test) passes to `create_app`."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from app.errors import ConfigError
+from app.ratelimit import Limit
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # a source checkout, or site-packages
 
@@ -71,17 +75,59 @@ _FLOAT_KEYS = {"MODEL_CHECK_SECONDS", "PROMOTION_MAX_REPORT_AGE_SECONDS",
                "PROMOTION_MAX_DECISION_GROWTH", "PARTITION_MAINTAIN_SECONDS"}
 _FLOAT_KEYS |= {"PROFILE_CHECK_SECONDS"}
 _FLOAT_KEYS |= {"KEY_LAST_USED_SECONDS"}
+_AT_LEAST_ONE = {"MAX_CONTENT_LENGTH", "MAX_ACTIONS", "MAX_BATCH_REWARDS", "DB_POOL_SIZE",
+                 "MAX_MODEL_BYTES", "PARTITION_PERIOD_DAYS", "MAX_NAMESPACE_FEATURES",
+                 "MAX_CONTEXT_FEATURES", "MAX_STRING_LENGTH"}
 _BOOL_KEYS = {"SESSION_COOKIE_SECURE", "BENCH_NOOP", "METRICS_PUBLIC"}
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+SQLITE_SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
 def _coerce(key: str, raw: str) -> Any:
-    if key in _INT_KEYS:
-        return int(raw)
-    if key in _FLOAT_KEYS:
-        return float(raw)
+    """`raw` as the type of `key`; a value that is not one is a ConfigError naming the
+    variable (a typo such as `ture` must not quietly mean false)."""
+    if key in _INT_KEYS | _FLOAT_KEYS:
+        return _number(key, raw)
     if key in _BOOL_KEYS:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        value = raw.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise ConfigError(f"TAILOR_{key}={raw!r}: expected true or false (or 1/0, "
+                              "yes/no, on/off)")
+        return value in _TRUE
     return raw
+
+
+def _number(key: str, raw: str) -> int | float:
+    """A count, size or duration: finite, not negative, and at least 1 for the sizes and
+    counts where 0 would refuse every request (0 means "off" only where README says so)."""
+    least = 1 if key in _AT_LEAST_ONE else 0
+    kind = "a whole number" if key in _INT_KEYS else "a number"
+    kind += " (seconds, without a unit: 1.5)" if key.endswith("_SECONDS") else ""
+    try:
+        value: int | float = int(raw) if key in _INT_KEYS else float(raw)
+    except ValueError:
+        raise ConfigError(f"TAILOR_{key}={raw!r} is not {kind}") from None
+    if not math.isfinite(value) or value < least:
+        raise ConfigError(f"TAILOR_{key}={raw!r}: expected {kind} of at least {least}")
+    return value
+
+
+def _check(settings: Mapping[str, Any]) -> None:
+    """The settings whose values are words or specs, checked once at start rather than at
+    the first connection or request."""
+    level = str(settings["SQLITE_SYNCHRONOUS"])
+    if level.upper() not in SQLITE_SYNCHRONOUS_LEVELS:
+        raise ConfigError(f"TAILOR_SQLITE_SYNCHRONOUS={level!r}: expected one of "
+                          f"{', '.join(SQLITE_SYNCHRONOUS_LEVELS)} (docs/operations.md)")
+    for key in ("RATE_LIMIT_RANK", "RATE_LIMIT_REWARD"):
+        try:
+            Limit.parse(settings[key])
+        except ValueError as exc:
+            reason = str(exc).partition(": ")[2]  # without Limit's own "rate limit '...'"
+            raise ConfigError(f"TAILOR_{key}={settings[key]!r}: {reason} "
+                              "(docs/security.md)") from None
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -106,7 +152,9 @@ def default_database_url(environ: Mapping[str, str] = os.environ) -> str:
     """
     if (CHECKOUT / "pyproject.toml").is_file():
         return f"sqlite:///{CHECKOUT / 'var' / 'tailor.db'}"
-    data = environ.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
+    data = environ.get("XDG_DATA_HOME", "")
+    if not Path(data).is_absolute():  # unset, empty or relative: invalid, says the XDG spec
+        data = str(Path("~/.local/share").expanduser())
     return f"sqlite:///{Path(data).resolve() / 'tailor' / 'tailor.db'}"
 
 
@@ -116,4 +164,5 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     settings.update(overrides or {})
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = default_database_url()
+    _check(settings)
     return settings

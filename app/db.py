@@ -31,7 +31,6 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT",
                                "pool_reset_on_return": None} if autocommit else {}
     if url.startswith("sqlite"):
-        _ensure_sqlite_dir(url)
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                   **options)
         sa.event.listen(engine, "connect", _sqlite_pragmas(sqlite_synchronous))
@@ -54,7 +53,10 @@ def _with_psycopg_driver(url: str) -> str:
     return url
 
 
-def _ensure_sqlite_dir(url: str) -> None:
+def ensure_sqlite_dir(url: str | sa.URL) -> None:
+    """Make the directory of a SQLite database file. Only what creates the database calls
+    it (migrations: `tailor init`, `tailor db upgrade`); building an engine makes nothing,
+    so a command refused for a missing database leaves no empty directory behind."""
     path = sa.engine.make_url(url).database
     if path and path != ":memory:":
         Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)

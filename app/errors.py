@@ -32,6 +32,11 @@ _HTTP_CODES = {
 }
 
 
+class ConfigError(ValueError):
+    """A setting (`TAILOR_*`, `DATABASE_URL`) whose value Tailor cannot use; the message
+    names the variable and what it takes. The CLI prints it as one `Error:` line."""
+
+
 class APIError(Exception):
     """An HTTP error raised by the web layer itself (auth, parsing, limits)."""
 

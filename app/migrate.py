@@ -25,14 +25,41 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Migrate to `revision`; on SQLite and PostgreSQL alike, inside one transaction."""
+    """Migrate to `revision`; on SQLite and PostgreSQL alike, inside one transaction, so a
+    migration that fails half-way leaves the database as it was."""
     cfg = alembic_config()
-    with engine.begin() as connection:
+    own = _transactional_sqlite(engine) if engine.dialect.name == "sqlite" else None
+    with (own or engine).begin() as connection:
         if connection.dialect.name == "postgresql":
             # Two processes starting together must not both run the migrations.
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(7438291)"))
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+    if own is not None:
+        own.dispose()
+
+
+def _transactional_sqlite(engine: sa.Engine) -> sa.Engine:
+    """An engine on `engine`'s SQLite file whose transactions hold DDL too. Python's sqlite3
+    driver opens a transaction only before INSERT/UPDATE/DELETE, so each CREATE or ALTER
+    was committed by itself (a failed first run left half a schema). Here the driver opens
+    none and the transaction starts with BEGIN IMMEDIATE: it also takes the write lock at
+    once, so a second `tailor init` waits, then finds the schema migrated (SQLAlchemy's
+    recipe for pysqlite, "Serializable isolation / Savepoints / Transactional DDL")."""
+    from app.db import ensure_sqlite_dir, make_engine
+
+    ensure_sqlite_dir(engine.url)
+    own = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @sa.event.listens_for(own, "connect")
+    def _driver_opens_no_transaction(dbapi_connection: object, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+    @sa.event.listens_for(own, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return own
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool,
@@ -61,3 +88,13 @@ def current_revision(engine: sa.Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def clashing_tables(engine: sa.Engine) -> list[str]:
+    """Tables of a database without Tailor's schema that the first migration would create:
+    another application's database (or what a failed first run left) that `init` must not
+    touch."""
+    from experiments.models import Base
+
+    present = set(sa.inspect(engine).get_table_names())
+    return sorted(present & {table.name for table in Base.metadata.sorted_tables})

@@ -132,6 +132,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of the same backend with nothing in it (not even a schema)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin_url = sa.engine.make_url(make_engine(pg_admin_url()).url)
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"tailor_migrate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    admin.dispose()
+    drop_in_background(admin_url.render_as_string(hide_password=False), name)
+
+
+@pytest.fixture
 def app(database_url: str):
     app = create_app({"DATABASE_URL": database_url, "TESTING": True,
                       "MODEL_CHECK_SECONDS": 0.0})

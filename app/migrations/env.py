@@ -3,7 +3,7 @@
 from alembic import context
 
 from app import config as settings
-from app.db import make_engine
+from app.db import ensure_sqlite_dir, make_engine
 from app.migrate import include_object
 from experiments.models import Base
 
@@ -29,6 +29,8 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
+    if _url().startswith("sqlite"):
+        ensure_sqlite_dir(_url())  # `alembic upgrade head` from a checkout, as `tailor init`
     engine = make_engine(_url())
     with engine.connect() as conn:
         _run(conn)

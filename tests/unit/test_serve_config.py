@@ -53,3 +53,21 @@ def test_gunicorn_runs_as_make_run_configures_it():
     shared = gunicorn_command(Layout(**{**LAYOUT.__dict__, "reuse_port": False,
                                         "access_log": True}))
     assert "--reuse-port" not in shared and "--access-logfile" in shared
+
+
+def test_an_ipv6_host_is_bound_and_shown_in_brackets():
+    """gunicorn reads `::1:8123` as host `::1:8123` and no port ('' is not a valid port)."""
+    layout = Layout(**{**LAYOUT.__dict__, "host": "::1"})
+    command = gunicorn_command(layout)
+    assert command[command.index("--bind") + 1] == "[::1]:8123"
+    assert layout.url == "http://[::1]:8123"
+
+
+def test_a_relative_xdg_data_home_is_ignored_as_the_spec_says(monkeypatch, tmp_path):
+    """XDG Base Directory: a relative path in XDG_DATA_HOME is invalid and ignored. Resolved
+    against the working directory, `tailor` would find another database in every directory."""
+    monkeypatch.setattr(config, "CHECKOUT", tmp_path / "site-packages")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert config.default_database_url({"XDG_DATA_HOME": "data"}) == \
+        f"sqlite:///{tmp_path / 'home' / '.local' / 'share' / 'tailor' / 'tailor.db'}"
