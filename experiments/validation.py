@@ -16,6 +16,7 @@ from typing import Any
 from bandits.exploration import ExplorationError, validate_learner
 from bandits.features import NO_TYPES, FeatureError, FeatureTypes, action_line, feature_types
 from experiments.analysis_config import validate_analysis
+from experiments.assignment import stored_order
 from experiments.errors import ValidationFailed
 from experiments.limits import DEFAULT_LIMITS, ContextLimits, check_context
 
@@ -307,6 +308,7 @@ def validate_new(payload: Any) -> dict[str, Any]:
         raise fail("key", "must match [a-z0-9][a-z0-9_-]{0,63}")
     config: dict[str, Any] = {"key": key}
     _fill(config, payload, new=True)
+    config["arms"] = stored_order(config["arms"])
     return config
 
 
@@ -323,6 +325,7 @@ def validate_patch(current: Mapping[str, Any], patch: Any) -> dict[str, Any]:
         merged["learner"] = _keep_reward_range(patch["learner"], current)
     config: dict[str, Any] = {"key": current["key"]}
     _fill(config, merged, new=False)
+    config["arms"] = stored_order(config["arms"], current.get("arms"))
     return config
 
 
@@ -347,6 +350,7 @@ def validate_replacement(current: Mapping[str, Any], changes: Mapping[str, Any])
     check_known_keys(changes, skip={""})
     config: dict[str, Any] = {"key": current["key"]}
     _fill(config, {**current, **changes}, new=False)
+    config["arms"] = stored_order(config["arms"], current.get("arms"))
     return config
 
 
