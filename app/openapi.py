@@ -23,7 +23,7 @@ OBJ: dict[str, Any] = {"type": "object"}
 # Schemas that are not request bodies (those are generated: `app.openapi_bodies`).
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
+        "type": "object", "required": ["code", "message", "details"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                        "details": {"type": "array", "items": OBJ}}}}},
     "RankResponse": {"type": "object", "required": [
