@@ -231,3 +231,34 @@ def test_readyz_not_ready_is_documented(url):
         documented(client, response, "get", "/readyz")
     finally:
         dispose(app)
+
+
+# ---- query strings: a misspelt filter is a 400, never an unfiltered answer --------------------
+
+@pytest.mark.parametrize("url, scope, name, suggestion", [
+    ("/v1/experiments/homepage-hero/decisions?unitid=u-2", "analyst", "unitid", "unit_id"),
+    ("/v1/experiments/homepage-hero/decisions?unit_id=u-1&unit_id=u-2", "analyst", "unit_id",
+     None),
+    ("/v1/audit?actoin=experiment.create", "admin", "actoin", "action"),
+    ("/v1/audit?limit=1&limit=2", "admin", "limit", None),
+])
+def test_a_misspelt_or_repeated_query_parameter_is_a_400(client, team, url, scope, name,
+                                                         suggestion):
+    register(client, team)
+    rank(client, team, event_id="e-1", context={"user_id": "u-1"})
+    response = client.get(url, headers=team.auth(scope))
+    error = assert_error(response, 400, name)
+    assert error["details"][0].get("suggestion") == suggestion
+
+
+@pytest.mark.parametrize("path", ["/v1/experiments/{key}/decisions", "/v1/audit"])
+def test_the_documented_query_parameters_are_the_accepted_ones(client, team, path):
+    register(client, team)
+    names = [p["name"] for p in _spec(client)["paths"][path]["get"]["parameters"]
+             if p["in"] == "query"]
+    values = {"since": "2026-01-01T00:00:00Z", "after": "0", "limit": "10",
+              "explain": "true", "unit_id": "u-1", "action": "experiment.create"}
+    url = path.replace("{key}", "homepage-hero")
+    response = client.get(url, query_string={n: values[n] for n in names},
+                          headers=team.auth("admin"))
+    assert response.status_code == 200, response.json
