@@ -73,7 +73,7 @@ def decisions(client, team) -> list[dict[str, Any]]:
 
 
 def test_every_public_method_against_the_service(app, client, team):
-    register(client, team)
+    register(client, team, arms={"bandit": 1.0})  # explanations come from the bandit arm
     rejected: list[tuple[dict, dict]] = []
     with sdk(app, team, on_rejected=lambda item, error: rejected.append((item, error))) as tc:
         result = tc.rank({"user_id": "u-1", "user": {"segment": "new"}},
@@ -83,7 +83,12 @@ def test_every_public_method_against_the_service(app, client, team):
                                                                        [("hero-2", 1.0)])
         assert result.probability == 1.0 and result.arm in {"bandit", "champion"}
         assert not result.fallback
+        assert result.policy and result.deferred is False and result.explanation is None
         deferred = tc.rank({"user_id": "u-2"}, unit_id="unit-2", defer_activation=True)
+        assert deferred.deferred is True
+        explained = tc.rank({"user_id": "u-3"}, unit_id="unit-3", explain=True)
+        assert explained.arm == "bandit"
+        assert explained.explanation["action_id"] == explained.action_id
         tc.activate(deferred.event_id)
         key = tc.reward("e-1", 5.0, type="purchase", idempotency_key="order-1", wait=True)
         assert key == "order-1"
@@ -94,7 +99,7 @@ def test_every_public_method_against_the_service(app, client, team):
         assert tc.flush(timeout=10)
         assert tc.pending_rewards() == []
     logged = {d["event_id"]: d for d in decisions(client, team)}
-    assert sorted(logged) == sorted(["e-1", deferred.event_id])
+    assert sorted(logged) == sorted(["e-1", deferred.event_id, explained.event_id])
     assert logged[deferred.event_id]["unit_id"] == "unit-2"
     assert sorted(r["type"] for r in logged["e-1"]["rewards"]) == ["click", "purchase"]
     [(item, error)] = rejected
