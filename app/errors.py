@@ -51,11 +51,9 @@ class APIError(Exception):
 
 def error_body(code: str, message: str,
                details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """API.md's error shape."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        body["details"] = details
-    return {"error": body}
+    """API.md's error shape: `details` always there (a list, empty when no field is to
+    blame), so a client may read `error["details"]` without checking first."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
 
 
 def error_response(status: int, code: str, message: str,

@@ -23,7 +23,7 @@ OBJ: dict[str, Any] = {"type": "object"}
 # Schemas that are not request bodies (those are generated: `app.openapi_bodies`).
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
+        "type": "object", "required": ["code", "message", "details"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                        "details": {"type": "array", "items": OBJ}}}}},
     "RankResponse": {"type": "object", "required": [
@@ -169,6 +169,15 @@ RESPONSE_CONTENT: dict[str, dict[str, Any]] = {
        for prefix, _name in personalizer_routes.PREFIXES},
 }
 
+# Statuses a route answers besides its success status and, for routes behind a key,
+# ERROR_STATUSES: (method, path) -> {status: (description, schema or None for any object)}.
+OTHER_RESPONSES: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {
+    ("post", "/v1/events/{event_id}/rewards"): {
+        "200": ("Duplicate: this idempotency_key was already counted (`status: duplicate`)",
+                None)},
+    ("get", "/readyz"): {"503": ("Database unreachable or not migrated", ERROR)},
+}
+
 ERROR_STATUSES = {"400": "Malformed or invalid", "401": "No or bad key", "403": "Scope",
                   "404": "Not found", "409": "Conflict", "413": "Too large",
                   "415": "Not JSON", "422": "Impossible request", "429": "Rate limited",
@@ -186,13 +195,16 @@ RESPONSE_SCHEMAS = {
 }
 
 
-def _operation(path: str, scope: str | None, summary: str, request: dict[str, Any] | None,
-               status: str) -> dict[str, Any]:
+def _operation(method: str, path: str, scope: str | None, summary: str,
+               request: dict[str, Any] | None, status: str) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary + (f" (scope: {scope})" if scope else ""),
         "responses": {status: {"description": "OK", "content": RESPONSE_CONTENT.get(
             path, {"application/json": {"schema": RESPONSE_SCHEMAS.get(path, OBJ)}})}},
     }
+    for code, (text, schema) in OTHER_RESPONSES.get((method, path), {}).items():
+        operation["responses"][code] = {"description": text, "content": {
+            "application/json": {"schema": schema or OBJ}}}
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_names(path)]
     parameters += QUERY_PARAMETERS.get(path, [])
@@ -224,7 +236,7 @@ def spec(endpoints: list[Endpoint] | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, scope, summary, request, status in rows:
         paths.setdefault(path, {})[method] = _operation(
-            path, scope, summary, None if request is None else bodies[request], status)
+            method, path, scope, summary, None if request is None else bodies[request], status)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": "1",

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, get_args, is_typeddict
 
 import msgspec
 
 from experiments.command_fields import body_fields, whole_body_field
 
 REF = "#/components/schemas/{name}"
+
+# Personalizer's bodies are read as Personalizer read them: unknown fields ignored. Every
+# other typed body is Tailor's own, whose services refuse an unknown field at every level
+# (a 400 naming it), so its schema says `additionalProperties: false`.
+OPEN_MODULES = ("app.personalizer",)
 
 
 def body_type(request: type) -> Any:
@@ -67,4 +72,30 @@ def schemas(requests: Iterable[type]) -> tuple[dict[type, dict[str, Any]], dict[
         if body is not request and dataclasses.is_dataclass(body):
             # `app.http.command_body` refuses any other field: say so.
             components[body.__name__]["additionalProperties"] = False
+    for typed in _typed_dicts(bodies):
+        if closed(typed):
+            components[typed.__name__]["additionalProperties"] = False
     return dict(zip(unique, refs, strict=True)), components
+
+
+def closed(body: type) -> bool:
+    """Whether the server refuses fields of `body` (a `TypedDict`) that it does not name."""
+    return not body.__module__.startswith(OPEN_MODULES)
+
+
+def _typed_dicts(types: Iterable[Any]) -> Iterator[type]:
+    """Every `TypedDict` in `types` and in their fields' types, at any depth, once."""
+    seen: set[Any] = set()
+    stack = list(types)
+    while stack:
+        kind = stack.pop()
+        if kind in seen:
+            continue
+        seen.add(kind)
+        if is_typeddict(kind):
+            yield kind
+            stack.extend(typing.get_type_hints(kind, include_extras=True).values())
+        elif dataclasses.is_dataclass(kind):
+            stack.extend(typing.get_type_hints(kind, include_extras=True).values())
+        else:
+            stack.extend(get_args(kind))

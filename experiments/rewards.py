@@ -53,7 +53,13 @@ def parse_reward(body: Any, event_id: str | None = None) -> RewardCommand:
     unknown = sorted(set(body) - REWARD_FIELDS)
     if unknown:
         raise ValidationFailed.field(unknown[0], "unknown field")
-    event_id = event_id if event_id is not None else body.get("event_id")
+    named = body.get("event_id")
+    if event_id is not None and named is not None and named != event_id:
+        # One reward, two decisions named: storing it on either would be a guess.
+        raise ValidationFailed.field(
+            "event_id", f"names decision {named!r}, but the path names {event_id!r}; "
+            "send the reward to /v1/events/<its event_id>/rewards")
+    event_id = event_id if event_id is not None else named
     if not isinstance(event_id, str) or not event_id or len(event_id) > EVENT_ID_LENGTH:
         raise ValidationFailed.field("event_id", "must be a non-empty string")
     kind = body.get("type", "reward")
@@ -336,6 +342,17 @@ def record(session: Session, team_id: int, reward: RewardCommand,
     return outcome
 
 
+def batch_items(body: Any) -> Any:
+    """The `rewards` of a batch body; any other field is refused (a misspelt option must
+    not be ignored while the rewards are stored)."""
+    if not isinstance(body, Mapping):
+        raise ValidationFailed.field("body", "must be a JSON object")
+    for unknown in sorted(set(body) - {"rewards"}):
+        raise ValidationFailed.field(unknown, "unknown field; the batch's only field is "
+                                     "`rewards`")
+    return body.get("rewards")
+
+
 def record_batch(session: Session, experiment: Experiment, items: Any,
                  max_items: int) -> dict[str, Any]:
     """Record up to `max_items` rewards; bad items are reported by index, the rest kept."""
@@ -349,8 +366,7 @@ def record_batch(session: Session, experiment: Experiment, items: Any,
             reward = parse_reward(item)
             outcome = store_one(executor, experiment.team_id, reward, experiment.id)
         except (ValidationFailed, NotFound, Conflict) as exc:
-            rejected.append({"index": index, "error": {"code": exc.code,
-                                                       "message": exc.message}})
+            rejected.append({"index": index, "error": _item_error(index, exc)})
             continue
         if outcome == "duplicate":
             counts["duplicates"] += 1
@@ -359,6 +375,18 @@ def record_batch(session: Session, experiment: Experiment, items: Any,
             counts["late"] += outcome == "late"
     session.commit()
     return {**counts, "rejected": rejected}
+
+
+def _item_error(index: int, exc: ValidationFailed | NotFound | Conflict) -> dict[str, Any]:
+    """A batch item's error in the API's error shape, its details naming the field by its
+    path in the batch (`rewards[3].type`); an event id that names no decision (or several)
+    is the item's `event_id`'s fault."""
+    prefix = f"rewards[{index}]"
+    details = [{**d, "field": f"{prefix}.{d['field']}"} if "field" in d else d
+               for d in exc.details]
+    if not details and isinstance(exc, NotFound | Conflict):
+        details = [{"field": f"{prefix}.event_id", "message": exc.message}]
+    return {"code": exc.code, "message": exc.message, "details": details}
 
 
 def activate(session: Session, team_id: int, event_id: str,

@@ -33,15 +33,20 @@ class RankRequest(TypedDict, total=False):
         description="add the chosen action's top feature contributions")]
 
 
-class Reward(TypedDict, total=False):
-    """A reward event for a decision (`type` maps to a value by the experiment's rule)."""
-
+class _RewardFields(TypedDict, total=False):
     type: str
     value: float
     idempotency_key: IdempotencyKey
 
 
-class BatchReward(Reward, total=False):
+class Reward(_RewardFields, total=False):
+    """A reward event for a decision (`type` maps to a value by the experiment's rule)."""
+
+    event_id: Annotated[str, Meta(
+        description="optional: the path's event id (another one is refused)")]
+
+
+class BatchReward(_RewardFields, total=False):
     """A reward of a batch, naming its decision."""
 
     event_id: Required[str]

@@ -10,6 +10,10 @@ from app.auth import current_principal, requires, team_experiment
 from app.errors import APIError
 from app.http import int_arg
 from experiments import audit, clock, decision_log, explanations, pii
+from experiments.query_names import check_names
+
+# A misspelt filter (`?unitid=`) must not answer every unit's decisions as if they were one's.
+PARAMETERS = ("unit_id", "since", "after", "limit", "explain")
 
 
 @bp.get("/experiments/<key>/decisions")
@@ -17,6 +21,7 @@ from experiments import audit, clock, decision_log, explanations, pii
 def list_decisions(key: str):
     session = db.session()
     experiment = team_experiment(key)
+    check_names(request.args, PARAMETERS)
     since = request.args.get("since")
     try:
         since_ts = clock.parse_iso(since) if since else None

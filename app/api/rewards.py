@@ -22,8 +22,7 @@ def reward(event_id: str) -> Response:
 def reward_batch(key: str):
     experiment = team_experiment(key)
     session = db.session()
-    body = json_body()
-    items = body.get("rewards") if isinstance(body, dict) else None
+    items = rewards.batch_items(json_body())
     result = rewards.record_batch(session, experiment, items,
                                   current_app.config["MAX_BATCH_REWARDS"])
     metrics.count_batch(result)

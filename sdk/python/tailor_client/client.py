@@ -37,6 +37,10 @@ class RankResult:
         fallback: True when the service was unreachable and `fallback_action` answered;
             nothing was logged, and rewards for this event id are not sent.
         warnings: the service's warnings (e.g. a value that looked like personal data).
+        policy: the policy that decided (`model:12`, `fixed:hero-1`, `uniform`...).
+        deferred: True when ranked with `defer_activation=True` (call `activate`).
+        explanation: with `explain=True`, the chosen action's top feature contributions
+            (`{"action_id", "features": [{"name", "weight", ...}]}`; None on other arms).
     """
 
     event_id: str
@@ -47,6 +51,9 @@ class RankResult:
     model_version: int | None = None
     fallback: bool = False
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    policy: str | None = None
+    deferred: bool = False
+    explanation: dict[str, Any] | None = None
 
 
 def _action_body(action: Action) -> dict[str, Any]:
@@ -99,7 +106,7 @@ class TailorClient:
     def rank(self, context: Mapping[str, Any] | None = None,
              actions: Sequence[Action] | None = None, event_id: str | None = None, *,
              unit_id: str | None = None, excluded_actions: Sequence[str] | None = None,
-             defer_activation: bool = False) -> RankResult:
+             defer_activation: bool = False, explain: bool = False) -> RankResult:
         """Choose an action. Retries reuse the same event id, so the service logs it once.
 
         `actions` are ids or `{"id", "features"}` objects; omit them to use the
@@ -116,6 +123,8 @@ class TailorClient:
             body["excluded_actions"] = list(excluded_actions)
         if defer_activation:
             body["defer_activation"] = True
+        if explain:
+            body["explain"] = True
         path = f"/v1/experiments/{quote(self.experiment, safe='')}/rank"
         try:
             answer = self._transport.request("POST", path, body, self._policy,
@@ -127,7 +136,8 @@ class TailorClient:
             probability=answer.get("probability"),
             ranking=[(r["id"], r["probability"]) for r in answer.get("ranking", [])],
             arm=answer.get("arm", ""), model_version=answer.get("model_version"),
-            warnings=list(answer.get("warnings") or []))
+            warnings=list(answer.get("warnings") or []), policy=answer.get("policy"),
+            deferred=bool(answer.get("deferred")), explanation=answer.get("explanation"))
 
     def _fallback(self, context: Mapping[str, Any], actions: Sequence[Action] | None,
                   event_id: str, exc: TailorUnavailable) -> RankResult:

@@ -55,14 +55,32 @@ def retry_after(response: requests.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _error_of(response: requests.Response) -> TailorRequestError:
+def _json_of(response: requests.Response) -> dict[str, Any] | None:
+    """A success's JSON object (empty for a body-less answer); None if it is not one."""
+    if not response.content:
+        return {}
     try:
-        error = response.json().get("error") or {}
+        body = response.json()
     except ValueError:
-        error = {}
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _error_of(response: requests.Response) -> TailorRequestError:
+    """Tailor's error, or, for an answer in another shape (a proxy's or gateway's own
+    error page), the status with code `error`: always a TailorRequestError."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        text = error if isinstance(error, str) else response.text[:200]
+        return TailorRequestError(response.status_code, "error", text or str(response.reason))
+    details = error.get("details")
     return TailorRequestError(response.status_code, str(error.get("code", "error")),
                               str(error.get("message", response.reason)),
-                              error.get("details"))
+                              details if isinstance(details, list) else None)
 
 
 class Transport:
@@ -90,21 +108,29 @@ class Transport:
         last = "no attempt"
         for attempt in range(policy.retries + 1):
             wait: float | None = None
+            timeout = self.timeout
+            if deadline is not None:  # no attempt outlives the caller's deadline
+                timeout = min(timeout, max(deadline - time.monotonic(), 0.001))
             try:
                 response = self._session().request(
                     method, self.base_url + path, json=body, headers=self.headers,
-                    timeout=self.timeout)
+                    timeout=timeout)
             except requests.RequestException as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 400:
-                    return response.json() if response.content else {}
-                if response.status_code not in RETRY_STATUSES:
+                    answer = _json_of(response)
+                    if answer is not None:
+                        return answer
+                    # Not Tailor answering (a proxy, a captive portal): retried, as a 502.
+                    last = f"HTTP {response.status_code} with a body that is not JSON"
+                elif response.status_code not in RETRY_STATUSES:
                     raise _error_of(response)
-                last = f"HTTP {response.status_code}"
-                wait = retry_after(response)
-                if wait is not None and wait > policy.max_retry_after:
-                    break
+                else:
+                    last = f"HTTP {response.status_code}"
+                    wait = retry_after(response)
+                    if wait is not None and wait > policy.max_retry_after:
+                        break
             if attempt == policy.retries:
                 break
             pause = policy.pause(attempt, self._rng) if wait is None else wait
