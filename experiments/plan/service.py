@@ -17,6 +17,7 @@ DAYS_WARNING = 365.0
 # Below these counts the normal approximation behind both answers is poor.
 MIN_UNITS_PER_ARM = 30
 MIN_EVENTS = 10
+TOO_MANY = "too_many_decisions"  # the reason of a plan beyond maths.MAX_DECISIONS
 
 NOTES = (
     "traffic_per_day counts decisions (rank calls) of both arms; units = decisions / "
@@ -104,9 +105,6 @@ def _shares(request: PlanRequest) -> tuple[float, float]:
     if request.arms is None:
         return DEFAULT_SHARE, DEFAULT_SHARE
     return request.arms["bandit"], request.arms["champion"]
-
-
-TOO_MANY = "too_many_decisions"
 
 
 def _ceil(value: float) -> int:
