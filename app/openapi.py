@@ -15,7 +15,7 @@ from app import openapi_bodies
 from app.api import bodies
 from app.personalizer import routes as personalizer_routes
 from app.personalizer.routes import Endpoint
-from experiments import experiment_commands, key_commands, profile_commands, promotion
+from experiments import experiment_commands, key_commands, plan, profile_commands, promotion
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
@@ -111,6 +111,9 @@ ENDPOINTS: list[Endpoint] = [
      promotion.Promote, "200"),
     ("post", "/v1/experiments/{key}/rollback", "admin",
      "Restore the champion before the newest promotion", None, "200"),
+    ("post", "/v1/plan", "analyst",
+     "Decisions and days until an A/B comparison and an OPE estimate reach a CI half-width",
+     plan.PlanRequest, "200"),
 ]
 
 QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {

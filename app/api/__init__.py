@@ -6,5 +6,6 @@ bp = Blueprint("api", __name__, url_prefix="/v1")
 
 import app.api.features  # noqa: E402,F401  (feature importance)
 import app.api.ope  # noqa: E402,F401  (OPE reports, health, promotion)
+import app.api.plan  # noqa: E402,F401  (experiment planning)
 import app.api.profiles  # noqa: E402,F401  (unit profiles)
 from app.api import audit, decisions, experiments, keys, learning, rank, reports, rewards, units  # noqa: E402,F401,E501
