@@ -66,6 +66,11 @@ def build_drift(session: Session, experiment: Experiment, options: DriftOptions,
     scope = Scope(experiment.id, float(config.reward.default), now)
     windows = {"reference": options.reference, "recent": options.recent}
     sampled = {name: _sample(session, scope, w, options.sample) for name, w in windows.items()}
+    # The unit field names the customer: new customers are not a shift of the population.
+    if config.unit_field:
+        for window in sampled.values():
+            for row in window.rows:
+                row.pop(config.unit_field, None)
     names, truncated = feature_names(sampled["reference"].rows, sampled["recent"].rows)
     drifts = [feature_drift(n, sampled["reference"].rows, sampled["recent"].rows)
               for n in names]

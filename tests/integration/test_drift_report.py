@@ -55,8 +55,8 @@ def _contexts(rng: np.random.Generator, n: int, shift: bool) -> list[dict]:
     hours = rng.normal(14 + (4 if shift else 0), 3, size=n)
     mobile = rng.random(n) < 0.5
     ages = rng.normal(40, 10, size=n)
-    return [{"country": str(c), "hour": float(h), "user": {"mobile": bool(m),
-                                                           "age": float(a)}}
+    return [{"country": str(c), "hour": float(h), "user_id": f"u{rng.integers(10**9)}",
+             "user": {"mobile": bool(m), "age": float(a)}}
             for c, h, m, a in zip(countries, hours, mobile, ages, strict=True)]
 
 
@@ -82,6 +82,7 @@ def test_no_shift_no_alert_and_shift_alerts(app, client, team):
     moved = _get(client, team, "shifted")
     calm_psi = {f["feature"]: f for f in calm["features"]}
     moved_psi = {f["feature"]: f for f in moved["features"]}
+    # user_id, the experiment's unit_field, is an identifier, not a feature to compare.
     assert sorted(calm_psi) == ["country", "hour", "user.age", "user.mobile"]
     assert calm["reference"]["decisions"] == calm["recent"]["decisions"] == 1500
     assert all(f["psi"] < 0.05 and not f["alert"] for f in calm["features"])
