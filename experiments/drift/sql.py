@@ -39,14 +39,21 @@ def count(session: Session, scope: Scope, window: Window) -> int:
 def sample_contexts(session: Session, scope: Scope, window: Window, total: int, limit: int
                     ) -> list[Any]:
     """At most ``limit`` contexts of the window, evenly spread over it: every ``k``-th
-    decision in time order (``k = ceil(total / limit)``), all when ``total <= limit``."""
+    decision in time order (``k = ceil(total / limit)``), all when ``total <= limit``.
+
+    The decisions are numbered by their keys only, and the contexts (wide JSON) read for
+    the chosen ones, so that the numbering never sorts the contexts of the whole window.
+    """
     where = window.conditions(scope)
     if total <= limit:
         return list(session.scalars(sa.select(Decision.context).where(*where)))
     stride = -(-total // limit)
-    numbered = sa.select(Decision.context, sa.func.row_number().over(
+    numbered = sa.select(Decision.id, Decision.created_at, sa.func.row_number().over(
         order_by=[Decision.created_at, Decision.id]).label("i")).where(*where).subquery()
-    rows = sa.select(numbered.c.context).where((numbered.c.i - 1) % stride == 0).limit(limit)
+    chosen = (sa.select(numbered.c.id, numbered.c.created_at)
+              .where((numbered.c.i - 1) % stride == 0).limit(limit).subquery())
+    rows = sa.select(Decision.context).join(chosen, sa.and_(
+        Decision.id == chosen.c.id, Decision.created_at == chosen.c.created_at))
     return list(session.scalars(rows))
 
 
