@@ -19,6 +19,7 @@ clock (an open window's reward is not final); the PSI counts every decision.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +67,7 @@ def build_drift(session: Session, experiment: Experiment, options: DriftOptions,
     scope = Scope(experiment.id, float(config.reward.default), now)
     windows = {"reference": options.reference, "recent": options.recent}
     sampled = {name: _sample(session, scope, w, options.sample) for name, w in windows.items()}
-    # The unit field names the customer: new customers are not a shift of the population.
-    if config.unit_field:
-        for window in sampled.values():
-            for row in window.rows:
-                row.pop(config.unit_field, None)
+    _drop(sampled, _not_compared(config.unit_field, config.declared_types))
     names, truncated = feature_names(sampled["reference"].rows, sampled["recent"].rows)
     drifts = [feature_drift(n, sampled["reference"].rows, sampled["recent"].rows)
               for n in names]
@@ -95,6 +92,21 @@ def _sample(session: Session, scope: Scope, window: sql.Window, limit: int) -> S
     total = sql.count(session, scope, window)
     contexts = sql.sample_contexts(session, scope, window, total, limit) if total else []
     return Sampled(total, [flatten(c) for c in contexts])
+
+
+def _not_compared(unit_field: str | None, declared: Mapping[str, str]) -> set[str]:
+    """Fields whose values are not a population: the unit field (a customer's id: new
+    customers are not a shift) and free text (``text`` and ``embedding`` fields, whose
+    every value is new; VW sees their words or numbers, not the string)."""
+    found = {path for path, kind in declared.items() if kind in ("text", "embedding")}
+    return found | ({unit_field} if unit_field else set())
+
+
+def _drop(sampled: dict[str, Sampled], names: set[str]) -> None:
+    for window in sampled.values():
+        for row in window.rows:
+            for name in names:
+                row.pop(name, None)
 
 
 def _window(window: sql.Window, sampled: Sampled, limit: int) -> dict[str, Any]:

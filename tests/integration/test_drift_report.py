@@ -274,3 +274,13 @@ def test_bad_parameters_are_400_naming_them(client, team, params, field):
     body = _get(client, team, status=400, **params)
     assert body["error"]["code"] == "validation_error"
     assert body["error"]["details"][0]["field"] == field
+
+
+def test_declared_text_fields_are_not_compared(app, client, team):
+    register(client, team, feature_types={"bio": "text", "user.note": "text"})
+    exp_id, now = experiment_id(app, "homepage-hero"), clock.now()
+    rows = [_row(exp_id, i, now - (1.5 if i < 50 else 0.5) * DAY + i,
+                 {"bio": f"text {i}", "user": {"note": f"n{i}", "tier": "gold"}})
+            for i in range(100)]
+    _write(app, rows)
+    assert [f["feature"] for f in _get(client, team)["features"]] == ["user.tier"]
