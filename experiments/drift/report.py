@@ -64,28 +64,40 @@ def build_drift(session: Session, experiment: Experiment, options: DriftOptions,
     config = experiment.settings
     alpha = options.alpha if options.alpha is not None else config.alpha
     tune(session)
-    scope = Scope(experiment.id, float(config.reward.default), now)
     windows = {"reference": options.reference, "recent": options.recent}
+    scope = Scope(experiment.id, float(config.reward.default), now)
     sampled = {name: _sample(session, scope, w, options.sample) for name, w in windows.items()}
     _drop(sampled, _not_compared(config.unit_field, config.declared_types))
-    names, truncated = feature_names(sampled["reference"].rows, sampled["recent"].rows)
-    drifts = [feature_drift(n, sampled["reference"].rows, sampled["recent"].rows)
-              for n in names]
-    features = [_feature(d, options.threshold, sampled) for d in drifts]
+    features, truncated = _features(sampled, options.threshold)
     closed = Scope(experiment.id, float(config.reward.default), now, include_open=False)
     reward = _compare(session, closed, options, closed.reward(), (), alpha)
-    online = (Decision.arm == BANDIT_ARM, Decision.phase == "online")
-    quality = {"value": _compare(session, closed, options, closed.reward(), online, alpha),
-               "propensity": _compare(session, closed, options, Decision.propensity,
-                                      online, alpha)}
-    alert = (any(f["alert"] for f in features) or reward["alert"]
-             or any(q["alert"] for q in quality.values()))
+    quality = _model_quality(session, closed, options, alpha)
     return {"experiment": config.key, "generated_at": clock.iso(now),
             **{name: _window(w, sampled[name], options.sample) for name, w in windows.items()},
             "method": _method(options.threshold, alpha),
             "features": features, "features_truncated": truncated, "reward": reward,
-            "model_quality": {**quality, "alert": any(q["alert"] for q in quality.values())},
-            "alert": alert}
+            "model_quality": quality,
+            "alert": (any(f["alert"] for f in features) or reward["alert"]
+                      or quality["alert"])}
+
+
+def _features(sampled: dict[str, Sampled], threshold: float
+              ) -> tuple[list[dict[str, Any]], bool]:
+    """Each compared feature's row, and whether features were left out (too many)."""
+    ref, rec = sampled["reference"].rows, sampled["recent"].rows
+    names, truncated = feature_names(ref, rec)
+    return [_feature(feature_drift(n, ref, rec), threshold, sampled) for n in names], truncated
+
+
+def _model_quality(session: Session, closed: Scope, options: DriftOptions, alpha: float
+                   ) -> dict[str, Any]:
+    """The bandit arm's online decisions: reward per decision (its on-policy IPS value)
+    and mean chosen-action propensity, each recent versus reference."""
+    online = (Decision.arm == BANDIT_ARM, Decision.phase == "online")
+    quality = {"value": _compare(session, closed, options, closed.reward(), online, alpha),
+               "propensity": _compare(session, closed, options, Decision.propensity,
+                                      online, alpha)}
+    return {**quality, "alert": any(q["alert"] for q in quality.values())}
 
 
 def _sample(session: Session, scope: Scope, window: sql.Window, limit: int) -> Sampled:
