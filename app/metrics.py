@@ -9,7 +9,8 @@ worker is replaced). Without that variable (tests, `flask run`) the counters are
 process's own.
 
 Learner lag, model version and model age are read from the database at scrape time, with
-one small query each that uses the indexes the learner needs anyway.
+one small query each that uses the indexes the learner needs anyway. The drift PSI gauge
+is set by the drift report when one is computed, never at scrape time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -49,7 +50,13 @@ REWARDS = Counter("tailor_rewards", "Rewards received, by outcome (accepted, lat
 DATABASE_ERRORS = Counter("tailor_database_errors", "Errors raised by the database driver, "
                           "by kind (operational, integrity, other) and whether the "
                           "connection was lost.", ["kind", "disconnect"], registry=None)
-OWN_METRICS = (REQUESTS, LATENCY, DECISIONS, REWARDS, DATABASE_ERRORS)
+# Set when a drift report is computed (never on scrape); `mostrecent`: across gunicorn
+# workers a scrape shows the value of the newest report, whichever worker computed it.
+DRIFT_PSI = Gauge("tailor_drift_psi", "Population stability index of a context feature "
+                  "in the newest drift report computed (GET .../reports/drift).",
+                  ["team", "experiment", "feature"], multiprocess_mode="mostrecent",
+                  registry=None)
+OWN_METRICS = (REQUESTS, LATENCY, DECISIONS, REWARDS, DATABASE_ERRORS, DRIFT_PSI)
 
 
 _DECIDED: dict[tuple[str, str, str], Any] = {}
@@ -64,6 +71,13 @@ def count_decision(team: str, experiment: str, arm: str) -> None:
             _DECIDED.clear()
         child = _DECIDED[(team, experiment, arm)] = DECISIONS.labels(team, experiment, arm)
     child.inc()
+
+
+def record_drift(team: str, experiment: str, features: list[dict[str, Any]]) -> None:
+    """Export the PSI of each feature of a drift report just computed (none: no PSI)."""
+    for row in features:
+        if row["psi"] is not None:
+            DRIFT_PSI.labels(team, experiment, row["feature"]).set(row["psi"])
 
 
 def count_rewards(outcome: str, amount: int = 1) -> None:

@@ -102,6 +102,10 @@ ENDPOINTS: list[Endpoint] = [
      "A stored OPE report by id, or `latest`", None, "200"),
     ("get", "/v1/experiments/{key}/reports/health", "analyst",
      "Bandit health: chosen actions vs logged probabilities, reward-join rates", None, "200"),
+    ("get", "/v1/experiments/{key}/reports/drift", "analyst",
+     "Drift between a reference and a recent window: each context feature's PSI, reward-"
+     "rate and model-quality drift, each with an alert (PSI exported in /metrics)", None,
+     "200"),
     ("get", "/v1/experiments/{key}/reports/features", "analyst",
      "Feature importance on the decisions of a window (computed and stored)", None, "200"),
     ("get", "/v1/experiments/{key}/candidates", "analyst",
@@ -145,6 +149,25 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {"name": "seed", "in": "query", "schema": {"type": "integer", "default": 0}},
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
+    "/v1/experiments/{key}/reports/drift": [
+        *({"name": name, "in": "query", "schema": {"type": "string", "format": "date-time"},
+           "description": text} for name, text in (
+            ("recent_since", "start of the recent window (default: recent_until - 24 h)"),
+            ("recent_until", "end of the recent window, exclusive (default: now)"),
+            ("reference_since", "start of the reference window (default: reference_until "
+             "minus the recent window's length)"),
+            ("reference_until", "end of the reference window, exclusive (default: "
+             "recent_since; the windows must not overlap)"))),
+        {"name": "threshold", "in": "query", "schema": {
+            "type": "number", "exclusiveMinimum": 0, "maximum": 10, "default": 0.25},
+         "description": "PSI above which a feature alerts (usual: 0.1 moderate, 0.25 major)"},
+        {"name": "alpha", "in": "query", "schema": {
+            "type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
+         "description": "significance level of the reward and model-quality tests "
+                        "(default: the experiment's alpha)"},
+        {"name": "sample", "in": "query", "schema": {
+            "type": "integer", "minimum": 100, "maximum": 100000, "default": 10000},
+         "description": "at most this many decisions of each window are read for the PSI"}],
     "/v1/experiments/{key}/reports/features": [
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}],
