@@ -16,7 +16,7 @@ from experiments import clock
 from experiments.config import bandit_arguments
 from experiments.models import Experiment, Model
 from tests.conftest import session_of
-from tests.integration.helpers import ACTIONS, register
+from tests.integration.helpers import ACTIONS, learn_closed, rank, register
 from tests.integration.test_ab_report import _decision, _write, experiment_id
 
 URL = "/v1/experiments/homepage-hero/reports/fairness"
@@ -220,3 +220,31 @@ def test_the_documented_query_parameters_are_the_accepted_ones(client, team):
               "until": "2030-01-01T00:00:00Z", "top": "20", "alpha": "0.5",
               "samples": "1000"}
     _get(client, team, **values)
+
+
+def test_decisions_logged_by_rank_and_the_learners_model(app, client, team):
+    """The whole path: contexts and actions as rank logs them, the model the learner
+    publishes, the audit of that model on them."""
+    register(client, team)
+    for i in range(12):
+        context = {"user_id": f"u-{i % 6}", "user": {"segment": ("new", "pro")[i % 2]}}
+        response = rank(client, team, event_id=f"e-{i}", context=context)
+        assert response.status_code == 200, response.json
+    learn_closed(app)
+    body = _get(client, team, attribute="user.segment")
+    assert set(body["values"]) == {"new", "pro"}
+    assert sum(r["decisions"] for a in body["arms"].values() for r in a["values"]) == 12
+    audit = body["counterfactual"]
+    assert body["counterfactual_reason"] is None and audit["model_version"] >= 1
+    assert audit["samples"] == audit["contexts"] == 12 and audit["skipped"] == 0
+    assert 0 <= audit["mean_tv"] <= 1 and audit["units"] == 6
+
+
+def test_a_pii_attribute_is_grouped_by_its_hashes(client, team):
+    register(client, team, pii_fields=["email", "gender"])
+    for i in range(6):
+        context = {"user_id": f"u-{i}", "user": {"gender": "fm"[i % 2]}}
+        assert rank(client, team, event_id=f"e-{i}", context=context).status_code == 200
+    body = _get(client, team, attribute="user.gender")
+    assert len(body["values"]) == 2 and all(v.startswith("pii:") for v in body["values"])
+    assert not {"f", "m"} & set(body["values"])
