@@ -18,6 +18,7 @@ from experiments.fairness import audit, stats
 from experiments.fairness.options import FairnessOptions
 from experiments.models import Experiment
 from experiments.policies import PolicyCache, latest_version
+from experiments.reports.ab import arm_order
 from experiments.reports.segments import action_shares
 from experiments.reports.sql import MISSING, OTHER, Scope, segment_actions, tune
 from experiments.reports.summaries import arm_row
@@ -41,7 +42,7 @@ def build_fairness(session: Session, experiment: Experiment, policies: PolicyCac
         binary = binary and cell.decision_moments[REWARD_COLUMN].binary
     seen = {label for _, label in cells} | {label for label, _, _ in by_action}
     labels = [v for v in [*values, OTHER, MISSING] if v in seen]
-    arms = _arm_order(config.arms, {a for a, _ in cells} | {a for _, a, _ in by_action})
+    arms = arm_order(config.arms, {a for a, _ in cells} | {a for _, a, _ in by_action})
     warnings: list[dict[str, str]] = []
     body = {arm: _arm(rewards.get(arm, {}), by_action, arm, labels, alpha, binary, warnings)
             for arm in arms}
@@ -54,10 +55,6 @@ def build_fairness(session: Session, experiment: Experiment, policies: PolicyCac
             "values": labels, "arms": body, "counterfactual": counterfactual,
             "counterfactual_reason": reason, "warnings": warnings}
 
-
-def _arm_order(configured: Any, seen: set[str]) -> list[str]:
-    order = [a for a in configured if a in seen]
-    return order + sorted(seen - set(order))
 
 
 def _arm(rewards: dict[str, RatioStats], by_action: dict[tuple[str, str, str], int],

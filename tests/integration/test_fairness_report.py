@@ -144,7 +144,9 @@ def test_empty_experiment_and_one_value_give_reasons(app, client, team):
     register(client, team)
     body = _get(client, team, attribute="user.gender")
     assert body["values"] == [] and body["counterfactual"] is None
+    assert set(body["arms"]) == {"champion", "bandit"}  # the A/B report's arms and order
     for arm in body["arms"].values():
+        assert arm["values"] == [] and arm["reward_disparity"]["contrasts"] == []
         assert arm["exposure_disparity"]["reason"] == "single_value"
     exp_id = experiment_id(app, "homepage-hero")
     _write(app, [_decision(exp_id, i, "bandit", clock.now() - 100 + i, unit_id="u1",
