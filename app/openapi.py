@@ -106,6 +106,9 @@ ENDPOINTS: list[Endpoint] = [
      "Drift between a reference and a recent window: each context feature's PSI, reward-"
      "rate and model-quality drift, each with an alert (PSI exported in /metrics)", None,
      "200"),
+    ("get", "/v1/experiments/{key}/reports/fairness", "analyst",
+     "Fairness: reward and action exposure per value of a context attribute and arm, "
+     "tests of disparity, counterfactual audit of the current model", None, "200"),
     ("get", "/v1/experiments/{key}/reports/features", "analyst",
      "Feature importance on the decisions of a window (computed and stored)", None, "200"),
     ("get", "/v1/experiments/{key}/candidates", "analyst",
@@ -168,6 +171,19 @@ QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {"name": "sample", "in": "query", "schema": {
             "type": "integer", "minimum": 100, "maximum": 100000, "default": 10000},
          "description": "at most this many decisions of each window are read for the PSI"}],
+    "/v1/experiments/{key}/reports/fairness": [
+        {"name": "attribute", "in": "query", "required": True, "schema": {"type": "string"},
+         "description": "context field to audit: `gender` or `user.gender`"},
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                  "maximum": 20, "default": 10}},
+        {"name": "alpha", "in": "query",
+         "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
+         "description": "significance level (default: the experiment's alpha)"},
+        {"name": "samples", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                      "maximum": 1000, "default": 200},
+         "description": "logged contexts sampled for the counterfactual audit"}],
     "/v1/experiments/{key}/reports/features": [
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}],

@@ -76,12 +76,14 @@ class Scope:
         default_reward: Reward of a decision that received none (``reward.default``).
         now: The report's clock; windows closing after it are open (pending).
         include_open: Count decisions whose reward window is still open.
+        since: Count only decisions logged at or after it (``None``: from the start).
     """
 
     experiment_id: int
     default_reward: float
     now: float
     include_open: bool = True
+    since: float | None = None
 
     def conditions(self, table: Any = Decision, *, covered: bool = False
                    ) -> list[sa.ColumnElement[bool]]:
@@ -102,6 +104,8 @@ class Scope:
                  created <= self.now]
         if not self.include_open:
             found.append(table.closes_at <= self.now)
+        if self.since is not None:
+            found.append(created >= self.since)
         return found
 
     def reward(self) -> sa.ColumnElement[float]:
@@ -125,11 +129,12 @@ def tune(session: Session) -> None:
         session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
 
 
-def validate_field(field: str) -> tuple[str, ...]:
-    """``"country"`` or ``"user.country"`` as a path, or a 400 naming ``segment``."""
+def validate_field(field: str, name: str = "segment") -> tuple[str, ...]:
+    """``"country"`` or ``"user.country"`` as a path, or a 400 naming ``name`` (the query
+    parameter: ``segment`` of the A/B report, ``attribute`` of the fairness report)."""
     if not isinstance(field, str) or not _FIELD.match(field):
         raise ValidationFailed.field(
-            "segment", "must be a context field: `name` or `namespace.name` "
+            name, "must be a context field: `name` or `namespace.name` "
             "(letters, digits, _ and -)")
     return tuple(field.split("."))
 
