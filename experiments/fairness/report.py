@@ -106,13 +106,16 @@ def _counterfactual(session: Session, experiment: Experiment, policies: PolicyCa
                     warnings: list[dict[str, str]]) -> tuple[dict[str, Any] | None, str | None]:
     """The audit's section, or ``None`` and why (no model, fewer than two values)."""
     arguments = experiment.settings.learner.vw_arguments
-    if not latest_version(session, experiment.id, arguments):
+    version = latest_version(session, experiment.id, arguments)
+    if not version:
         warnings.append({"code": "no_model", "message": "the bandit has no model snapshot "
                          "yet: no counterfactual audit"})
         return None, "no_model"
     if len(values) < 2:
         return None, "single_value"
-    policy = policies.bandit(session, experiment)
+    # The version the bandit serves, as an instance of its own: the audit's thousands of
+    # pmf calls must not take turns with rank on the serving model's lock.
+    policy = policies.frozen(session, experiment, version)
     samples = audit.sample_contexts(session, scope, options.path, values, options.samples)
     found = audit.run_audit(policy, experiment.settings.types, samples, options.path,
                             values, alpha)
