@@ -23,15 +23,15 @@ from experiments.models import Team
 @bp.get("/experiments/<key>/reports/drift")
 @requires("analyst")
 def drift_report(key: str):
-    drift.check(request.args)
+    session = db.session()
+    experiment = team_experiment(key)  # first: another team's experiment is a 404, whatever
+    drift.check(request.args)          # the query says
     # NaN marks a bound not given: its default depends on the others (drift.options).
     given = {name: query_time(request.args.get(name), name, math.nan)
              for name in drift.options.TIMES}
     now = clock.now()
     options = drift.parse(request.args, {n: t for n, t in given.items()
                                          if not math.isnan(t)}, now)
-    session = db.session()
-    experiment = team_experiment(key)
     report = drift.build_drift(session, experiment, options, now)
     team = session.get(Team, experiment.team_id)
     metrics.record_drift(team.name if team else "", key, report["features"])

@@ -20,13 +20,13 @@ from experiments.fairness import build_fairness, parse_options
 @bp.get("/experiments/<key>/reports/fairness")
 @requires("analyst")
 def fairness_report(key: str):
-    options = parse_options(request.args)
+    session = db.session()
+    experiment = team_experiment(key)  # first: another team's experiment is a 404, whatever
+    options = parse_options(request.args)  # the query says
     now = clock.now()
     start = query_time(request.args.get("since"), "since", 0.0)
     end = min(query_time(request.args.get("until"), "until", now), now)
     if not start < end:
         raise ValidationFailed.field("until", "must be after since (and since before now)")
-    session = db.session()
-    experiment = team_experiment(key)
     policies = current_app.extensions["tailor.policies"]
     return jsonify(build_fairness(session, experiment, policies, options, start, end))

@@ -245,6 +245,7 @@ def test_psi_exported_in_metrics_only_once_computed(app, client, team):
 def test_other_teams_experiment_is_404_and_client_key_403(client, team, other_team):
     register(client, team)
     _get(client, other_team, status=404)
+    _get(client, other_team, status=404, threshold="x")  # not a 400: it is not theirs
     response = client.get("/v1/experiments/homepage-hero/reports/drift",
                           headers=team.auth("client"))
     assert response.status_code == 403
