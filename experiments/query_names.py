@@ -9,6 +9,7 @@ the first silently won. Both are a 400 naming the parameter instead.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -48,3 +49,38 @@ def _unknown(name: str, known: Collection[str]) -> ValidationFailed:
     if close:
         error.details[0]["suggestion"] = close[0]
     return error
+
+
+def query_integer(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter in ``[low, high]`` (``default`` when absent or empty).
+
+    ASCII digits only: ``str.isdigit()`` accepts "²", which ``int()`` refuses.
+
+    Examples:
+        >>> query_integer("12", "top", 10, 1, 50), query_integer(None, "top", 10, 1, 50)
+        (12, 10)
+    """
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ValidationFailed.field(name, f"must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def query_alpha(raw: str | None) -> float | None:
+    """A significance level in (0, 0.5] (None when absent or empty: the experiment's).
+
+    Examples:
+        >>> query_alpha("0.1"), query_alpha("")
+        (0.1, None)
+    """
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 0.5):
+        raise ValidationFailed.field("alpha", "must be a significance level, a number in "
+                                     "(0, 0.5] (0.05 for 95% intervals)")
+    return value

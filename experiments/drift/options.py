@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from experiments.drift.sql import Window
 from experiments.errors import ValidationFailed
-from experiments.query_names import check_names
+from experiments.query_names import check_names, query_alpha, query_integer
 
 DAY = 86400.0
 TIMES = ("reference_since", "reference_until", "recent_since", "recent_until")
@@ -67,8 +67,9 @@ def parse(args: Mapping[str, str], times: Mapping[str, float], now: float) -> Dr
     if reference.until > recent.since:
         raise ValidationFailed.field("reference_until", "the reference window must end "
                                      "at or before recent_since (windows must not overlap)")
+    sample = query_integer(args.get("sample"), "sample", DEFAULT_SAMPLE, 100, MAX_SAMPLE)
     return DriftOptions(reference, recent, _threshold(args.get("threshold")),
-                        _alpha(args.get("alpha")), _sample(args.get("sample")))
+                        query_alpha(args.get("alpha")), sample)
 
 
 def _window(times: Mapping[str, float], name: str, end: float, length: float) -> Window:
@@ -101,19 +102,3 @@ def _threshold(raw: str | None) -> float:
     return value
 
 
-def _alpha(raw: str | None) -> float | None:
-    if raw is None or raw == "":
-        return None
-    message = "must be a significance level, a number in (0, 0.5]"
-    value = _number(raw, "alpha", message)
-    if not 0 < value <= 0.5:
-        raise ValidationFailed.field("alpha", message)
-    return value
-
-
-def _sample(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_SAMPLE
-    if not (raw.isascii() and raw.isdigit()) or not 100 <= int(raw) <= MAX_SAMPLE:
-        raise ValidationFailed.field("sample", f"must be an integer from 100 to {MAX_SAMPLE}")
-    return int(raw)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from experiments.errors import ValidationFailed
-from experiments.query_names import check_names
+from experiments.query_names import check_names, query_alpha, query_integer
 from experiments.reports.sql import validate_field
 
 NAMES = ("attribute", "since", "until", "top", "alpha", "samples")
@@ -53,29 +52,9 @@ def parse_options(args: Mapping[str, str]) -> FairnessOptions:
                                      "`namespace.name` (e.g. ?attribute=user.gender)")
     path = validate_field(attribute, "attribute")
     return FairnessOptions(attribute, path,
-                           _integer(args.get("top"), "top", DEFAULT_TOP, MAX_TOP),
-                           _alpha(args.get("alpha")),
-                           _integer(args.get("samples"), "samples", DEFAULT_SAMPLES,
-                                    MAX_SAMPLES))
+                           query_integer(args.get("top"), "top", DEFAULT_TOP, 1, MAX_TOP),
+                           query_alpha(args.get("alpha")),
+                           query_integer(args.get("samples"), "samples", DEFAULT_SAMPLES, 1,
+                                         MAX_SAMPLES))
 
 
-def _integer(raw: str | None, name: str, default: int, high: int) -> int:
-    if raw is None or raw == "":
-        return default
-    # isascii: str.isdigit() accepts "²", which int() refuses
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= high:
-        raise ValidationFailed.field(name, f"must be an integer from 1 to {high}")
-    return int(raw)
-
-
-def _alpha(raw: str | None) -> float | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= 0.5):
-        raise ValidationFailed.field("alpha", "must be a significance level, a number in "
-                                     "(0, 0.5] (0.05 for 95% intervals)")
-    return value

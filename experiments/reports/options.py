@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from experiments.abstats.multitest import ADJUSTMENTS
 from experiments.errors import ValidationFailed
-from experiments.query_names import check_names
+from experiments.query_names import check_names, query_integer
 from experiments.reports.sql import validate_field
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -55,8 +55,9 @@ def parse_options(args: Mapping[str, str], extra: Collection[str] = ()) -> Repor
     segment = args.get("segment") or None
     if segment is not None:
         validate_field(segment)
+    top = query_integer(args.get("top"), "top", DEFAULT_TOP, 1, MAX_TOP)
     return ReportOptions(segment, _lift(args.get("lift")), _flag(args.get("include_open")),
-                         _top(args.get("top")), _adjustment(args.get("multiple_testing")))
+                         top, _adjustment(args.get("multiple_testing")))
 
 
 def _adjustment(raw: str | None) -> str | None:
@@ -89,10 +90,3 @@ def _flag(raw: str | None) -> bool:
     raise ValidationFailed.field("include_open", "must be true or false")
 
 
-def _top(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_TOP
-    # isascii: str.isdigit() accepts "²", which int() refuses
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_TOP:
-        raise ValidationFailed.field("top", f"must be an integer from 1 to {MAX_TOP}")
-    return int(raw)
