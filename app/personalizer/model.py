@@ -9,6 +9,8 @@ imported file must load in VW and rank, else 400 `InvalidModelImportFormat`.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import Response, current_app, jsonify, request
 
 from app import db
@@ -81,14 +83,16 @@ LOCAL_INFERENCE = ("Tailor ranks on the server and does not read the reinforceme
 @route("POST", "/logs/interactions", scope="client", summary="Not served: local inference",
        status="403")
 def log_interactions() -> Response:
-    experiment()  # first: another team's resource is a 404, as everywhere
-    raise PersonalizerError(403, "InvalidApiAccess", LOCAL_INFERENCE.format(what="interaction"),
-                            inner="not_supported")
+    return _local_inference("interaction")
 
 
 @route("POST", "/logs/observations", scope="client", summary="Not served: local inference",
        status="403")
 def log_observations() -> Response:
+    return _local_inference("observation")
+
+
+def _local_inference(what: str) -> NoReturn:
     experiment()  # first: another team's resource is a 404, as everywhere
-    raise PersonalizerError(403, "InvalidApiAccess", LOCAL_INFERENCE.format(what="observation"),
+    raise PersonalizerError(403, "InvalidApiAccess", LOCAL_INFERENCE.format(what=what),
                             inner="not_supported")
