@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from experiments.abstats import StatWarning
 from experiments.plan import maths
 from experiments.plan.maths import ArmRewards
 from experiments.plan.request import DEFAULT_SHARE, PlanRequest
@@ -39,14 +40,6 @@ NOTES = (
     "its action had probability epsilon / actions and the importance weight is actions / "
     "epsilon (the largest); a target that often agrees needs fewer decisions.",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PlanWarning:
-    """A machine-readable `code` and what it means for this plan."""
-
-    code: str
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +84,7 @@ class Plan:
     ab: ABPlan
     ope: OPEPlan
     notes: list[str]
-    warnings: list[PlanWarning] = field(default_factory=list)
+    warnings: list[StatWarning] = field(default_factory=list)
 
 
 def _arm_rewards(request: PlanRequest, mean: float) -> ArmRewards:
@@ -149,21 +142,21 @@ def ope_plan(request: PlanRequest, z: float, deff: float) -> OPEPlan:
         design_effect=deff, reason=_reason(logged))
 
 
-def warnings(request: PlanRequest, ab: ABPlan, ope: OPEPlan) -> list[PlanWarning]:
+def warnings(request: PlanRequest, ab: ABPlan, ope: OPEPlan) -> list[StatWarning]:
     """What makes this plan doubtful: over a year (or no plan at all), or too few units or
     events for the normal approximation."""
-    found = [PlanWarning(f"{name}_beyond_a_year", f"the {label} needs more than "
+    found = [StatWarning(f"{name}_beyond_a_year", f"the {label} needs more than "
                          f"{DAYS_WARNING:g} days: widen ci_half_width or add traffic")
              for name, label, days in (("ab", "A/B comparison", ab.days),
                                        ("ope", "OPE estimate", ope.days))
              if days is None or days > DAYS_WARNING]
     per_arm = ab.decisions_per_arm
     if per_arm and min(per_arm.values()) / request.decisions_per_unit < MIN_UNITS_PER_ARM:
-        found.append(PlanWarning("ab_few_units", f"an arm gets fewer than {MIN_UNITS_PER_ARM}"
+        found.append(StatWarning("ab_few_units", f"an arm gets fewer than {MIN_UNITS_PER_ARM}"
                                  " units: the normal approximation is poor; plan more "
                                  "decisions"))
     if request.reward_sd is None and _events(request, ope) < MIN_EVENTS:
-        found.append(PlanWarning("ope_few_events", f"fewer than {MIN_EVENTS} rewarded "
+        found.append(StatWarning("ope_few_events", f"fewer than {MIN_EVENTS} rewarded "
                                  "decisions of the target's action are expected in the log: "
                                  "the IPS interval is unreliable; plan more decisions"))
     return found
